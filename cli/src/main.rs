@@ -1,0 +1,331 @@
+//! `reviews`: run the reviews pipeline on the embedded default (a local folder as the lake),
+//! list and roll back published runs, generate synthetic data, and benchmark.
+
+mod bench;
+mod config;
+mod progress;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use reviews_lake::{RunId, open_lake};
+use reviews_sources::{AmazonReader, SyntheticConfig, SyntheticReviews};
+use reviews_stages::{RunOptions, RunSummary, run_local};
+
+#[derive(Parser)]
+#[command(
+    name = "reviews",
+    version,
+    about = "Turn raw customer reviews into the reviews that matter most for each product"
+)]
+struct Cli {
+    /// Log format on stderr: text or json. Level from RUST_LOG (default: warn).
+    #[arg(
+        long,
+        global = true,
+        default_value = "text",
+        env = "REVIEWS_LOG_FORMAT"
+    )]
+    log_format: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the pipeline end to end: extract, transform, score, publish.
+    Run(RunArgs),
+    /// Generate synthetic reviews to a CSV file (the Amazon CSV layout the readers take).
+    Generate(GenerateArgs),
+    /// List the published runs of a lake and which one is live.
+    Runs(LakeArgs),
+    /// Make an earlier published run live again (default: the one before the live run).
+    Rollback(RollbackArgs),
+    /// Benchmark transform + write cleaned + score + write curated on synthetic reviews.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Args, Clone)]
+struct LakeArgs {
+    /// The lake: a folder (the embedded default), file://PATH, or s3://BUCKET[/PREFIX].
+    #[arg(long, default_value = "./lake", env = "REVIEWS_LAKE_URI")]
+    lake: String,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    lake: LakeArgs,
+    /// Read reviews from this file (Amazon TSV or CSV) instead of generating synthetic ones.
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// Synthetic reviews to generate when no --input is given.
+    #[arg(long, default_value_t = 10_000)]
+    synthetic: u64,
+    /// Seed of the synthetic generator.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Run id (default: <today>-local). Re-running a run id replaces that run's objects only.
+    #[arg(long)]
+    run_id: Option<String>,
+    /// Target rows per scoring shard.
+    #[arg(long)]
+    shard_rows: Option<usize>,
+    /// Shards scored at once (default: the number of cores).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Scoring configuration (weights); default: config/scoring.toml if present, else built-in.
+    #[arg(long, env = "REVIEWS_SCORING_CONFIG")]
+    config: Option<PathBuf>,
+    /// Print the run summary as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    #[arg(long, default_value_t = 10_000)]
+    reviews: u64,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Output CSV file.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct RollbackArgs {
+    #[command(flatten)]
+    lake: LakeArgs,
+    /// The run to make live; default: the newest published run older than the live one.
+    run_id: Option<String>,
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log_format);
+    match dispatch(cli.command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> Result<()> {
+    match command {
+        Command::Run(args) => run(args).await,
+        Command::Generate(args) => generate(args),
+        Command::Runs(args) => list_runs(args).await,
+        Command::Rollback(args) => rollback(args).await,
+        Command::Bench(args) => bench::run(args).await,
+    }
+}
+
+fn default_run_id() -> RunId {
+    RunId::for_execution(chrono::Utc::now().date_naive(), "local").expect("valid run id")
+}
+
+async fn run(args: RunArgs) -> Result<()> {
+    let run_id = match &args.run_id {
+        Some(r) => RunId::parse(r).map_err(anyhow::Error::msg)?,
+        None => default_run_id(),
+    };
+    let scorer = Arc::new(config::load_scorer(args.config.as_deref())?);
+    let lake = open_lake(&args.lake.lake).await?;
+    let options = RunOptions {
+        run_id,
+        shard_rows: args.shard_rows,
+        workers: args
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+    };
+    let bars: Arc<dyn reviews_stages::Progress> = Arc::new(progress::Bars::new(
+        !args.json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    ));
+    let summary = match &args.input {
+        Some(path) => {
+            let reader = AmazonReader::open(path)?;
+            run_local(lake, reader, scorer, &options, bars).await?
+        }
+        None => {
+            let synthetic = SyntheticReviews::new(SyntheticConfig {
+                seed: args.seed,
+                reviews: args.synthetic,
+                ..Default::default()
+            });
+            run_local(
+                lake,
+                synthetic.map(Ok::<_, std::convert::Infallible>),
+                scorer,
+                &options,
+                bars,
+            )
+            .await?
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print_summary(&summary);
+    }
+    Ok(())
+}
+
+fn print_summary(s: &RunSummary) {
+    println!("run {} on {}", s.run_id, s.lake);
+    println!("  rows extracted   {:>10}", s.rows_extracted);
+    println!("  cleaned          {:>10}", s.cleaned);
+    println!(
+        "  rejected         {:>10}   ({})",
+        s.rejected, s.rejects_key
+    );
+    for (reason, n) in &s.rejected_by_reason {
+        println!("    {reason:<22} {n:>8}");
+    }
+    println!(
+        "  curated          {:>10}   in {} shard(s)",
+        s.curated, s.shards
+    );
+    println!("  products         {:>10}", s.products);
+    println!(
+        "  accounted        {:>10}   (extracted = cleaned + rejected, cleaned = curated)",
+        if s.accounted { "yes" } else { "NO" }
+    );
+    println!("  live manifest    {}", s.manifest_key);
+    println!("  time per stage:");
+    let total: f64 = s.stages.iter().map(|t| t.seconds).sum();
+    for t in &s.stages {
+        println!("    {:<26} {:>8.2} s", t.stage, t.seconds);
+    }
+    println!("    {:<26} {:>8.2} s", "total", total);
+}
+
+fn generate(args: GenerateArgs) -> Result<()> {
+    let file = std::fs::File::create(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
+    w.write_record([
+        "review_id",
+        "customer_id",
+        "marketplace",
+        "star_rating",
+        "helpful_votes",
+        "total_votes",
+        "verified_purchase",
+        "review_headline",
+        "review_body",
+        "review_date",
+        "product_id",
+        "product_name",
+        "product_category",
+    ])?;
+    let synthetic = SyntheticReviews::new(SyntheticConfig {
+        seed: args.seed,
+        reviews: args.reviews,
+        ..Default::default()
+    });
+    let mut n = 0u64;
+    for r in synthetic {
+        let v = |o: &Option<String>| o.clone().unwrap_or_default();
+        w.write_record([
+            v(&r.review_id),
+            v(&r.buyer_id),
+            v(&r.marketplace),
+            v(&r.rating),
+            v(&r.helpful_votes),
+            v(&r.total_votes),
+            v(&r.verified_purchase),
+            v(&r.title),
+            v(&r.text),
+            v(&r.review_date),
+            v(&r.product_id),
+            v(&r.product_title),
+            v(&r.product_category),
+        ])?;
+        n += 1;
+    }
+    w.flush()?;
+    eprintln!("wrote {n} reviews to {}", args.out.display());
+    Ok(())
+}
+
+async fn list_runs(args: LakeArgs) -> Result<()> {
+    let lake = open_lake(&args.lake).await?;
+    let live = reviews_stages::publish::live_manifest(lake.as_ref()).await?;
+    let runs = published_runs(lake.as_ref()).await?;
+    if runs.is_empty() {
+        println!("no published runs in {}", lake.describe());
+    }
+    for (run, m) in runs {
+        let mark = if live.as_ref().is_some_and(|l| l.run_id == run) {
+            "* live"
+        } else {
+            ""
+        };
+        println!(
+            "{run:<40} {:>10} rows {:>8} products  {}  {mark}",
+            m.rows, m.products, m.created_at
+        );
+    }
+    Ok(())
+}
+
+async fn published_runs(
+    lake: &dyn reviews_lake::Lake,
+) -> Result<Vec<(RunId, reviews_lake::Manifest)>> {
+    let mut out = Vec::new();
+    for key in lake.list("curated/run=").await? {
+        if key.ends_with("/_manifest.json")
+            && let Some(run) = reviews_lake::layout::run_of_key(&key)
+        {
+            let m = reviews_lake::Manifest::from_json(&lake.get(&key).await?)
+                .with_context(|| format!("reading {key}"))?;
+            out.push((run, m));
+        }
+    }
+    out.sort_by_key(|(_, m)| m.created_at);
+    Ok(out)
+}
+
+async fn rollback(args: RollbackArgs) -> Result<()> {
+    let lake = open_lake(&args.lake.lake).await?;
+    let target = match args.run_id {
+        Some(r) => RunId::parse(&r).map_err(anyhow::Error::msg)?,
+        None => {
+            let live = reviews_stages::publish::live_manifest(lake.as_ref())
+                .await?
+                .context("no live dataset to roll back from")?;
+            let runs = published_runs(lake.as_ref()).await?;
+            let pos = runs.iter().position(|(r, _)| *r == live.run_id);
+            match pos {
+                Some(p) if p > 0 => runs[p - 1].0.clone(),
+                _ => bail!("no published run older than the live run {}", live.run_id),
+            }
+        }
+    };
+    let m = reviews_stages::publish::promote(lake.as_ref(), &target).await?;
+    println!(
+        "live dataset is now run {} ({} rows, {} products)",
+        m.run_id, m.rows, m.products
+    );
+    Ok(())
+}

@@ -1,0 +1,146 @@
+//! The data lake: one [`Lake`] interface over a local folder (the embedded default) and S3,
+//! the run layout of the lake, Parquet read/write with explicit writer properties, and the
+//! curated manifest that publish moves atomically.
+
+pub mod layout;
+pub mod local;
+pub mod manifest;
+pub mod parquet_io;
+pub mod s3;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use thiserror::Error;
+
+pub use layout::RunId;
+pub use local::LocalLake;
+pub use manifest::Manifest;
+pub use s3::S3Lake;
+
+#[derive(Debug, Error)]
+pub enum LakeError {
+    #[error("object {0:?} does not exist")]
+    NotFound(String),
+    #[error("invalid object key {key:?}: {why}")]
+    InvalidKey { key: String, why: &'static str },
+    #[error("lake I/O error on {key:?}: {source}")]
+    Io {
+        key: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("S3 {operation} on {key:?} failed: {message}")]
+    S3 {
+        operation: &'static str,
+        key: String,
+        message: String,
+        /// A throttle, timeout or 5xx: worth retrying.
+        retryable: bool,
+    },
+    #[error("invalid lake URI {0:?}: expected a folder path, file://PATH or s3://BUCKET[/PREFIX]")]
+    Uri(String),
+}
+
+impl LakeError {
+    /// Whether retrying the same call may succeed (a transient service fault).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            LakeError::S3 { retryable, .. } => *retryable,
+            LakeError::Io { source, .. } => matches!(
+                source.kind(),
+                std::io::ErrorKind::Interrupted | std::io::ErrorKind::TimedOut
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// Object storage as the pipeline needs it. Keys are `/`-separated relative paths such as
+/// `cleaned/run=2026-11-29-daily/part-00000.parquet`. A `put` is atomic: a reader sees the old
+/// object or the new one, never a partial one.
+#[async_trait]
+pub trait Lake: Send + Sync {
+    async fn put(&self, key: &str, body: Bytes) -> Result<(), LakeError>;
+    async fn get(&self, key: &str) -> Result<Bytes, LakeError>;
+    /// Size in bytes, or `None` when the object does not exist.
+    async fn size(&self, key: &str) -> Result<Option<u64>, LakeError>;
+    /// Keys under a prefix, sorted.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, LakeError>;
+    /// Delete an object; deleting a missing object is not an error.
+    async fn delete(&self, key: &str) -> Result<(), LakeError>;
+    /// Where this lake lives, for logs and summaries (never credentials).
+    fn describe(&self) -> String;
+}
+
+/// Open a lake from a URI: `s3://bucket[/prefix]` for S3 (the endpoint and credentials come
+/// from the usual AWS configuration, so `AWS_ENDPOINT_URL` points it at an emulator), or a
+/// folder path / `file://path` for the local lake.
+pub async fn open_lake(uri: &str) -> Result<Arc<dyn Lake>, LakeError> {
+    if let Some(rest) = uri.strip_prefix("s3://") {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(LakeError::Uri(uri.to_owned()));
+        }
+        return Ok(Arc::new(S3Lake::from_env(bucket, prefix).await));
+    }
+    let path = uri.strip_prefix("file://").unwrap_or(uri);
+    if path.is_empty() || uri.contains("://") && !uri.starts_with("file://") {
+        return Err(LakeError::Uri(uri.to_owned()));
+    }
+    Ok(Arc::new(LocalLake::new(path)))
+}
+
+/// Check that a key is a safe relative object key: no empty, `.` or `..` segments, no
+/// backslashes or control characters, at most 1024 bytes.
+pub fn validate_key(key: &str) -> Result<(), LakeError> {
+    let bad = |why| {
+        Err(LakeError::InvalidKey {
+            key: key.to_owned(),
+            why,
+        })
+    };
+    if key.is_empty() || key.len() > 1024 {
+        return bad("empty or longer than 1024 bytes");
+    }
+    if key.starts_with('/') {
+        return bad("absolute");
+    }
+    if key.chars().any(|c| c.is_control() || c == '\\') {
+        return bad("control character or backslash");
+    }
+    if key
+        .split('/')
+        .any(|s| s.is_empty() || s == "." || s == "..")
+    {
+        return bad("empty, '.' or '..' segment");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_validated() {
+        assert!(validate_key("raw/run=x/part-00000.parquet").is_ok());
+        for k in ["", "/abs", "a//b", "a/../b", "./a", "a\\b", "a\nb"] {
+            assert!(validate_key(k).is_err(), "{k:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn uris() {
+        assert!(open_lake("http://x").await.is_err());
+        assert!(open_lake("s3://").await.is_err());
+        assert!(
+            open_lake("./lake")
+                .await
+                .unwrap()
+                .describe()
+                .contains("lake")
+        );
+    }
+}

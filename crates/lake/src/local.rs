@@ -1,0 +1,196 @@
+//! The embedded default: a lake in a local folder. Writes go to a hidden temporary file in the
+//! same folder and are renamed into place, so a crash never leaves a partial object.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::{Lake, LakeError, validate_key};
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+#[derive(Debug, Clone)]
+pub struct LocalLake {
+    root: PathBuf,
+}
+
+impl LocalLake {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path(&self, key: &str) -> Result<PathBuf, LakeError> {
+        validate_key(key)?;
+        Ok(self.root.join(key))
+    }
+}
+
+fn io(key: &str) -> impl FnOnce(std::io::Error) -> LakeError + '_ {
+    move |source| LakeError::Io {
+        key: key.to_owned(),
+        source,
+    }
+}
+
+#[async_trait]
+impl Lake for LocalLake {
+    async fn put(&self, key: &str, body: Bytes) -> Result<(), LakeError> {
+        let path = self.path(key)?;
+        let dir = path.parent().expect("a key has a parent").to_owned();
+        let name = path
+            .file_name()
+            .expect("a key has a name")
+            .to_string_lossy()
+            .into_owned();
+        let tmp = dir.join(format!(
+            ".{name}.tmp-{}-{}",
+            std::process::id(),
+            TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let key_owned = key.to_owned();
+        tokio::task::spawn_blocking(move || -> Result<(), LakeError> {
+            let key = key_owned.as_str();
+            std::fs::create_dir_all(&dir).map_err(io(key))?;
+            let result = (|| {
+                use std::io::Write;
+                let mut f = std::fs::File::create(&tmp)?;
+                f.write_all(&body)?;
+                f.sync_data()?;
+                std::fs::rename(&tmp, &path)
+            })();
+            if result.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            result.map_err(io(key))
+        })
+        .await
+        .expect("put task panicked")
+    }
+
+    async fn get(&self, key: &str) -> Result<Bytes, LakeError> {
+        let path = self.path(key)?;
+        match tokio::fs::read(&path).await {
+            Ok(v) => Ok(Bytes::from(v)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(LakeError::NotFound(key.to_owned()))
+            }
+            Err(e) => Err(io(key)(e)),
+        }
+    }
+
+    async fn size(&self, key: &str) -> Result<Option<u64>, LakeError> {
+        let path = self.path(key)?;
+        match tokio::fs::metadata(&path).await {
+            Ok(m) if m.is_file() => Ok(Some(m.len())),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(key)(e)),
+        }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, LakeError> {
+        let root = self.root.clone();
+        let prefix = prefix.to_owned();
+        tokio::task::spawn_blocking(move || {
+            // Walk only the folder that can hold the prefix, then filter by the full prefix.
+            let dir_part = prefix.rsplit_once('/').map_or("", |(d, _)| d);
+            let start = if dir_part.is_empty() {
+                root.clone()
+            } else {
+                root.join(dir_part)
+            };
+            let mut keys = Vec::new();
+            let mut stack = vec![start];
+            while let Some(dir) = stack.pop() {
+                let entries = match std::fs::read_dir(&dir) {
+                    Ok(e) => e,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(io(&prefix)(e)),
+                };
+                for entry in entries {
+                    let entry = entry.map_err(io(&prefix))?;
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    if name.starts_with('.') {
+                        continue; // temporary files of writes in flight
+                    }
+                    let path = entry.path();
+                    if entry.file_type().map_err(io(&prefix))?.is_dir() {
+                        stack.push(path);
+                    } else if let Ok(rel) = path.strip_prefix(&root) {
+                        let key = rel.to_string_lossy().replace('\\', "/");
+                        if key.starts_with(&prefix) {
+                            keys.push(key);
+                        }
+                    }
+                }
+            }
+            keys.sort();
+            Ok(keys)
+        })
+        .await
+        .expect("list task panicked")
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), LakeError> {
+        let path = self.path(key)?;
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io(key)(e)),
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("local folder {}", self.root.display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn put_get_list_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = LocalLake::new(dir.path());
+        lake.put("a/run=1/x.txt", Bytes::from_static(b"one"))
+            .await
+            .unwrap();
+        lake.put("a/run=1/y.txt", Bytes::from_static(b"two"))
+            .await
+            .unwrap();
+        lake.put("a/run=2/x.txt", Bytes::from_static(b"three"))
+            .await
+            .unwrap();
+        lake.put("a/run=1/x.txt", Bytes::from_static(b"uno"))
+            .await
+            .unwrap();
+        assert_eq!(&lake.get("a/run=1/x.txt").await.unwrap()[..], b"uno");
+        assert_eq!(lake.size("a/run=2/x.txt").await.unwrap(), Some(5));
+        assert_eq!(lake.size("nope").await.unwrap(), None);
+        assert_eq!(
+            lake.list("a/run=1/").await.unwrap(),
+            vec!["a/run=1/x.txt", "a/run=1/y.txt"]
+        );
+        assert_eq!(lake.list("a/run=").await.unwrap().len(), 3);
+        assert_eq!(lake.list("zzz/").await.unwrap().len(), 0);
+        lake.delete("a/run=1/x.txt").await.unwrap();
+        lake.delete("a/run=1/x.txt").await.unwrap();
+        assert!(matches!(
+            lake.get("a/run=1/x.txt").await,
+            Err(LakeError::NotFound(_))
+        ));
+        assert!(lake.get("../escape").await.is_err());
+        // No temporary files are left behind.
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("a/run=1"))
+            .unwrap()
+            .collect();
+        assert_eq!(names.len(), 1);
+    }
+}

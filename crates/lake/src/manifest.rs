@@ -1,0 +1,34 @@
+//! The curated manifest: what `curated/_latest.json` (and each run's `_manifest.json`) says.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::layout::RunId;
+
+/// One published curated dataset. Publish writes it only after every part validated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub dataset: String,
+    pub schema_version: u32,
+    pub run_id: RunId,
+    /// Curated part keys, in product order (part i holds products before part i+1).
+    pub keys: Vec<String>,
+    pub rows: u64,
+    pub products: u64,
+    /// SHA-256 over the parts' SHA-256 digests, in key order: one value to compare runs by.
+    pub checksum: String,
+    pub part_checksums: Vec<String>,
+    /// The topic labels the classifier used: (id, name).
+    pub topics: Vec<reviews_domain::Topic>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Manifest {
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("manifest serialises")
+    }
+
+    pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}

@@ -1,0 +1,193 @@
+//! The lake on S3 (or an S3-compatible emulator such as LocalStack or moto).
+
+use async_trait::async_trait;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use bytes::Bytes;
+
+use crate::{Lake, LakeError, validate_key};
+
+/// A lake in one S3 bucket, optionally under a key prefix. Build the client once per process
+/// (Lambda cold start) and share it.
+#[derive(Debug, Clone)]
+pub struct S3Lake {
+    client: Client,
+    bucket: String,
+    prefix: String,
+}
+
+impl S3Lake {
+    pub fn new(client: Client, bucket: impl Into<String>, prefix: &str) -> Self {
+        let prefix = prefix.trim_matches('/');
+        Self {
+            client,
+            bucket: bucket.into(),
+            prefix: if prefix.is_empty() {
+                String::new()
+            } else {
+                format!("{prefix}/")
+            },
+        }
+    }
+
+    /// A client from the standard AWS configuration chain. When `AWS_ENDPOINT_URL` (or
+    /// `AWS_ENDPOINT_URL_S3`) names an emulator, path-style addressing is used, which
+    /// emulators on 127.0.0.1 need.
+    pub async fn from_env(bucket: &str, prefix: &str) -> Self {
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let emulated = std::env::var_os("AWS_ENDPOINT_URL").is_some()
+            || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+        let s3_config = aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(emulated)
+            .build();
+        Self::new(Client::from_conf(s3_config), bucket, prefix)
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    fn full_key(&self, key: &str) -> Result<String, LakeError> {
+        validate_key(key)?;
+        Ok(format!("{}{key}", self.prefix))
+    }
+}
+
+fn s3_error<E>(operation: &'static str, key: &str, err: SdkError<E, HttpResponse>) -> LakeError
+where
+    E: ProvideErrorMetadata + std::fmt::Debug,
+{
+    let retryable = match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
+        SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(e) => {
+            let code = e.err().code().unwrap_or_default();
+            matches!(
+                code,
+                "SlowDown"
+                    | "InternalError"
+                    | "ServiceUnavailable"
+                    | "RequestTimeout"
+                    | "Throttling"
+            ) || e.raw().status().is_server_error()
+        }
+        _ => false,
+    };
+    let message = match &err {
+        SdkError::ServiceError(e) => format!(
+            "{}: {}",
+            e.err().code().unwrap_or("error"),
+            e.err().message().unwrap_or("")
+        ),
+        SdkError::DispatchFailure(_) => "could not reach the S3 endpoint".to_owned(),
+        SdkError::TimeoutError(_) => "timed out".to_owned(),
+        other => format!("{other}"),
+    };
+    LakeError::S3 {
+        operation,
+        key: key.to_owned(),
+        message,
+        retryable,
+    }
+}
+
+#[async_trait]
+impl Lake for S3Lake {
+    async fn put(&self, key: &str, body: Bytes) -> Result<(), LakeError> {
+        let full = self.full_key(key)?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&full)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| s3_error("PutObject", key, e))?;
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> Result<Bytes, LakeError> {
+        let full = self.full_key(key)?;
+        let out = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&full)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(SdkError::ServiceError(e)) if e.err().is_no_such_key() => {
+                return Err(LakeError::NotFound(key.to_owned()));
+            }
+            Err(e) => return Err(s3_error("GetObject", key, e)),
+        };
+        let data = out.body.collect().await.map_err(|e| LakeError::S3 {
+            operation: "GetObject",
+            key: key.to_owned(),
+            message: format!("reading body: {e}"),
+            retryable: true,
+        })?;
+        Ok(data.into_bytes())
+    }
+
+    async fn size(&self, key: &str) -> Result<Option<u64>, LakeError> {
+        let full = self.full_key(key)?;
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(&full)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(out.content_length().unwrap_or(0).max(0) as u64)),
+            Err(SdkError::ServiceError(e)) if e.err().is_not_found() => Ok(None),
+            Err(e) => Err(s3_error("HeadObject", key, e)),
+        }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, LakeError> {
+        let full_prefix = format!("{}{prefix}", self.prefix);
+        let mut keys = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(&full_prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| s3_error("ListObjectsV2", prefix, e))?;
+            for obj in page.contents() {
+                if let Some(k) = obj.key().and_then(|k| k.strip_prefix(&self.prefix)) {
+                    keys.push(k.to_owned());
+                }
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), LakeError> {
+        let full = self.full_key(key)?;
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(&full)
+            .send()
+            .await
+            .map_err(|e| s3_error("DeleteObject", key, e))?;
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.prefix)
+    }
+}

@@ -1,0 +1,81 @@
+//! Stage errors: typed, and sorted into the two classes the state machine acts on.
+
+use reviews_domain::ClassifyError;
+use reviews_lake::LakeError;
+use reviews_lake::parquet_io::ParquetIoError;
+use thiserror::Error;
+
+/// Lambda error type of errors worth retrying (a service down, a throttle, a timeout).
+pub const RETRYABLE_ERROR: &str = "RetryableError";
+/// Lambda error type of errors that a retry cannot fix (bad input, invalid data).
+pub const FATAL_ERROR: &str = "FatalError";
+
+#[derive(Debug, Error)]
+pub enum StageError {
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    #[error("{key}: {source}")]
+    Parquet {
+        key: String,
+        #[source]
+        source: ParquetIoError,
+    },
+    #[error("invalid stage input: {0}")]
+    Input(String),
+    #[error("validation failed: {0}")]
+    Validation(String),
+    #[error("source: {message}")]
+    Source { message: String, retryable: bool },
+    #[error("classifier: {0}")]
+    Classify(#[from] ClassifyError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl StageError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            StageError::Lake(e) => e.is_retryable(),
+            StageError::Source { retryable, .. } => *retryable,
+            StageError::Classify(ClassifyError::Unavailable(_)) => false,
+            _ => false,
+        }
+    }
+
+    /// The stable error type name that statemachine.asl.json matches in Retry and Catch.
+    pub fn error_type(&self) -> &'static str {
+        if self.is_retryable() {
+            RETRYABLE_ERROR
+        } else {
+            FATAL_ERROR
+        }
+    }
+
+    pub(crate) fn parquet(key: &str) -> impl FnOnce(ParquetIoError) -> StageError + '_ {
+        move |source| StageError::Parquet {
+            key: key.to_owned(),
+            source,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes() {
+        let transient = StageError::Lake(LakeError::S3 {
+            operation: "PutObject",
+            key: "k".into(),
+            message: "SlowDown".into(),
+            retryable: true,
+        });
+        assert_eq!(transient.error_type(), RETRYABLE_ERROR);
+        assert_eq!(StageError::Input("x".into()).error_type(), FATAL_ERROR);
+        assert_eq!(
+            StageError::Lake(LakeError::NotFound("k".into())).error_type(),
+            FATAL_ERROR
+        );
+    }
+}

@@ -1,0 +1,20 @@
+//! The pipeline stages as library functions with small JSON inputs and outputs (run id, object
+//! keys, counts; never rows). The same functions run inside the stage Lambdas and in the local
+//! runner ([`runner::run_local`]).
+
+pub mod error;
+pub mod extract;
+pub mod progress;
+pub mod publish;
+pub mod rejects;
+pub mod runner;
+pub mod score;
+pub mod transform;
+
+pub use error::StageError;
+pub use extract::{ExtractOutput, extract_rows};
+pub use progress::{NoProgress, Progress};
+pub use publish::{PublishInput, PublishOutput, publish};
+pub use runner::{RunOptions, RunSummary, run_local};
+pub use score::{ScoreInput, ScoreOutput, Scorer, score_shard};
+pub use transform::{Shard, TransformInput, TransformOutput, transform};

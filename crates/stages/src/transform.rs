@@ -1,0 +1,288 @@
+//! Transform + load cleaned: clean raw rows, write valid ones to cleaned/ as product-sorted
+//! shards and rejected ones to rejects/. Every input row lands in exactly one of the two.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use chrono::Utc;
+use reviews_domain::clean::fill_product_stats;
+use reviews_domain::schema::{batch_to_raw, reviews_to_batch};
+use reviews_domain::{Cleaner, RawReview, Rejected, Review};
+use reviews_lake::parquet_io::{Dataset, ParquetBuffer, read_parquet};
+use reviews_lake::{Lake, LakeError, RunId, layout};
+use serde::{Deserialize, Serialize};
+
+use crate::error::StageError;
+use crate::extract::run_started_at;
+use crate::progress::Progress;
+use crate::rejects;
+
+/// Default target rows per cleaned shard (one scoring task each).
+pub const DEFAULT_SHARD_ROWS: usize = 100_000;
+/// Rows per record batch inside a cleaned file.
+const ENCODE_ROWS: usize = 32 * 1024;
+/// Buyers who asked for erasure (a JSON list of buyer ids), read by every transform.
+pub const ERASED_BUYERS_KEY: &str = "state/erased_buyers.json";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransformInput {
+    pub run_id: RunId,
+    pub raw_key: String,
+    /// Target rows per shard; shards are cut at product boundaries, so a shard can be larger.
+    #[serde(default)]
+    pub shard_rows: Option<usize>,
+}
+
+/// One cleaned shard: the unit of work of one scoring task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Shard {
+    pub run_id: RunId,
+    pub cleaned_key: String,
+    pub index: usize,
+    pub rows: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransformOutput {
+    pub run_id: RunId,
+    pub rows_in: u64,
+    pub cleaned: u64,
+    pub rejected: u64,
+    pub rejected_by_reason: BTreeMap<String, u64>,
+    pub rejects_key: String,
+    pub products: u64,
+    pub shards: Vec<Shard>,
+}
+
+/// Run the transform stage.
+pub async fn transform(
+    lake: Arc<dyn Lake>,
+    input: &TransformInput,
+    progress: &dyn Progress,
+) -> Result<TransformOutput, StageError> {
+    let run = &input.run_id;
+    let shard_rows = input.shard_rows.unwrap_or(DEFAULT_SHARD_ROWS).max(1);
+    if layout::run_of_key(&input.raw_key).as_ref() != Some(run) {
+        return Err(StageError::Input(format!(
+            "raw_key {:?} is not an object of run {run}",
+            input.raw_key
+        )));
+    }
+    let started_at = run_started_at(lake.as_ref(), run, Utc::now()).await?;
+    let erased = load_erased_buyers(lake.as_ref()).await?;
+    let raw = lake.get(&input.raw_key).await?;
+
+    let run_str = run.to_string();
+    let raw_key = input.raw_key.clone();
+    let (cleaned, rejected, rows_in) = tokio::task::block_in_place(|| {
+        let batches = read_parquet(Dataset::Raw, raw).map_err(StageError::parquet(&raw_key))?;
+        let total: usize = batches.iter().map(|b| b.num_rows()).sum();
+        progress.start("transform", Some(total as u64));
+        let mut cleaner = Cleaner::new(run_str, started_at).with_erased_buyers(erased);
+        let mut cleaned = Vec::with_capacity(total);
+        let mut rejected = Vec::new();
+        for batch in &batches {
+            let rows = batch_to_raw(batch).map_err(|e| StageError::Parquet {
+                key: raw_key.clone(),
+                source: e.into(),
+            })?;
+            clean_batch(&mut cleaner, &rows, &mut cleaned, &mut rejected);
+            progress.advance(rows.len() as u64);
+        }
+        progress.finish();
+        Ok::<_, StageError>((cleaned, rejected, total as u64))
+    })?;
+    let (cleaned_n, rejected_n) = (cleaned.len() as u64, rejected.len() as u64);
+    if cleaned_n + rejected_n != rows_in {
+        return Err(StageError::Internal(format!(
+            "row accounting broken: {rows_in} in, {cleaned_n} cleaned + {rejected_n} rejected"
+        )));
+    }
+
+    let (parts, products) = tokio::task::block_in_place(|| {
+        let mut cleaned = cleaned;
+        fill_product_stats(&mut cleaned);
+        cleaned.sort_unstable_by(|a, b| {
+            a.product_id
+                .cmp(&b.product_id)
+                .then_with(|| a.review_id.cmp(&b.review_id))
+        });
+        let products = count_products(&cleaned);
+        let shards = split_at_products(&cleaned, shard_rows);
+        progress.start("write cleaned", Some(cleaned.len() as u64));
+        let parts = encode_shards(run, &cleaned, &shards, progress)?;
+        progress.finish();
+        Ok::<_, StageError>((parts, products))
+    })?;
+
+    let mut shards = Vec::with_capacity(parts.len());
+    for (index, (key, bytes, rows)) in parts.into_iter().enumerate() {
+        lake.put(&key, bytes).await?;
+        shards.push(Shard {
+            run_id: run.clone(),
+            cleaned_key: key,
+            index,
+            rows,
+        });
+    }
+    let rejects_key = layout::rejects_key(run);
+    let csv = rejects::to_csv(&rejected).map_err(|e| StageError::Internal(e.to_string()))?;
+    lake.put(&rejects_key, csv.into()).await?;
+    remove_stale_parts(lake.as_ref(), run, shards.len()).await?;
+
+    let out = TransformOutput {
+        run_id: run.clone(),
+        rows_in,
+        cleaned: cleaned_n,
+        rejected: rejected_n,
+        rejected_by_reason: rejects::count_by_reason(&rejected),
+        rejects_key,
+        products,
+        shards,
+    };
+    tracing::info!(
+        run_id = %run, rows_in, cleaned = cleaned_n, rejected = rejected_n,
+        shards = out.shards.len(), "transform done"
+    );
+    Ok(out)
+}
+
+/// Check a batch on all cores, then admit in input order (duplicates: first valid wins).
+fn clean_batch(
+    cleaner: &mut Cleaner,
+    rows: &[RawReview],
+    cleaned: &mut Vec<Review>,
+    rejected: &mut Vec<Rejected>,
+) {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    let chunk = rows.len().div_ceil(workers).max(1);
+    let checked: Vec<Result<Review, Rejected>> = std::thread::scope(|s| {
+        let shared: &Cleaner = cleaner;
+        let handles: Vec<_> = rows
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().map(|r| shared.check(r)).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("cleaning thread panicked"))
+            .collect()
+    });
+    for (raw, result) in rows.iter().zip(checked) {
+        match result.map(|review| cleaner.admit(review)) {
+            Ok(Ok(review)) => cleaned.push(review),
+            Ok(Err((reason, detail))) => rejected.push(Rejected {
+                raw: raw.clone(),
+                reason,
+                detail,
+            }),
+            Err(rej) => rejected.push(rej),
+        }
+    }
+}
+
+fn count_products(sorted: &[Review]) -> u64 {
+    sorted
+        .windows(2)
+        .filter(|w| w[0].product_id != w[1].product_id)
+        .count() as u64
+        + u64::from(!sorted.is_empty())
+}
+
+/// Cut product-sorted rows into ranges of about `target` rows, never splitting a product.
+pub fn split_at_products(sorted: &[Review], target: usize) -> Vec<std::ops::Range<usize>> {
+    let mut ranges = Vec::new();
+    let mut start = 0;
+    while start < sorted.len() {
+        let mut end = (start + target).min(sorted.len());
+        while end < sorted.len() && sorted[end].product_id == sorted[end - 1].product_id {
+            end += 1;
+        }
+        ranges.push(start..end);
+        start = end;
+    }
+    ranges
+}
+
+type EncodedPart = (String, bytes::Bytes, u64);
+
+/// Encode shards to Parquet, several at a time (zstd and encoding are CPU-bound).
+fn encode_shards(
+    run: &RunId,
+    rows: &[Review],
+    shards: &[std::ops::Range<usize>],
+    progress: &dyn Progress,
+) -> Result<Vec<EncodedPart>, StageError> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    let encode_one = |index: usize, range: &std::ops::Range<usize>| {
+        let key = layout::cleaned_key(run, index);
+        let mut buf = ParquetBuffer::new(Dataset::Cleaned).map_err(StageError::parquet(&key))?;
+        for chunk in rows[range.clone()].chunks(ENCODE_ROWS) {
+            let batch = reviews_to_batch(chunk).map_err(|e| StageError::Internal(e.to_string()))?;
+            buf.write(&batch).map_err(StageError::parquet(&key))?;
+            progress.advance(chunk.len() as u64);
+        }
+        let bytes = buf
+            .finish(&[("reviews.run_id", run.to_string())])
+            .map_err(StageError::parquet(&key))?;
+        Ok::<_, StageError>((key, bytes, range.len() as u64))
+    };
+    parallel_map(shards, workers, encode_one)
+}
+
+/// Map `f` over `items` on up to `workers` threads, keeping order; the first error wins.
+pub(crate) fn parallel_map<T: Sync, R: Send>(
+    items: &[T],
+    workers: usize,
+    f: impl Fn(usize, &T) -> Result<R, StageError> + Sync,
+) -> Result<Vec<R>, StageError> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<Result<R, StageError>>>> =
+        items.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..workers.max(1).min(items.len().max(1)) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= items.len() {
+                        break;
+                    }
+                    let r = f(i, &items[i]);
+                    *results[i].lock().expect("no poison") = Some(r);
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|m| m.into_inner().expect("no poison").expect("every item ran"))
+        .collect()
+}
+
+async fn load_erased_buyers(lake: &dyn Lake) -> Result<HashSet<String>, StageError> {
+    match lake.get(ERASED_BUYERS_KEY).await {
+        Ok(bytes) => serde_json::from_slice::<Vec<String>>(&bytes)
+            .map(|v| v.into_iter().collect())
+            .map_err(|e| StageError::Validation(format!("{ERASED_BUYERS_KEY}: {e}"))),
+        Err(LakeError::NotFound(_)) => Ok(HashSet::new()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A re-run with fewer shards must not leave the earlier attempt's extra parts behind.
+async fn remove_stale_parts(lake: &dyn Lake, run: &RunId, shards: usize) -> Result<(), StageError> {
+    let keep: HashSet<String> = (0..shards)
+        .flat_map(|i| [layout::cleaned_key(run, i), layout::curated_key(run, i)])
+        .collect();
+    for dataset in [layout::CLEANED, layout::CURATED] {
+        for key in lake.list(&layout::run_prefix(dataset, run)).await? {
+            if key.ends_with(".parquet") && !keep.contains(&key) {
+                lake.delete(&key).await?;
+            }
+        }
+    }
+    Ok(())
+}
