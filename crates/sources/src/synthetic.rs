@@ -129,7 +129,16 @@ const ADJECTIVES: &[&str] = &[
 ];
 
 /// Sentences by topic: (topic, English positive, English negative, French positive, French negative).
-const SENTENCES: &[(&str, &[&str], &[&str], &[&str], &[&str])] = &[
+/// (topic id, English positive, English negative, French positive, French negative).
+type TopicSentences = (
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+    &'static [&'static str],
+    &'static [&'static str],
+);
+
+const SENTENCES: &[TopicSentences] = &[
     (
         "product_quality",
         &[

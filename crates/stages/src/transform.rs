@@ -158,7 +158,7 @@ fn clean_batch(
         .map_or(1, |n| n.get())
         .min(8);
     let chunk = rows.len().div_ceil(workers).max(1);
-    let checked: Vec<Result<Review, Rejected>> = std::thread::scope(|s| {
+    let checked: Vec<Result<Review, Box<Rejected>>> = std::thread::scope(|s| {
         let shared: &Cleaner = cleaner;
         let handles: Vec<_> = rows
             .chunks(chunk)
@@ -177,7 +177,7 @@ fn clean_batch(
                 reason,
                 detail,
             }),
-            Err(rej) => rejected.push(rej),
+            Err(rej) => rejected.push(*rej),
         }
     }
 }

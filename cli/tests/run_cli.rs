@@ -1,0 +1,292 @@
+//! The `reviews` command as a user runs it, on real review files and synthetic data.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn reviews(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_reviews"))
+        .args(args)
+        .current_dir(cwd)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run reviews")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "reviews failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// The real review samples (../shared/data beside the repository, or $REVIEWS_SHARED_DATA).
+fn shared_data(name: &str) -> PathBuf {
+    let dir = std::env::var_os("REVIEWS_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"));
+    let p = dir.join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: set REVIEWS_SHARED_DATA to the shared data folder",
+        p.display()
+    );
+    p
+}
+
+/// The independent Parquet reader: python with pyarrow, installed by scripts/test.
+fn python() -> String {
+    if let Ok(p) = std::env::var("REVIEWS_PYTHON") {
+        return p;
+    }
+    let venv = repo_root().join(".cache/test-venv/bin/python");
+    assert!(
+        venv.exists(),
+        "no python with pyarrow: run the tests with scripts/test, which installs it"
+    );
+    venv.to_string_lossy().into_owned()
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+#[test]
+fn uk_sample_end_to_end_and_readable_by_pyarrow() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let input = shared_data("amazon_uk_sample_10k.csv");
+    let out = ok(&reviews(
+        &[
+            "run",
+            "--lake",
+            lake.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--run-id",
+            "uk",
+            "--shard-rows",
+            "3000",
+            "--json",
+        ],
+        dir.path(),
+    ));
+    let s: Value = serde_json::from_str(&out).unwrap();
+    let (extracted, cleaned, rejected) = (
+        s["rows_extracted"].as_u64().unwrap(),
+        s["cleaned"].as_u64().unwrap(),
+        s["rejected"].as_u64().unwrap(),
+    );
+    assert_eq!(extracted, 10_000);
+    assert_eq!(
+        cleaned + rejected,
+        extracted,
+        "rows in = cleaned + rejected, exactly"
+    );
+    assert_eq!(s["curated"].as_u64().unwrap(), cleaned);
+    assert_eq!(s["accounted"], Value::Bool(true));
+    assert!(s["shards"].as_u64().unwrap() >= 3);
+
+    let latest: Value =
+        serde_json::from_slice(&std::fs::read(lake.join("curated/_latest.json")).unwrap()).unwrap();
+    assert_eq!(latest["run_id"], "uk");
+    assert_eq!(latest["rows"].as_u64().unwrap(), cleaned);
+    for key in latest["keys"].as_array().unwrap() {
+        assert!(
+            lake.join(key.as_str().unwrap()).exists(),
+            "{key} is in the lake"
+        );
+    }
+
+    // pyarrow opens every file and agrees on counts, order and values.
+    let py = Command::new(python())
+        .arg(repo_root().join("tests/python/read_lake.py"))
+        .arg(&lake)
+        .arg("uk")
+        .output()
+        .unwrap();
+    assert!(
+        py.status.success(),
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&py.stdout).unwrap();
+    let cleaned_rows: u64 = seen["cleaned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rows"].as_u64().unwrap())
+        .sum();
+    assert_eq!(cleaned_rows, cleaned);
+    assert_eq!(seen["curated_rows"].as_u64().unwrap(), cleaned);
+    assert_eq!(seen["curated_sorted"], Value::Bool(true));
+    let first = &seen["curated"][0];
+    assert_eq!(first["compression"], "ZSTD");
+    assert_eq!(first["has_statistics"], Value::Bool(true));
+    assert_eq!(
+        first["has_column_index"],
+        Value::Bool(true),
+        "page index is written"
+    );
+    assert_eq!(first["schema_id"], "curated/1");
+    assert!(
+        !first["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c.as_str().unwrap().contains("buyer"))
+    );
+    let row = &first["first_row"];
+    assert!(row["relevance"].as_f64().unwrap() >= 0.0 && row["relevance"].as_f64().unwrap() <= 1.0);
+    assert!(!row["topics"].as_array().unwrap().is_empty());
+    // The text has no HTML line-break tags left.
+    let text = row["text"].as_str().unwrap();
+    assert!(!text.contains("<br"), "{text}");
+}
+
+#[test]
+fn french_tsv_is_read_and_guessed_french() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let input = shared_data("amazon_fr_sample.tsv");
+    let out = ok(&reviews(
+        &[
+            "run",
+            "--lake",
+            lake.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--run-id",
+            "fr",
+            "--json",
+        ],
+        dir.path(),
+    ));
+    let s: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(s["rows_extracted"].as_u64().unwrap(), 49);
+    assert_eq!(
+        s["cleaned"].as_u64().unwrap() + s["rejected"].as_u64().unwrap(),
+        49
+    );
+
+    let py = Command::new(python())
+        .args(["-c", "import sys,pyarrow.parquet as pq,collections; t=pq.read_table(sys.argv[1]); print(collections.Counter(t.column('language_guess').to_pylist()).most_common(1)[0][0])"])
+        .arg(lake.join("cleaned/run=fr/part-00000.parquet"))
+        .output()
+        .unwrap();
+    assert!(
+        py.status.success(),
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&py.stdout).trim(), "fr");
+}
+
+#[test]
+fn synthetic_default_run_then_rollback() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let l = lake.to_str().unwrap();
+    let text = ok(&reviews(
+        &["run", "--lake", l, "--synthetic", "3000", "--run-id", "a"],
+        dir.path(),
+    ));
+    assert!(
+        text.contains("rows extracted") && text.contains("accounted") && text.contains("yes"),
+        "{text}"
+    );
+    ok(&reviews(
+        &[
+            "run",
+            "--lake",
+            l,
+            "--synthetic",
+            "2000",
+            "--seed",
+            "9",
+            "--run-id",
+            "b",
+        ],
+        dir.path(),
+    ));
+    let runs = ok(&reviews(&["runs", "--lake", l], dir.path()));
+    assert!(
+        runs.lines()
+            .any(|line| line.starts_with('b') && line.contains("live")),
+        "{runs}"
+    );
+    ok(&reviews(&["rollback", "--lake", l], dir.path()));
+    let runs = ok(&reviews(&["runs", "--lake", l], dir.path()));
+    assert!(
+        runs.lines()
+            .any(|line| line.starts_with('a') && line.contains("live")),
+        "{runs}"
+    );
+}
+
+#[test]
+fn generated_csv_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("gen.csv");
+    let out = reviews(
+        &[
+            "generate",
+            "--reviews",
+            "1500",
+            "--out",
+            csv.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    ok(&out);
+    let lake = dir.path().join("lake");
+    let s: Value = serde_json::from_str(&ok(&reviews(
+        &[
+            "run",
+            "--lake",
+            lake.to_str().unwrap(),
+            "--input",
+            csv.to_str().unwrap(),
+            "--json",
+        ],
+        dir.path(),
+    )))
+    .unwrap();
+    assert_eq!(s["rows_extracted"].as_u64().unwrap(), 1500);
+    assert!(s["rejected"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn bad_inputs_fail_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = reviews(
+        &["run", "--lake", "lake", "--input", "/nonexistent/file.csv"],
+        dir.path(),
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot open /nonexistent/file.csv"), "{err}");
+
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "a,b\n1,2\n").unwrap();
+    let out = reviews(
+        &["run", "--lake", "lake", "--input", bad.to_str().unwrap()],
+        dir.path(),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no review_id column"));
+
+    let out = reviews(&["run", "--run-id", "../escape"], dir.path());
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid run id"));
+
+    let cfg = dir.path().join("w.toml");
+    std::fs::write(&cfg, "[weights]\nlength = -1.0\n").unwrap();
+    let out = reviews(&["run", "--config", cfg.to_str().unwrap()], dir.path());
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid weights"));
+}

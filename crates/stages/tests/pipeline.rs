@@ -1,0 +1,325 @@
+//! The stages chained on a local lake: row accounting, curated order, idempotent re-runs,
+//! publish validation and rollback.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use reviews_domain::lexicon::KeywordClassifier;
+use reviews_domain::schema::{CuratedReview, batch_to_curated, curated_to_batch};
+use reviews_domain::score::ScoreWeights;
+use reviews_lake::parquet_io::{Dataset, read_parquet, write_parquet};
+use reviews_lake::{Lake, LocalLake, RunId, layout};
+use reviews_sources::{SyntheticConfig, SyntheticReviews};
+use reviews_stages::publish::{live_manifest, promote};
+use reviews_stages::{
+    NoProgress, PublishInput, RunOptions, Scorer, StageError, publish, run_local,
+};
+use sha2::{Digest, Sha256};
+
+fn scorer() -> Arc<Scorer> {
+    Arc::new(Scorer::new(
+        Arc::new(KeywordClassifier::default()),
+        ScoreWeights::default(),
+    ))
+}
+
+fn synthetic(
+    n: u64,
+    seed: u64,
+) -> impl Iterator<Item = Result<reviews_domain::RawReview, std::convert::Infallible>> + Send {
+    SyntheticReviews::new(SyntheticConfig {
+        reviews: n,
+        seed,
+        invalid_share: 0.03,
+        ..Default::default()
+    })
+    .map(Ok)
+}
+
+fn options(run: &str, shard_rows: usize) -> RunOptions {
+    RunOptions {
+        run_id: RunId::parse(run).unwrap(),
+        shard_rows: Some(shard_rows),
+        workers: 2,
+    }
+}
+
+async fn curated_rows(lake: &dyn Lake, keys: &[String]) -> Vec<CuratedReview> {
+    let mut out = Vec::new();
+    for k in keys {
+        for b in read_parquet(Dataset::Curated, lake.get(k).await.unwrap()).unwrap() {
+            out.extend(batch_to_curated(&b).unwrap());
+        }
+    }
+    out
+}
+
+async fn digests(lake: &dyn Lake, prefix: &str) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    for k in lake.list(prefix).await.unwrap() {
+        m.insert(
+            k.clone(),
+            hex::encode(Sha256::digest(lake.get(&k).await.unwrap())),
+        );
+    }
+    m
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_accounts_for_every_row_and_sorts_curated() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(dir.path()));
+    let s = run_local(
+        lake.clone(),
+        synthetic(3_000, 1),
+        scorer(),
+        &options("r1", 700),
+        Arc::new(NoProgress),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.rows_extracted, 3_000);
+    assert_eq!(s.cleaned + s.rejected, 3_000);
+    assert!(s.rejected > 0, "the generator plants invalid rows");
+    assert_eq!(s.rejected_by_reason.values().sum::<u64>(), s.rejected);
+    assert!(s.shards >= 4, "{} shards", s.shards);
+    assert!(s.accounted);
+
+    let live = live_manifest(lake.as_ref()).await.unwrap().unwrap();
+    assert_eq!(live.run_id.as_str(), "r1");
+    assert_eq!(live.rows, s.cleaned);
+    let rows = curated_rows(lake.as_ref(), &live.keys).await;
+    assert_eq!(rows.len() as u64, s.cleaned);
+    assert!(
+        rows.windows(2)
+            .all(|w| CuratedReview::sort_key_cmp(&w[0], &w[1]).is_lt())
+    );
+    assert!(
+        rows.iter()
+            .all(|r| (0.0..=1.0).contains(&r.relevance) && !r.topics.is_empty())
+    );
+    // Shards never split a product.
+    let mut seen = std::collections::HashMap::new();
+    for (i, k) in live.keys.iter().enumerate() {
+        for r in curated_rows(lake.as_ref(), std::slice::from_ref(k)).await {
+            assert_eq!(*seen.entry(r.product_id).or_insert(i), i);
+        }
+    }
+    // Rejects file has one line per rejected row plus the header, each with a reason.
+    let rejects = lake
+        .get(&layout::rejects_key(&RunId::parse("r1").unwrap()))
+        .await
+        .unwrap();
+    let mut rd = csv::Reader::from_reader(&rejects[..]);
+    let reasons: Vec<String> = rd.records().map(|r| r.unwrap()[16].to_owned()).collect();
+    assert_eq!(reasons.len() as u64, s.rejected);
+    assert!(
+        reasons
+            .iter()
+            .all(|r| reviews_domain::RejectReason::from_code(r).is_some())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rerunning_a_run_id_reproduces_the_same_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(dir.path()));
+    run_local(
+        lake.clone(),
+        synthetic(2_000, 2),
+        scorer(),
+        &options("same", 400),
+        Arc::new(NoProgress),
+    )
+    .await
+    .unwrap();
+    let first = digests(lake.as_ref(), "").await;
+    run_local(
+        lake.clone(),
+        synthetic(2_000, 2),
+        scorer(),
+        &options("same", 400),
+        Arc::new(NoProgress),
+    )
+    .await
+    .unwrap();
+    let second = digests(lake.as_ref(), "").await;
+    let data = |m: &BTreeMap<String, String>| {
+        m.iter()
+            .filter(|(k, _)| k.ends_with(".parquet") || k.ends_with(".csv"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        data(&first),
+        data(&second),
+        "same run id, same objects, byte for byte"
+    );
+    assert_eq!(
+        first.keys().collect::<Vec<_>>(),
+        second.keys().collect::<Vec<_>>()
+    );
+
+    // Fewer shards on a re-run: the earlier attempt's extra parts go away.
+    run_local(
+        lake.clone(),
+        synthetic(2_000, 2),
+        scorer(),
+        &options("same", 100_000),
+        Arc::new(NoProgress),
+    )
+    .await
+    .unwrap();
+    let parts = lake.list("curated/run=same/").await.unwrap();
+    assert_eq!(
+        parts.iter().filter(|k| k.ends_with(".parquet")).count(),
+        1,
+        "{parts:?}"
+    );
+    assert_eq!(lake.list("cleaned/run=same/").await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_refuses_invalid_data_and_keeps_the_live_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(dir.path()));
+    run_local(
+        lake.clone(),
+        synthetic(500, 3),
+        scorer(),
+        &options("good", 10_000),
+        Arc::new(NoProgress),
+    )
+    .await
+    .unwrap();
+    let live_before = lake.get(layout::LATEST_MANIFEST).await.unwrap();
+    let good = live_manifest(lake.as_ref()).await.unwrap().unwrap();
+    let mut rows = curated_rows(lake.as_ref(), &good.keys).await;
+
+    let bad_run = RunId::parse("bad").unwrap();
+    let key = layout::curated_key(&bad_run, 0);
+    let try_publish = |expected| {
+        let lake = lake.clone();
+        let key = key.clone();
+        async move {
+            publish(
+                lake,
+                &PublishInput {
+                    run_id: RunId::parse("bad").unwrap(),
+                    curated_keys: vec![key],
+                    expected_rows: expected,
+                },
+            )
+            .await
+        }
+    };
+
+    // Not Parquet at all.
+    lake.put(&key, bytes::Bytes::from_static(b"PAR1 garbage"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        try_publish(None).await,
+        Err(StageError::Validation(_))
+    ));
+    // Out of order.
+    rows.reverse();
+    let meta = [(
+        reviews_stages::score::TOPICS_METADATA_KEY,
+        serde_json::to_string(&good.topics).unwrap(),
+    )];
+    let unsorted =
+        write_parquet(Dataset::Curated, &[curated_to_batch(&rows).unwrap()], &meta).unwrap();
+    lake.put(&key, unsorted).await.unwrap();
+    let err = try_publish(None).await.unwrap_err();
+    assert!(err.to_string().contains("not"), "{err}");
+    assert_eq!(err.error_type(), "FatalError");
+    // Sorted but the wrong row count.
+    rows.reverse();
+    let sorted =
+        write_parquet(Dataset::Curated, &[curated_to_batch(&rows).unwrap()], &meta).unwrap();
+    lake.put(&key, sorted).await.unwrap();
+    assert!(try_publish(Some(rows.len() as u64 + 1)).await.is_err());
+    assert_eq!(
+        lake.get(layout::LATEST_MANIFEST).await.unwrap(),
+        live_before,
+        "live run untouched"
+    );
+    // And the right one publishes.
+    assert_eq!(
+        try_publish(Some(rows.len() as u64)).await.unwrap().rows,
+        rows.len() as u64
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_moves_the_pointer_and_checks_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(dir.path()));
+    run_local(
+        lake.clone(),
+        synthetic(300, 4),
+        scorer(),
+        &options("old", 10_000),
+        Arc::new(NoProgress),
+    )
+    .await
+    .unwrap();
+    run_local(
+        lake.clone(),
+        synthetic(400, 5),
+        scorer(),
+        &options("new", 10_000),
+        Arc::new(NoProgress),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        live_manifest(lake.as_ref())
+            .await
+            .unwrap()
+            .unwrap()
+            .run_id
+            .as_str(),
+        "new"
+    );
+    let m = promote(lake.as_ref(), &RunId::parse("old").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(m.run_id.as_str(), "old");
+    assert_eq!(
+        live_manifest(lake.as_ref())
+            .await
+            .unwrap()
+            .unwrap()
+            .run_id
+            .as_str(),
+        "old"
+    );
+    assert!(
+        promote(lake.as_ref(), &RunId::parse("never").unwrap())
+            .await
+            .is_err()
+    );
+    // A tampered part is refused.
+    lake.put(
+        &layout::curated_key(&RunId::parse("new").unwrap(), 0),
+        bytes::Bytes::from_static(b"x"),
+    )
+    .await
+    .unwrap();
+    assert!(
+        promote(lake.as_ref(), &RunId::parse("new").unwrap())
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        live_manifest(lake.as_ref())
+            .await
+            .unwrap()
+            .unwrap()
+            .run_id
+            .as_str(),
+        "old"
+    );
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what the tests need into .cache/ (idempotent; fast when already there) and prints
+# the environment variables the tests read. Source it, or run it and eval its output.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cache="$root/.cache"
+mkdir -p "$cache"
+
+# An independent Parquet reader (pyarrow) for the tests that check our files open elsewhere.
+venv="$cache/test-venv"
+if ! "$venv/bin/python" -c 'import pyarrow' 2>/dev/null; then
+  echo "test-env: installing pyarrow into $venv" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'pyarrow==26.0.1'
+fi
+
+echo "export REVIEWS_PYTHON='$venv/bin/python'"
+echo "export REVIEWS_SHARED_DATA='${REVIEWS_SHARED_DATA:-$(cd "$root/.." && pwd)/shared/data}'"
