@@ -1,0 +1,10 @@
+// Where the storefront finds the reviews API.
+//
+// Empty (the default) means "same origin": `reviews serve` and the dev mock serve the API next to
+// this page. When the page is hosted elsewhere (S3 + CloudFront), the deployment overwrites this
+// file with the API's base URL, for example:
+//
+//   window.REVIEWS_API_BASE = "https://abc123.execute-api.eu-west-1.amazonaws.com";
+//
+// A trailing slash is fine. Only data is read from the API; no credentials are sent.
+window.REVIEWS_API_BASE = window.REVIEWS_API_BASE || "";
