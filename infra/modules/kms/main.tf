@@ -1,0 +1,60 @@
+# One customer-managed key for the operational data that is not the lake: CloudWatch log groups,
+# Secrets Manager secrets, Lambda environment variables and the alarm topic. (The lake bucket keeps
+# SSE-S3, as DESIGN section 3 requires.)
+
+data "aws_caller_identity" "current" {}
+data "aws_region" "current" {}
+data "aws_partition" "current" {}
+
+data "aws_iam_policy_document" "key" {
+  #checkov:skip=CKV_AWS_109:A KMS key policy's Resource "*" means this key only; key administration stays with the account's IAM.
+  #checkov:skip=CKV_AWS_111:Same: in a key policy "*" is the key itself, not every resource.
+  #checkov:skip=CKV_AWS_356:Same: key policies cannot name another resource than "*".
+  # Key administration and use are granted to the account's IAM (IAM policies then decide who).
+  statement {
+    sid       = "AccountAdministersTheKey"
+    actions   = ["kms:*"]
+    resources = ["*"] # in a key policy, "*" means this key
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
+    }
+  }
+
+  statement {
+    sid       = "CloudWatchLogsEncryptsLogGroups"
+    actions   = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["logs.${data.aws_region.current.name}.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "kms:EncryptionContext:aws:logs:arn"
+      values   = ["arn:${data.aws_partition.current.partition}:logs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:log-group:*"]
+    }
+  }
+
+  statement {
+    sid       = "AlarmsPublishToTheEncryptedTopic"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com", "events.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_kms_key" "this" {
+  description             = "${var.name}: logs, secrets, Lambda environment, alarm topic"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.key.json
+}
+
+resource "aws_kms_alias" "this" {
+  name          = "alias/${var.name}"
+  target_key_id = aws_kms_key.this.key_id
+}

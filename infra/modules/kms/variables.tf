@@ -1,0 +1,4 @@
+variable "name" {
+  description = "Key alias (without alias/)."
+  type        = string
+}

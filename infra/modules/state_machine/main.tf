@@ -1,0 +1,241 @@
+# The Step Functions state machine from statemachine.asl.json, its schedule and its alarms.
+
+data "aws_caller_identity" "current" {}
+data "aws_region" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  sm_arn = "arn:${data.aws_partition.current.partition}:states:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:stateMachine:${var.name}"
+
+  # templatefile() fills the ${...} placeholders of the ASL (the same names that
+  # scripts/infra/render_asl.py fills for LocalStack). Numbers are passed as strings and read back
+  # by States.StringToJson in the "Configure" state, so the committed file stays valid JSON.
+  rendered = templatefile(var.asl_path, {
+    ExtractFunctionArn   = var.function_arns["extract"]
+    ArchiveFunctionArn   = var.function_arns["archive"]
+    TransformFunctionArn = var.function_arns["transform"]
+    ScoreFunctionArn     = var.function_arns["score"]
+    PublishFunctionArn   = var.function_arns["publish"]
+    ShardRows            = tostring(var.shard_rows)
+    MapMaxConcurrency    = tostring(var.map_max_concurrency)
+  })
+
+  # The committed ASL runs the scoring Map INLINE (what LocalStack and moto execute). In AWS,
+  # DISTRIBUTED runs each shard as a child workflow execution (no 40-iteration inline limit, its own
+  # history per shard); ExecutionType is required in that mode. infra-check.sh verifies that the
+  # string below occurs exactly once in the ASL, so this switch cannot silently do nothing.
+  inline_mode = "\"Mode\": \"INLINE\""
+  definition = jsonencode(jsondecode(
+    var.map_mode == "DISTRIBUTED"
+    ? replace(local.rendered, local.inline_mode, "\"Mode\": \"DISTRIBUTED\", \"ExecutionType\": \"STANDARD\"")
+    : local.rendered
+  ))
+}
+
+# ----------------------------------------------------------------------------------------------
+# Execution role: invoke the five stage functions; run Distributed Map child executions; logs.
+# ----------------------------------------------------------------------------------------------
+data "aws_iam_policy_document" "assume_states" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["states.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "state_machine" {
+  name               = "${var.name}-sfn"
+  assume_role_policy = data.aws_iam_policy_document.assume_states.json
+}
+
+data "aws_iam_policy_document" "state_machine" {
+  statement {
+    sid       = "InvokeStageFunctions"
+    actions   = ["lambda:InvokeFunction"]
+    resources = flatten([for arn in values(var.function_arns) : [arn, "${arn}:*"]])
+  }
+
+  statement {
+    sid       = "DistributedMapChildExecutions"
+    actions   = ["states:StartExecution"]
+    resources = [local.sm_arn]
+  }
+
+  statement {
+    sid     = "DistributedMapChildExecutionControl"
+    actions = ["states:DescribeExecution", "states:StopExecution"]
+    resources = [
+      "arn:${data.aws_partition.current.partition}:states:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:execution:${var.name}:*",
+      "arn:${data.aws_partition.current.partition}:states:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:express:${var.name}:*",
+    ]
+  }
+
+  statement {
+    # CloudWatch Logs vended-log delivery APIs do not support resource-level permissions.
+    #checkov:skip=CKV_AWS_111:Log delivery actions (CreateLogDelivery, ...) only accept Resource "*" (AWS Step Functions logging docs).
+    #checkov:skip=CKV_AWS_356:Same: these log delivery actions cannot be scoped to a resource.
+    sid = "VendedLogDelivery"
+    actions = [
+      "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
+      "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+    ]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_role_policy" "state_machine" {
+  name   = "invoke-stages"
+  role   = aws_iam_role.state_machine.id
+  policy = data.aws_iam_policy_document.state_machine.json
+}
+
+resource "aws_iam_role_policy_attachment" "state_machine_xray" {
+  role       = aws_iam_role.state_machine.name
+  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"
+}
+
+resource "aws_cloudwatch_log_group" "state_machine" {
+  name              = "/aws/vendedlogs/states/${var.name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+}
+
+resource "aws_sfn_state_machine" "this" {
+  name       = var.name
+  type       = "STANDARD"
+  role_arn   = aws_iam_role.state_machine.arn
+  definition = local.definition
+
+  logging_configuration {
+    # Payloads are small JSON documents (run id, keys, counts): no rows, no secrets.
+    log_destination        = "${aws_cloudwatch_log_group.state_machine.arn}:*"
+    include_execution_data = true
+    level                  = "ALL"
+  }
+
+  tracing_configuration {
+    enabled = true
+  }
+
+  depends_on = [aws_iam_role_policy.state_machine]
+}
+
+# ----------------------------------------------------------------------------------------------
+# Schedule: an EventBridge rule starts one execution with input {"trigger": "schedule"} (the run
+# id is then date + execution name; {} would do in AWS, but LocalStack drops an empty target input,
+# and the same input everywhere keeps the two identical).
+# ----------------------------------------------------------------------------------------------
+data "aws_iam_policy_document" "assume_events" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "scheduler" {
+  name               = "${var.name}-schedule"
+  assume_role_policy = data.aws_iam_policy_document.assume_events.json
+}
+
+data "aws_iam_policy_document" "scheduler" {
+  statement {
+    actions   = ["states:StartExecution"]
+    resources = [aws_sfn_state_machine.this.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "scheduler" {
+  name   = "start-execution"
+  role   = aws_iam_role.scheduler.id
+  policy = data.aws_iam_policy_document.scheduler.json
+}
+
+resource "aws_cloudwatch_event_rule" "schedule" {
+  name                = "${var.name}-schedule"
+  description         = "Starts the ${var.name} state machine"
+  schedule_expression = var.schedule_expression
+  state               = var.schedule_enabled ? "ENABLED" : "DISABLED"
+}
+
+resource "aws_cloudwatch_event_target" "schedule" {
+  rule     = aws_cloudwatch_event_rule.schedule.name
+  arn      = aws_sfn_state_machine.this.arn
+  role_arn = aws_iam_role.scheduler.arn
+  input    = jsonencode({ trigger = "schedule" })
+}
+
+# ----------------------------------------------------------------------------------------------
+# Alarms: a failed (or timed-out) execution; an archive deferred (MongoDB unavailable).
+# ----------------------------------------------------------------------------------------------
+resource "aws_cloudwatch_metric_alarm" "failed" {
+  alarm_name          = "${var.name}-execution-failed"
+  alarm_description   = "An execution of ${var.name} failed, timed out or was aborted: see its failure path output (step, error, cause)."
+  namespace           = "AWS/States"
+  metric_name         = "ExecutionsFailed"
+  dimensions          = { StateMachineArn = aws_sfn_state_machine.this.arn }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [var.alarm_topic_arn]
+  ok_actions          = [var.alarm_topic_arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "timed_out" {
+  alarm_name          = "${var.name}-execution-timed-out"
+  alarm_description   = "An execution of ${var.name} timed out."
+  namespace           = "AWS/States"
+  metric_name         = "ExecutionsTimedOut"
+  dimensions          = { StateMachineArn = aws_sfn_state_machine.this.arn }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [var.alarm_topic_arn]
+}
+
+resource "aws_cloudwatch_log_metric_filter" "archive_deferred" {
+  name           = "${var.name}-archive-deferred"
+  log_group_name = aws_cloudwatch_log_group.state_machine.name
+  pattern        = "{ ($.type = \"PassStateEntered\") && ($.details.name = \"ArchiveDeferred\") }"
+
+  metric_transformation {
+    name          = "ArchiveDeferred"
+    namespace     = "Reviews/Pipeline"
+    value         = "1"
+    default_value = "0"
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "archive_deferred" {
+  alarm_name          = "${var.name}-archive-deferred"
+  alarm_description   = "The MongoDB archive was deferred (MongoDB unavailable?). The run succeeded; the next run archives the backlog. Alarms if it keeps happening."
+  namespace           = "Reviews/Pipeline"
+  metric_name         = "ArchiveDeferred"
+  statistic           = "Sum"
+  period              = 86400
+  evaluation_periods  = 2
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [var.alarm_topic_arn]
+}

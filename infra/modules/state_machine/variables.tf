@@ -1,0 +1,59 @@
+variable "name" {
+  description = "State machine name."
+  type        = string
+}
+
+variable "asl_path" {
+  description = "Path of statemachine.asl.json."
+  type        = string
+}
+
+variable "function_arns" {
+  description = "ARNs of the stage functions, keyed extract, archive, transform, score, publish."
+  type        = map(string)
+
+  validation {
+    condition     = alltrue([for k in ["extract", "archive", "transform", "score", "publish"] : contains(keys(var.function_arns), k)])
+    error_message = "function_arns needs extract, archive, transform, score and publish."
+  }
+}
+
+variable "shard_rows" {
+  description = "Default rows per shard."
+  type        = number
+}
+
+variable "map_max_concurrency" {
+  description = "Map MaxConcurrency."
+  type        = number
+}
+
+variable "map_mode" {
+  description = "INLINE or DISTRIBUTED."
+  type        = string
+}
+
+variable "schedule_expression" {
+  description = "EventBridge schedule expression."
+  type        = string
+}
+
+variable "schedule_enabled" {
+  description = "Whether the schedule is enabled."
+  type        = bool
+}
+
+variable "kms_key_arn" {
+  description = "CMK of the log group."
+  type        = string
+}
+
+variable "log_retention_days" {
+  description = "Log retention."
+  type        = number
+}
+
+variable "alarm_topic_arn" {
+  description = "SNS topic of the alarms."
+  type        = string
+}

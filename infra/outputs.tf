@@ -1,0 +1,49 @@
+# No secret values here: the secrets' NAMES only (their values are never in Terraform).
+
+output "lake_bucket" {
+  description = "Lake bucket (REVIEWS_LAKE_URI = s3://<this>)."
+  value       = module.lake.bucket_name
+}
+
+output "state_machine_arn" {
+  description = "Step Functions state machine."
+  value       = module.state_machine.arn
+}
+
+output "function_names" {
+  description = "Lambda function names by stage."
+  value       = local.function_names
+}
+
+output "api_endpoint" {
+  description = "Base URL of the reviews API (GET /reviews/{product_id}/top)."
+  value       = module.api.endpoint
+}
+
+output "storefront_url" {
+  description = "HTTPS URL of the storefront."
+  value       = module.storefront.url
+}
+
+output "secret_names" {
+  description = "Secrets to fill out of band with put-secret-value."
+  value = {
+    postgres = aws_secretsmanager_secret.postgres.name
+    mongodb  = aws_secretsmanager_secret.mongodb.name
+  }
+}
+
+output "role_arns" {
+  description = "IAM roles of DESIGN section 3."
+  value = {
+    pipeline_worker = aws_iam_role.pipeline_worker.arn
+    api_readonly    = aws_iam_role.api.arn
+    administrator   = aws_iam_role.admin.arn
+    state_machine   = module.state_machine.role_arn
+  }
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic of the pipeline alarms."
+  value       = aws_sns_topic.alarms.arn
+}

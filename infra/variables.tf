@@ -1,0 +1,232 @@
+# ---------------------------------------------------------------------------------------------
+# General
+# ---------------------------------------------------------------------------------------------
+variable "region" {
+  description = "AWS region of the whole stack."
+  type        = string
+  default     = "eu-west-3"
+}
+
+variable "project" {
+  description = "Name prefix. Function names are <project>-<stage>, e.g. reviews-extract: they must match the binaries in functions/ (cargo lambda builds target/lambda/<project>-<stage>/bootstrap.zip)."
+  type        = string
+  default     = "reviews"
+}
+
+variable "environment" {
+  description = "Environment label (prod, staging, ...), used in resource names that must be unique per account (buckets, secrets)."
+  type        = string
+  default     = "prod"
+}
+
+variable "tags" {
+  description = "Extra tags for every resource."
+  type        = map(string)
+  default     = {}
+}
+
+# ---------------------------------------------------------------------------------------------
+# Lambda artifacts (cargo lambda build --release --output-format zip)
+# ---------------------------------------------------------------------------------------------
+variable "lambda_artifacts_dir" {
+  description = "Directory holding <function>/bootstrap.zip, as written by `cargo lambda build --release --output-format zip` (target/lambda)."
+  type        = string
+  default     = "../target/lambda"
+}
+
+variable "lambda_architecture" {
+  description = "x86_64 or arm64; must match the cargo lambda build target and the ONNX Runtime library in the score layer."
+  type        = string
+  default     = "x86_64"
+
+  validation {
+    condition     = contains(["x86_64", "arm64"], var.lambda_architecture)
+    error_message = "lambda_architecture must be x86_64 or arm64."
+  }
+}
+
+variable "score_layer_zip" {
+  description = "Zip of the score function's layer (scripts/infra/build_score_layer.py): models/onnxruntime/libonnxruntime.so.1.31.1 and models/all-MiniLM-L6-v2/, mounted at /opt (REVIEWS_MODEL_DIR=/opt/models)."
+  type        = string
+  default     = "../target/lambda/score-layer.zip"
+}
+
+variable "functions" {
+  description = "Per-function sizing. reserved_concurrency caps parallel invocations (the pipeline stages run one run at a time; score runs one Lambda per shard)."
+  type = map(object({
+    memory_mb            = number
+    timeout_s            = number
+    reserved_concurrency = number
+  }))
+  default = {
+    extract   = { memory_mb = 1024, timeout_s = 900, reserved_concurrency = 1 }
+    archive   = { memory_mb = 1024, timeout_s = 900, reserved_concurrency = 1 }
+    transform = { memory_mb = 2048, timeout_s = 900, reserved_concurrency = 1 }
+    score     = { memory_mb = 3008, timeout_s = 900, reserved_concurrency = 20 }
+    publish   = { memory_mb = 1024, timeout_s = 300, reserved_concurrency = 1 }
+    api       = { memory_mb = 1024, timeout_s = 10, reserved_concurrency = 50 }
+  }
+}
+
+variable "rust_log" {
+  description = "RUST_LOG for every function (tracing env-filter syntax)."
+  type        = string
+  default     = "info"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Pipeline
+# ---------------------------------------------------------------------------------------------
+variable "schedule_expression" {
+  description = "EventBridge schedule that starts the state machine (rate() or cron())."
+  type        = string
+  default     = "cron(0 3 * * ? *)"
+}
+
+variable "schedule_enabled" {
+  description = "Whether the schedule starts executions."
+  type        = bool
+  default     = true
+}
+
+variable "shard_rows" {
+  description = "Rows per cleaned part file, i.e. per scoring Lambda (Map item). Input {\"shard_rows\": n} overrides it per execution."
+  type        = number
+  default     = 20000
+
+  validation {
+    condition     = var.shard_rows >= 1
+    error_message = "shard_rows must be a positive number of rows."
+  }
+}
+
+variable "map_max_concurrency" {
+  description = "Map MaxConcurrency: scoring Lambdas running at once (0 = no limit). Keep <= functions.score.reserved_concurrency."
+  type        = number
+  default     = 20
+}
+
+variable "map_mode" {
+  description = "INLINE (the committed ASL, as emulators run it) or DISTRIBUTED (child executions: for many shards, beyond the 40-iteration inline concurrency)."
+  type        = string
+  default     = "DISTRIBUTED"
+
+  validation {
+    condition     = contains(["INLINE", "DISTRIBUTED"], var.map_mode)
+    error_message = "map_mode must be INLINE or DISTRIBUTED."
+  }
+}
+
+variable "alarm_email" {
+  description = "Optional e-mail subscribed to the alarm topic (failed executions, archive deferred). Empty: no subscription."
+  type        = string
+  default     = ""
+}
+
+# ---------------------------------------------------------------------------------------------
+# External databases and the network
+# ---------------------------------------------------------------------------------------------
+variable "postgres_endpoint" {
+  description = "host:port of the external PostgreSQL 15 (source). Informational: the connection URI with the etl_reader credentials is the secret's value, set out of band."
+  type        = string
+}
+
+variable "mongodb_endpoint" {
+  description = "host:port of the external MongoDB (archive). Informational, as above."
+  type        = string
+}
+
+variable "vpc_id" {
+  description = "VPC of the pipeline Lambdas (where PostgreSQL and MongoDB are reachable)."
+  type        = string
+}
+
+variable "vpc_subnet_ids" {
+  description = "Private subnets for the pipeline Lambdas (at least two AZs)."
+  type        = list(string)
+}
+
+variable "vpc_security_group_ids" {
+  description = "Security groups of the pipeline Lambdas; they must allow egress to the databases (5432, 27017) and 443 to the VPC endpoints."
+  type        = list(string)
+}
+
+variable "vpc_route_table_ids" {
+  description = "Route tables of vpc_subnet_ids, for the S3 gateway endpoint. Empty: no endpoints are created (the VPC already routes to S3 and Secrets Manager)."
+  type        = list(string)
+  default     = []
+}
+
+# ---------------------------------------------------------------------------------------------
+# Lake, logs, API, storefront
+# ---------------------------------------------------------------------------------------------
+variable "raw_expiration_days" {
+  description = "Days after which raw/ objects expire (MongoDB keeps the archive). raw/ moves to Standard-IA at 30 days."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.raw_expiration_days > 30
+    error_message = "raw_expiration_days must be more than 30 (the Standard-IA transition day)."
+  }
+}
+
+variable "rejects_expiration_days" {
+  description = "Days after which rejects/ objects expire."
+  type        = number
+  default     = 180
+}
+
+variable "noncurrent_version_days" {
+  description = "Days a previous (overwritten or deleted) object version is kept, for rollback."
+  type        = number
+  default     = 30
+}
+
+variable "log_retention_days" {
+  description = "CloudWatch Logs retention for functions, state machine and API access logs."
+  type        = number
+  default     = 365
+}
+
+variable "admin_principal_arns" {
+  description = "IAM principals (users/roles) allowed to assume the administrator role (with MFA)."
+  type        = list(string)
+  default     = []
+}
+
+variable "api_throttle_rate" {
+  description = "API Gateway steady-state requests per second."
+  type        = number
+  default     = 200
+}
+
+variable "api_throttle_burst" {
+  description = "API Gateway burst."
+  type        = number
+  default     = 400
+}
+
+variable "frontend_dir" {
+  description = "Static storefront files uploaded to the storefront bucket."
+  type        = string
+  default     = "../frontend"
+}
+
+variable "storefront_acm_certificate_arn" {
+  description = "Optional ACM certificate (us-east-1) for a custom storefront domain; empty: the CloudFront default certificate."
+  type        = string
+  default     = ""
+}
+
+variable "storefront_aliases" {
+  description = "Custom domain names of the storefront (need storefront_acm_certificate_arn)."
+  type        = list(string)
+  default     = []
+}
+
+variable "storefront_web_acl_arn" {
+  description = "Optional WAFv2 web ACL (scope CLOUDFRONT) for the storefront distribution."
+  type        = string
+  default     = ""
+}

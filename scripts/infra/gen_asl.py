@@ -1,0 +1,410 @@
+#!/usr/bin/env python3
+"""Generator for statemachine.asl.json (kept so the repetitive Retry/Catch blocks stay uniform).
+
+The committed statemachine.asl.json is the source of truth that Terraform and the LocalStack
+scripts read; this script only regenerates it:  python3 scripts/infra/gen_asl.py > statemachine.asl.json
+(scripts/infra-check.sh verifies that the committed file equals this generator's output, so a hand
+edit of one without the other is caught.)
+"""
+import json
+
+LAMBDA_SERVICE_ERRORS = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+]
+
+# Lambda's own limit is 900 s; a task that hangs longer is a States.Timeout (caught as States.ALL).
+TASK_TIMEOUT_SECONDS = 900
+
+
+def retry(retryable_attempts=5, retryable_interval=2):
+    return [
+        {
+            "Comment": "Lambda service hiccups (throttling, 5xx): retry quickly.",
+            "ErrorEquals": LAMBDA_SERVICE_ERRORS,
+            "IntervalSeconds": 1,
+            "BackoffRate": 2.0,
+            "MaxAttempts": 4,
+            "MaxDelaySeconds": 20,
+            "JitterStrategy": "FULL",
+        },
+        {
+            "Comment": "Transient failure reported by our code (database or service down).",
+            "ErrorEquals": ["RetryableError"],
+            "IntervalSeconds": retryable_interval,
+            "BackoffRate": 2.0,
+            "MaxAttempts": retryable_attempts,
+            "MaxDelaySeconds": 60,
+            "JitterStrategy": "FULL",
+        },
+    ]
+
+
+def catch(next_state):
+    return [
+        {"ErrorEquals": ["FatalError"], "ResultPath": "$.error", "Next": next_state},
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": next_state},
+    ]
+
+
+def invoke(arn_placeholder, payload, result_selector, result_path, next_state=None, catch_to=None,
+           comment=None, retryable_attempts=5, retryable_interval=2):
+    state = {"Type": "Task"}
+    if comment:
+        state["Comment"] = comment
+    state.update({
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {"FunctionName": "${%s}" % arn_placeholder, "Payload": payload},
+        "TimeoutSeconds": TASK_TIMEOUT_SECONDS,
+        "ResultSelector": result_selector,
+        "ResultPath": result_path,
+        "Retry": retry(retryable_attempts, retryable_interval),
+        "Catch": catch(catch_to),
+    })
+    if next_state:
+        state["Next"] = next_state
+    else:
+        state["End"] = True
+    return state
+
+
+def record_failure(step, next_state, comment=None):
+    """Pass state of the failure path: keeps the error (name + cause, prefixed by the step)."""
+    state = {"Type": "Pass"}
+    if comment:
+        state["Comment"] = comment
+    state.update({
+        "Parameters": {
+            "step": step,
+            "error.$": "$.error.Error",
+            "cause.$": "States.Format('%s failed: {}', $.error.Cause)" % step,
+        },
+        "ResultPath": "$.failure",
+        "Next": next_state,
+    })
+    return state
+
+
+def fail(comment):
+    return {
+        "Type": "Fail",
+        "Comment": comment,
+        "ErrorPath": "$.failure.error",
+        "CausePath": "$.failure.cause",
+    }
+
+
+TRANSFORM_COUNTS = {
+    "rows_in.$": "$.transform.rows_in",
+    "cleaned.$": "$.transform.cleaned",
+    "rejected.$": "$.transform.rejected",
+    "rejected_by_reason.$": "$.transform.rejected_by_reason",
+    "rejects_key.$": "$.transform.rejects_key",
+}
+LOAD_CLEANED = {
+    "shards.$": "States.ArrayLength($.transform.shards)",
+    "cleaned_keys.$": "$.transform.shards[*].cleaned_key",
+}
+
+score_map = {
+    "Type": "Map",
+    "Comment": (
+        "Step 5+6 (score + load curated, fused): one Lambda per cleaned shard. INLINE here so that "
+        "emulators run it; Terraform switches it to DISTRIBUTED (child executions) when "
+        "var.map_mode = \"DISTRIBUTED\" (see infra/modules/state_machine/main.tf)."
+    ),
+    "ItemsPath": "$.transform.shards",
+    "MaxConcurrencyPath": "$.max_concurrency",
+    "ItemProcessor": {
+        "ProcessorConfig": {"Mode": "INLINE"},
+        "StartAt": "ScoreShard",
+        "States": {
+            "ScoreShard": invoke(
+                "ScoreFunctionArn",
+                {"run_id.$": "$.run_id", "cleaned_key.$": "$.cleaned_key", "index.$": "$.index"},
+                {"curated_key.$": "$.Payload.curated_key", "rows.$": "$.Payload.rows"},
+                "$",
+                catch_to="ScoreShardFailed",
+            ),
+            "ScoreShardFailed": record_failure("score", "ScoreShardFailedStop"),
+            "ScoreShardFailedStop": fail("Fails this shard, hence the Map, with the recorded error."),
+        },
+    },
+    "ResultSelector": {
+        "shards.$": "States.ArrayLength($)",
+        "curated_keys.$": "$[*].curated_key",
+        "rows_per_shard.$": "$[*].rows",
+    },
+    "ResultPath": "$.score",
+    "Catch": [
+        {"ErrorEquals": ["FatalError"], "ResultPath": "$.error", "Next": "ScoreFailed"},
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "ScoreFailed"},
+    ],
+    "Next": "Publish",
+}
+
+main_branch = {
+    "StartAt": "Transform",
+    "States": {
+        "Transform": invoke(
+            "TransformFunctionArn",
+            {"run_id.$": "$.run_id", "raw_key.$": "$.raw_key", "shard_rows.$": "$.shard_rows"},
+            {
+                "run_id.$": "$.Payload.run_id",
+                "rows_in.$": "$.Payload.rows_in",
+                "cleaned.$": "$.Payload.cleaned",
+                "rejected.$": "$.Payload.rejected",
+                "rejected_by_reason.$": "$.Payload.rejected_by_reason",
+                "rejects_key.$": "$.Payload.rejects_key",
+                "shards.$": "$.Payload.shards",
+            },
+            "$.transform",
+            next_state="CountRows",
+            catch_to="TransformFailed",
+            comment="Steps 3+4 (transform + load cleaned, fused): cleaned part files, one per shard.",
+        ),
+        "CountRows": {
+            "Type": "Pass",
+            "Comment": "Nothing is lost: cleaned + rejected must equal the rows extracted.",
+            "Parameters": {
+                "cleaned_plus_rejected.$": "States.MathAdd($.transform.cleaned, $.transform.rejected)"
+            },
+            "ResultPath": "$.accounted",
+            "Next": "RowsAccountedFor",
+        },
+        "RowsAccountedFor": {
+            "Type": "Choice",
+            "Choices": [
+                {
+                    "And": [
+                        {"Variable": "$.transform.rows_in", "NumericEqualsPath": "$.rows_extracted"},
+                        {
+                            "Variable": "$.accounted.cleaned_plus_rejected",
+                            "NumericEqualsPath": "$.rows_extracted",
+                        },
+                    ],
+                    "Next": "AnythingToScore",
+                }
+            ],
+            "Default": "RowsUnaccounted",
+        },
+        "RowsUnaccounted": {
+            "Type": "Pass",
+            "Parameters": {
+                "step": "transform",
+                "error": "RowsUnaccounted",
+                "cause.$": (
+                    "States.Format('transform failed: extracted {} rows, transform read {}, "
+                    "cleaned {} + rejected {}', $.rows_extracted, $.transform.rows_in, "
+                    "$.transform.cleaned, $.transform.rejected)"
+                ),
+            },
+            "ResultPath": "$.failure",
+            "Next": "MainBranchFailed",
+        },
+        "AnythingToScore": {
+            "Type": "Choice",
+            "Comment": "A run with no new cleaned rows publishes nothing: the live dataset stays.",
+            "Choices": [
+                {"Variable": "$.transform.cleaned", "NumericGreaterThan": 0, "Next": "ScoreShards"}
+            ],
+            "Default": "NothingToPublish",
+        },
+        "ScoreShards": score_map,
+        "Publish": invoke(
+            "PublishFunctionArn",
+            {
+                "run_id.$": "$.run_id",
+                "curated_keys.$": "$.score.curated_keys",
+                "expected_rows.$": "$.transform.cleaned",
+            },
+            {
+                "status": "published",
+                "run_id.$": "$.Payload.run_id",
+                "manifest_key.$": "$.Payload.manifest_key",
+                "rows.$": "$.Payload.rows",
+                "checksum.$": "$.Payload.checksum",
+            },
+            "$.publish",
+            next_state="MainDone",
+            catch_to="PublishFailed",
+            comment="Step 7: validate the curated run, then move curated/_latest.json to it.",
+        ),
+        "MainDone": {
+            "Type": "Pass",
+            "Parameters": {
+                "transform": TRANSFORM_COUNTS,
+                "load_cleaned": LOAD_CLEANED,
+                "score": {"shards.$": "$.score.shards", "rows_per_shard.$": "$.score.rows_per_shard"},
+                "load_curated": {"curated_keys.$": "$.score.curated_keys"},
+                "publish.$": "$.publish",
+            },
+            "End": True,
+        },
+        "NothingToPublish": {
+            "Type": "Pass",
+            "Parameters": {
+                "transform": TRANSFORM_COUNTS,
+                "load_cleaned": LOAD_CLEANED,
+                "score": {"shards": 0, "rows_per_shard": []},
+                "load_curated": {"curated_keys": []},
+                "publish": {
+                    "status": "skipped",
+                    "reason": "no cleaned rows in this run; curated/_latest.json unchanged",
+                },
+            },
+            "End": True,
+        },
+        "TransformFailed": record_failure("transform", "MainBranchFailed"),
+        "ScoreFailed": {
+            "Type": "Pass",
+            "Comment": "The Map's error is the shard's (already prefixed 'score failed: ').",
+            "Parameters": {"step": "score", "error.$": "$.error.Error", "cause.$": "$.error.Cause"},
+            "ResultPath": "$.failure",
+            "Next": "MainBranchFailed",
+        },
+        "PublishFailed": record_failure("publish", "MainBranchFailed"),
+        "MainBranchFailed": fail("Fails the branch (and so the Parallel) with the recorded error."),
+    },
+}
+
+archive_branch = {
+    "StartAt": "Archive",
+    "States": {
+        "Archive": invoke(
+            "ArchiveFunctionArn",
+            {"run_id.$": "$.run_id"},
+            {
+                "status": "archived",
+                "archived_runs.$": "$.Payload.archived_runs",
+                "documents.$": "$.Payload.documents",
+            },
+            "$",
+            next_state=None,
+            catch_to="ArchiveDeferred",
+            comment=(
+                "Step 2: raw rows of this run (and the backlog of earlier runs) to MongoDB. The "
+                "function retries MongoDB itself; any failure here defers the archive, never the run."
+            ),
+            retryable_attempts=2,
+            retryable_interval=2,
+        ),
+        "ArchiveDeferred": {
+            "Type": "Pass",
+            "Comment": "MongoDB unavailable: the run goes on; the next run archives the backlog.",
+            "Parameters": {
+                "status": "deferred",
+                "error.$": "$.error.Error",
+                "cause.$": "$.error.Cause",
+            },
+            "End": True,
+        },
+    },
+}
+
+definition = {
+    "Comment": (
+        "Reviews pipeline: extract -> [archive || transform(+load cleaned) -> Map(score(+load "
+        "curated)) -> publish]. Placeholders ${...} are filled by Terraform templatefile() and by "
+        "scripts/infra/render_asl.py (LocalStack); see infra/README.md."
+    ),
+    "StartAt": "Configure",
+    "TimeoutSeconds": 14400,
+    "States": {
+        "Configure": {
+            "Type": "Pass",
+            "Comment": "Deployment defaults; the execution input may override run_id and shard_rows.",
+            "Parameters": {
+                "defaults": {
+                    "run_id": None,
+                    "shard_rows.$": "States.StringToJson('${ShardRows}')",
+                    "max_concurrency.$": "States.StringToJson('${MapMaxConcurrency}')",
+                },
+                "input.$": "$",
+            },
+            "Next": "ApplyOverrides",
+        },
+        "ApplyOverrides": {
+            "Type": "Pass",
+            "Parameters": {"config.$": "States.JsonMerge($.defaults, $.input, false)"},
+            "Next": "Extract",
+        },
+        "Extract": invoke(
+            "ExtractFunctionArn",
+            {
+                "execution_name.$": "$$.Execution.Name",
+                "start_time.$": "$$.Execution.StartTime",
+                "run_id.$": "$.config.run_id",
+            },
+            {
+                "run_id.$": "$.Payload.run_id",
+                "raw_key.$": "$.Payload.raw_key",
+                "rows.$": "$.Payload.rows",
+                "watermark.$": "$.Payload.watermark",
+            },
+            "$.extract",
+            next_state="Stages",
+            catch_to="ExtractFailed",
+            comment=(
+                "Step 1: PostgreSQL -> raw/run=<run_id>/ (incremental from state/watermark.json). "
+                "PostgreSQL down is a RetryableError, absorbed by the backoff below."
+            ),
+            retryable_attempts=6,
+            retryable_interval=2,
+        ),
+        "Stages": {
+            "Type": "Parallel",
+            "Comment": "Archive beside the main branch; only the main branch can fail the run.",
+            "Parameters": {
+                "run_id.$": "$.extract.run_id",
+                "raw_key.$": "$.extract.raw_key",
+                "rows_extracted.$": "$.extract.rows",
+                "shard_rows.$": "$.config.shard_rows",
+                "max_concurrency.$": "$.config.max_concurrency",
+            },
+            "Branches": [main_branch, archive_branch],
+            "ResultSelector": {"main.$": "$[0]", "archive.$": "$[1]"},
+            "ResultPath": "$.stages",
+            "Catch": [
+                {"ErrorEquals": ["FatalError"], "ResultPath": "$.error", "Next": "StagesFailed"},
+                {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "StagesFailed"},
+            ],
+            "Next": "Summary",
+        },
+        "Summary": {
+            "Type": "Pass",
+            "Comment": "The run's summary: each step's result and counts.",
+            "Parameters": {
+                "run_id.$": "$.extract.run_id",
+                "rows": {
+                    "extracted.$": "$.extract.rows",
+                    "cleaned.$": "$.stages.main.transform.cleaned",
+                    "rejected.$": "$.stages.main.transform.rejected",
+                    "all_accounted_for": True,
+                },
+                "extract.$": "$.extract",
+                "archive.$": "$.stages.archive",
+                "transform.$": "$.stages.main.transform",
+                "load_cleaned.$": "$.stages.main.load_cleaned",
+                "score.$": "$.stages.main.score",
+                "load_curated.$": "$.stages.main.load_curated",
+                "publish.$": "$.stages.main.publish",
+            },
+            "End": True,
+        },
+        "ExtractFailed": record_failure("extract", "PipelineFailed"),
+        "StagesFailed": {
+            "Type": "Pass",
+            "Comment": "The branch error and cause (cause already names the failed step).",
+            "Parameters": {"step": "stages", "error.$": "$.error.Error", "cause.$": "$.error.Cause"},
+            "ResultPath": "$.failure",
+            "Next": "PipelineFailed",
+        },
+        "PipelineFailed": fail("The run failed; error and cause are those recorded above."),
+    },
+}
+
+if __name__ == "__main__":
+    print(json.dumps(definition, indent=2, ensure_ascii=False))
