@@ -4,6 +4,7 @@
 mod bench;
 mod config;
 mod progress;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,19 +45,23 @@ enum Command {
     Runs(LakeArgs),
     /// Make an earlier published run live again (default: the one before the live run).
     Rollback(RollbackArgs),
+    /// Serve the API and the storefront page from the live dataset of a lake.
+    Serve(serve::ServeArgs),
+    /// The whole thing in one command: generate reviews, run the pipeline, serve the storefront.
+    Demo(serve::DemoArgs),
     /// Benchmark transform + write cleaned + score + write curated on synthetic reviews.
     Bench(bench::BenchArgs),
 }
 
 #[derive(Args, Clone)]
-struct LakeArgs {
+pub(crate) struct LakeArgs {
     /// The lake: a folder (the embedded default), file://PATH, or s3://BUCKET[/PREFIX].
     #[arg(long, default_value = "./lake", env = "REVIEWS_LAKE_URI")]
-    lake: String,
+    pub(crate) lake: String,
 }
 
 #[derive(Args)]
-struct RunArgs {
+pub(crate) struct RunArgs {
     #[command(flatten)]
     lake: LakeArgs,
     /// Read reviews from this file (Amazon TSV or CSV) instead of generating synthetic ones.
@@ -136,6 +141,8 @@ async fn dispatch(command: Command) -> Result<()> {
         Command::Generate(args) => generate(args),
         Command::Runs(args) => list_runs(args).await,
         Command::Rollback(args) => rollback(args).await,
+        Command::Serve(args) => serve::serve(args).await,
+        Command::Demo(args) => serve::demo(args).await,
         Command::Bench(args) => bench::run(args).await,
     }
 }
@@ -144,7 +151,7 @@ fn default_run_id() -> RunId {
     RunId::for_execution(chrono::Utc::now().date_naive(), "local").expect("valid run id")
 }
 
-async fn run(args: RunArgs) -> Result<()> {
+pub(crate) async fn run(args: RunArgs) -> Result<()> {
     let run_id = match &args.run_id {
         Some(r) => RunId::parse(r).map_err(anyhow::Error::msg)?,
         None => default_run_id(),

@@ -186,18 +186,63 @@ impl Default for KeywordClassifier {
     }
 }
 
+/// Stems prepared for matching: single-word stems bucketed by first byte (matched against the
+/// start of each word), the rest (multi-word, symbols) matched as substrings.
+struct StemIndex {
+    by_first_byte: Vec<Vec<(usize, &'static str)>>,
+    phrases: Vec<(usize, &'static str)>,
+}
+
+static STEM_INDEX: std::sync::LazyLock<StemIndex> = std::sync::LazyLock::new(|| {
+    let mut by_first_byte = vec![Vec::new(); 256];
+    let mut phrases = Vec::new();
+    for (topic, (_, stems)) in STEMS.iter().enumerate() {
+        for stem in stems.iter() {
+            if stem.chars().all(char::is_alphanumeric) {
+                by_first_byte[stem.as_bytes()[0] as usize].push((topic, *stem));
+            } else {
+                phrases.push((topic, *stem));
+            }
+        }
+    }
+    StemIndex {
+        by_first_byte,
+        phrases,
+    }
+});
+
+/// Hits per entry of [`STEMS`] in a text: one tokenisation pass, a few prefix checks per word.
+fn stem_hits(text: &str) -> [u32; STEMS.len()] {
+    let index = &*STEM_INDEX;
+    let mut hits = [0u32; STEMS.len()];
+    let lower = text.to_lowercase();
+    for word in lower
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        for (topic, stem) in &index.by_first_byte[word.as_bytes()[0] as usize] {
+            if word.starts_with(stem) {
+                hits[*topic] += 1;
+            }
+        }
+    }
+    for (topic, phrase) in &index.phrases {
+        hits[*topic] += lower.matches(phrase).count() as u32;
+    }
+    hits.map(|h| h.min(20))
+}
+
 impl KeywordClassifier {
     fn signals(&self, text: &str) -> TextSignals {
-        let lower = text.to_lowercase();
+        let stem_hits = stem_hits(text);
         let mut hits: Vec<f32> = self
             .topics
             .iter()
             .map(|t| {
                 STEMS
                     .iter()
-                    .find(|(id, _)| *id == t.id)
-                    .map(|(_, stems)| count_hits(&lower, stems) as f32)
-                    .unwrap_or(0.0)
+                    .position(|(id, _)| *id == t.id)
+                    .map_or(0.0, |i| stem_hits[i] as f32)
             })
             .collect();
         let on_topic: f32 = hits.iter().sum();
@@ -212,29 +257,6 @@ impl KeywordClassifier {
             informativeness: 1.0 - (-on_topic / 3.0).exp(),
         }
     }
-}
-
-/// Count stems that start a word (or, for multi-word stems and symbols, appear at all).
-fn count_hits(lower: &str, stems: &[&str]) -> usize {
-    stems
-        .iter()
-        .map(|stem| {
-            if stem.contains(' ') || !stem.chars().next().is_some_and(char::is_alphanumeric) {
-                lower.matches(stem).count()
-            } else {
-                lower
-                    .match_indices(stem)
-                    .filter(|(i, _)| {
-                        lower[..*i]
-                            .chars()
-                            .next_back()
-                            .is_none_or(|c| !c.is_alphanumeric())
-                    })
-                    .count()
-            }
-        })
-        .sum::<usize>()
-        .min(20)
 }
 
 impl TopicClassifier for KeywordClassifier {

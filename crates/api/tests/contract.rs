@@ -1,0 +1,393 @@
+//! Contract tests of every endpoint and error path, hot reload, and the buyer-identity
+//! property, on a real curated dataset produced by the pipeline.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use reviews_api::{ApiConfig, IndexHolder, ReloadMode, router};
+use reviews_domain::lexicon::KeywordClassifier;
+use reviews_domain::score::ScoreWeights;
+use reviews_lake::{Lake, LocalLake, RunId, layout};
+use reviews_sources::{SyntheticConfig, SyntheticReviews};
+use reviews_stages::{NoProgress, RunOptions, Scorer, run_local};
+use serde_json::Value;
+use tower::ServiceExt;
+
+async fn publish_run(lake: Arc<dyn Lake>, run: &str, reviews: u64, seed: u64) -> HashSet<String> {
+    let rows: Vec<_> = SyntheticReviews::new(SyntheticConfig {
+        reviews,
+        seed,
+        ..Default::default()
+    })
+    .collect();
+    let buyers = rows.iter().filter_map(|r| r.buyer_id.clone()).collect();
+    let scorer = Arc::new(Scorer::new(
+        Arc::new(KeywordClassifier::default()),
+        ScoreWeights::default(),
+    ));
+    let opts = RunOptions {
+        run_id: RunId::parse(run).unwrap(),
+        shard_rows: Some(700),
+        workers: 2,
+    };
+    run_local(
+        lake,
+        rows.into_iter().map(Ok::<_, std::convert::Infallible>),
+        scorer,
+        &opts,
+        Arc::new(NoProgress),
+    )
+    .await
+    .unwrap();
+    buyers
+}
+
+async fn app_for(lake: Arc<dyn Lake>, cors: Option<&str>) -> (Router, Arc<IndexHolder>) {
+    let holder = reviews_api::start(lake, Duration::from_secs(3600)).await;
+    let cfg = ApiConfig {
+        cors_origin: cors.map(str::to_owned),
+        reload: ReloadMode::Background,
+        storefront: true,
+    };
+    (router(holder.clone(), &cfg), holder)
+}
+
+async fn call(app: &Router, method: &str, uri: &str) -> (StatusCode, Value, axum::http::HeaderMap) {
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(Body::empty())
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    (status, body, headers)
+}
+
+async fn get(app: &Router, uri: &str) -> (StatusCode, Value) {
+    let (s, b, h) = call(app, "GET", uri).await;
+    if !uri.starts_with("/index") && uri != "/" {
+        assert!(
+            h.get("content-type")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("application/json"),
+            "{uri} must answer JSON"
+        );
+    }
+    (s, b)
+}
+
+fn error_code(body: &Value) -> &str {
+    body["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not a JSON error: {body}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_endpoint_and_error_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(dir.path()));
+    publish_run(lake.clone(), "r1", 3_000, 1).await;
+    let (app, _) = app_for(lake.clone(), Some("https://shop.example")).await;
+
+    let (s, h) = get(&app, "/health").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(h["status"], "ok");
+    assert_eq!(h["run_id"], "r1");
+    assert!(h["rows"].as_u64().unwrap() > 2_500 && h["products"].as_u64().unwrap() > 100);
+
+    let (s, t) = get(&app, "/topics").await;
+    assert_eq!(s, StatusCode::OK);
+    let topic_ids: Vec<&str> = t["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert!(topic_ids.contains(&"durability") && topic_ids.contains(&"off_topic"));
+
+    let (s, p) = get(&app, "/products?page=1&per_page=10").await;
+    assert_eq!(s, StatusCode::OK);
+    let list = p["products"].as_array().unwrap();
+    assert_eq!(list.len(), 10);
+    let counts: Vec<u64> = list
+        .iter()
+        .map(|p| p["review_count"].as_u64().unwrap())
+        .collect();
+    assert!(
+        counts.windows(2).all(|w| w[0] >= w[1]),
+        "most reviewed first"
+    );
+    assert_eq!(p["total"], h["products"]);
+    let (_, last) = get(&app, "/products?page=100000&per_page=100").await;
+    assert!(last["products"].as_array().unwrap().is_empty());
+    for bad in [
+        "/products?page=0",
+        "/products?per_page=101",
+        "/products?page=x",
+        "/products?page=1&page=2",
+    ] {
+        let (s, b) = get(&app, bad).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(error_code(&b), "bad_request");
+    }
+
+    let id = list[0]["product_id"].as_str().unwrap().to_owned();
+    let (s, d) = get(&app, &format!("/products/{id}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(d["review_count"], list[0]["review_count"]);
+    let hist: u64 = d["rating_histogram"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(hist, d["review_count"].as_u64().unwrap());
+    assert!(!d["topics"].as_array().unwrap().is_empty());
+
+    let (s, top) = get(&app, &format!("/reviews/{id}/top")).await;
+    assert_eq!(s, StatusCode::OK);
+    let reviews = top["reviews"].as_array().unwrap();
+    assert_eq!(reviews.len(), 5, "default limit");
+    let rel: Vec<f64> = reviews
+        .iter()
+        .map(|r| r["relevance"].as_f64().unwrap())
+        .collect();
+    assert!(
+        rel.windows(2).all(|w| w[0] >= w[1]),
+        "most relevant first: {rel:?}"
+    );
+    for field in [
+        "review_id",
+        "rating",
+        "title",
+        "text",
+        "topics",
+        "relevance",
+        "helpful_votes",
+        "verified_purchase",
+        "review_date",
+    ] {
+        assert!(reviews[0].get(field).is_some(), "missing {field}");
+    }
+    let (_, many) = get(&app, &format!("/reviews/{id}/top?limit=50")).await;
+    assert_eq!(
+        many["reviews"].as_array().unwrap().len() as u64,
+        d["review_count"].as_u64().unwrap().min(50)
+    );
+
+    // Topic filter: only reviews about that topic.
+    let t = d["topics"][0]["id"].as_str().unwrap();
+    let (s, f) = get(&app, &format!("/reviews/{id}/top?limit=50&topic={t}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(f["topic"], t);
+    let filtered = f["reviews"].as_array().unwrap();
+    assert!(!filtered.is_empty());
+    assert!(
+        filtered
+            .iter()
+            .all(|r| r["topics"].as_array().unwrap().iter().any(|x| x["id"] == t))
+    );
+
+    for (uri, status) in [
+        (format!("/reviews/{id}/top?limit=0"), 400),
+        (format!("/reviews/{id}/top?limit=51"), 400),
+        (format!("/reviews/{id}/top?limit=abc"), 400),
+        (format!("/reviews/{id}/top?limit=-1"), 400),
+        (format!("/reviews/{id}/top?topic=nonsense"), 400),
+        ("/reviews/B0NOTTHERE1/top".to_owned(), 404),
+        ("/products/B0NOTTHERE1".to_owned(), 404),
+        ("/reviews/..%2F..%2Fetc%2Fpasswd/top".to_owned(), 400),
+        ("/reviews/%27%20OR%201%3D1--/top".to_owned(), 400),
+        (
+            "/reviews/%3Cscript%3Ealert(1)%3C%2Fscript%3E/top".to_owned(),
+            400,
+        ),
+        ("/reviews/%FF%FE/top".to_owned(), 400),
+        (format!("/reviews/{}/top", "A".repeat(65)), 400),
+        (
+            format!("/reviews/{id}/top?limit=5&x={}", "y".repeat(5000)),
+            414,
+        ),
+        ("/reviews".to_owned(), 404),
+        ("/nope".to_owned(), 404),
+        ("/reviews/B1/top/extra".to_owned(), 404),
+    ] {
+        let (s, b) = get(&app, &uri).await;
+        assert_eq!(s.as_u16(), status, "{uri}: {b}");
+        error_code(&b);
+    }
+    for method in ["POST", "PUT", "DELETE", "PATCH"] {
+        let (s, b, _) = call(&app, method, "/health").await;
+        assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED, "{method}");
+        assert_eq!(error_code(&b), "method_not_allowed");
+    }
+
+    // OpenAPI document generated from the code lists every endpoint.
+    let (s, doc) = get(&app, "/openapi.json").await;
+    assert_eq!(s, StatusCode::OK);
+    for path in [
+        "/health",
+        "/topics",
+        "/products",
+        "/products/{product_id}",
+        "/reviews/{product_id}/top",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "openapi lacks {path}");
+    }
+
+    // CORS for the configured storefront origin, and the storefront itself.
+    let req = Request::builder()
+        .uri("/health")
+        .header("origin", "https://shop.example")
+        .body(Body::empty())
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(
+        resp.headers()["access-control-allow-origin"],
+        "https://shop.example"
+    );
+    let (s, page, h) = call(&app, "GET", "/").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(h["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(page.as_str().unwrap().contains("<html"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_dataset_means_503_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(dir.path()));
+    let (app, _) = app_for(lake, None).await;
+    let (s, h) = get(&app, "/health").await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(h["status"], "unavailable");
+    assert!(
+        h["reason"].as_str().unwrap().contains("_latest.json"),
+        "{h}"
+    );
+    let (s, b) = get(&app, "/reviews/B1/top").await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(error_code(&b), "unavailable");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_response_ever_contains_a_buyer_identifier() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(dir.path()));
+    let buyers = publish_run(lake.clone(), "p", 2_000, 7).await;
+    assert!(buyers.len() > 100);
+    let (app, holder) = app_for(lake, None).await;
+    let index = holder.current().unwrap();
+    let mut checked = 0;
+    for page in 1.. {
+        let (_, p) = get(&app, &format!("/products?page={page}&per_page=100")).await;
+        let products = p["products"].as_array().unwrap().clone();
+        if products.is_empty() {
+            break;
+        }
+        for prod in products {
+            let id = prod["product_id"].as_str().unwrap();
+            for uri in [
+                format!("/reviews/{id}/top?limit=50"),
+                format!("/products/{id}"),
+            ] {
+                let (_, body) = get(&app, &uri).await;
+                let text = body.to_string();
+                assert!(!text.contains("buyer"), "{uri}");
+                // Buyer ids look like C + 8 digits: no such token of the dataset appears.
+                let bytes = text.as_bytes();
+                for i in 0..bytes.len().saturating_sub(9) {
+                    if bytes[i] == b'C' && bytes[i + 1..i + 9].iter().all(u8::is_ascii_digit) {
+                        assert!(
+                            !buyers.contains(&text[i..i + 9]),
+                            "{uri} leaks {}",
+                            &text[i..i + 9]
+                        );
+                    }
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 2 * index.product_count());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_reload_switches_runs_and_refuses_a_corrupt_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(dir.path()));
+    publish_run(lake.clone(), "first", 800, 1).await;
+    let (app, holder) = app_for(lake.clone(), None).await;
+    assert_eq!(get(&app, "/health").await.1["run_id"], "first");
+
+    // Requests keep succeeding while a new run is published and loaded.
+    let load = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let mut ok = 0;
+            for _ in 0..200 {
+                let (s, _) = get(&app, "/products?per_page=5").await;
+                assert_eq!(s, StatusCode::OK);
+                ok += 1;
+            }
+            ok
+        })
+    };
+    publish_run(lake.clone(), "second", 900, 2).await;
+    assert!(holder.refresh().await, "the new run goes live");
+    assert_eq!(load.await.unwrap(), 200);
+    let (_, h) = get(&app, "/health").await;
+    assert_eq!(h["run_id"], "second");
+    assert!(h.get("last_reload_error").is_none());
+
+    // A corrupt new dataset: the manifest points at a part whose bytes do not match.
+    let third = RunId::parse("third").unwrap();
+    let mut m =
+        reviews_lake::Manifest::from_json(&lake.get(layout::LATEST_MANIFEST).await.unwrap())
+            .unwrap();
+    m.run_id = third.clone();
+    m.keys = vec![layout::curated_key(&third, 0)];
+    m.checksum = "0".repeat(64);
+    lake.put(
+        &m.keys[0],
+        bytes::Bytes::from_static(b"PAR1 not really parquet"),
+    )
+    .await
+    .unwrap();
+    lake.put(layout::LATEST_MANIFEST, m.to_json().into())
+        .await
+        .unwrap();
+    assert!(!holder.refresh().await);
+    let (s, h) = get(&app, "/health").await;
+    assert_eq!(s, StatusCode::OK, "still serving the last valid run");
+    assert_eq!(h["run_id"], "second");
+    assert_eq!(h["last_reload_error"]["run_id"], "third");
+    assert!(
+        h["last_reload_error"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("checksum"),
+        "{h}"
+    );
+
+    // A manifest that is not JSON at all.
+    lake.put(
+        layout::LATEST_MANIFEST,
+        bytes::Bytes::from_static(b"{not json"),
+    )
+    .await
+    .unwrap();
+    holder.refresh().await;
+    assert_eq!(get(&app, "/health").await.1["run_id"], "second");
+}

@@ -1,0 +1,40 @@
+//! Lambda: the storefront API behind API Gateway (HTTP API, payload v2). A thin main: build the
+//! lake client and load the live dataset once per cold start, then hand the shared router to
+//! lambda_http. Requests re-check the manifest at most every REVIEWS_RELOAD_SECS.
+
+use std::time::Duration;
+
+use lambda_http::{Error, run};
+use reviews_api::{ApiConfig, ReloadMode, router};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .without_time() // CloudWatch stamps each line
+        .init();
+    let lake_uri = std::env::var("REVIEWS_LAKE_URI")
+        .map_err(|_| "REVIEWS_LAKE_URI is not set (s3://bucket or a folder)")?;
+    let reload_secs: u64 = std::env::var("REVIEWS_RELOAD_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
+    let lake = reviews_lake::open_lake(&lake_uri).await?;
+    let holder = reviews_api::start(lake, Duration::from_secs(reload_secs)).await;
+    let app = router(
+        holder,
+        &ApiConfig {
+            cors_origin: std::env::var("REVIEWS_CORS_ORIGIN")
+                .ok()
+                .filter(|s| !s.is_empty()),
+            reload: ReloadMode::OnRequest,
+            storefront: false,
+        },
+    );
+    run(app).await
+}
