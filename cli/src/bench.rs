@@ -128,7 +128,10 @@ async fn bench(lake: Arc<dyn Lake>, args: &BenchArgs) -> Result<BenchReport> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let workers = args.workers.unwrap_or(cores);
     let run = RunId::parse("bench").expect("valid");
-    let scorer = Arc::new(crate::config::load_scorer(None)?);
+    let scorer = Arc::new(crate::config::load_scorer(
+        None,
+        crate::config::classifier(crate::config::ClassifierChoice::Keywords)?,
+    )?);
 
     let t = Instant::now();
     let rows = SyntheticReviews::new(SyntheticConfig {

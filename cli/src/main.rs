@@ -3,6 +3,7 @@
 
 mod bench;
 mod config;
+mod eval;
 mod progress;
 mod serve;
 
@@ -45,6 +46,8 @@ enum Command {
     Runs(LakeArgs),
     /// Make an earlier published run live again (default: the one before the live run).
     Rollback(RollbackArgs),
+    /// Measure the ranking against real helpful votes (NDCG@k, age-controlled pairwise accuracy).
+    Eval(eval::EvalArgs),
     /// Serve the API and the storefront page from the live dataset of a lake.
     Serve(serve::ServeArgs),
     /// The whole thing in one command: generate reviews, run the pipeline, serve the storefront.
@@ -85,6 +88,9 @@ pub(crate) struct RunArgs {
     /// Scoring configuration (weights); default: config/scoring.toml if present, else built-in.
     #[arg(long, env = "REVIEWS_SCORING_CONFIG")]
     config: Option<PathBuf>,
+    /// Topic classifier.
+    #[arg(long, value_enum, default_value = "auto")]
+    classifier: config::ClassifierChoice,
     /// Print the run summary as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -141,6 +147,7 @@ async fn dispatch(command: Command) -> Result<()> {
         Command::Generate(args) => generate(args),
         Command::Runs(args) => list_runs(args).await,
         Command::Rollback(args) => rollback(args).await,
+        Command::Eval(args) => eval::run(args).await,
         Command::Serve(args) => serve::serve(args).await,
         Command::Demo(args) => serve::demo(args).await,
         Command::Bench(args) => bench::run(args).await,
@@ -156,7 +163,10 @@ pub(crate) async fn run(args: RunArgs) -> Result<()> {
         Some(r) => RunId::parse(r).map_err(anyhow::Error::msg)?,
         None => default_run_id(),
     };
-    let scorer = Arc::new(config::load_scorer(args.config.as_deref())?);
+    let scorer = Arc::new(config::load_scorer(
+        args.config.as_deref(),
+        config::classifier(args.classifier)?,
+    )?);
     let lake = open_lake(&args.lake.lake).await?;
     let options = RunOptions {
         run_id,

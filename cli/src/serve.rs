@@ -90,6 +90,7 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         shard_rows: None,
         workers: None,
         config: None,
+        classifier: crate::config::ClassifierChoice::Auto,
         json: false,
     };
     crate::run(run).await?;

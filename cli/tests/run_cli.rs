@@ -290,3 +290,60 @@ fn bad_inputs_fail_clearly() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid weights"));
 }
+
+/// `reviews eval` on the real UK sample: our ranking beats the length baseline on NDCG@5 and
+/// on the age-controlled pairwise accuracy (helpful votes and age are not scoring inputs).
+fn eval_beats_length(classifier: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let input = shared_data("amazon_uk_sample_10k.csv");
+    let out = Command::new(env!("CARGO_BIN_EXE_reviews"))
+        .args([
+            "eval",
+            "--input",
+            input.to_str().unwrap(),
+            "--classifier",
+            classifier,
+            "--json",
+        ])
+        .current_dir(repo_root())
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let _ = dir;
+    let report: Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(report["products"], 174);
+    assert_eq!(report["pairs"], 943);
+    let find = |name: &str| {
+        report["rankings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let (ours, length, random) = (
+        find("relevance (ours)"),
+        find("baseline: length"),
+        find("baseline: random"),
+    );
+    for metric in ["ndcg_at_5", "pairwise_accuracy"] {
+        let (o, l, r) = (
+            ours[metric].as_f64().unwrap(),
+            length[metric].as_f64().unwrap(),
+            random[metric].as_f64().unwrap(),
+        );
+        assert!(o > l, "{classifier}: {metric} ours {o:.3} <= length {l:.3}");
+        assert!(l > r, "{metric}: length {l:.3} <= random {r:.3}");
+    }
+}
+
+#[test]
+fn eval_with_keywords_beats_length_baseline() {
+    eval_beats_length("keywords");
+}
+
+#[test]
+fn eval_with_the_model_beats_length_baseline() {
+    eval_beats_length("model");
+}

@@ -20,8 +20,9 @@ pub struct ScoreWeights {
     pub helpful: f32,
     /// Verified purchase.
     pub verified: f32,
-    /// Closeness of the rating to the product's mean rating.
-    pub consensus: f32,
+    /// Distance of the rating from the product's mean rating: on real votes, reviews that
+    /// depart from the consensus are found more helpful than those that echo it.
+    pub deviation: f32,
     /// Recency, halving every `recency_half_life_days`.
     pub recency: f32,
     /// Word count at which the length signal reaches 1.
@@ -32,13 +33,13 @@ pub struct ScoreWeights {
 impl Default for ScoreWeights {
     fn default() -> Self {
         Self {
-            informativeness: 0.30,
+            informativeness: 0.05,
             length: 0.30,
             helpful: 0.20,
             verified: 0.05,
-            consensus: 0.10,
+            deviation: 0.10,
             recency: 0.05,
-            length_saturation_words: 250.0,
+            length_saturation_words: 1000.0,
             recency_half_life_days: 730.0,
         }
     }
@@ -52,7 +53,7 @@ impl ScoreWeights {
             self.length,
             self.helpful,
             self.verified,
-            self.consensus,
+            self.deviation,
             self.recency,
         ];
         if w.iter().any(|x| !x.is_finite() || *x < 0.0) {
@@ -75,7 +76,7 @@ pub struct Signals {
     pub length: f32,
     pub helpful: Option<f32>,
     pub verified: f32,
-    pub consensus: f32,
+    pub deviation: f32,
     pub recency: Option<f32>,
 }
 
@@ -98,7 +99,7 @@ pub fn signals(
         None => 0.5,
         Some(false) => 0.0,
     };
-    let consensus = 1.0 - (f32::from(review.rating) - review.product_mean_rating).abs() / 4.0;
+    let deviation = (f32::from(review.rating) - review.product_mean_rating).abs() / 4.0;
     let recency = use_age.then(|| {
         let age = (reference_date - review.review_date).num_days().max(0) as f32;
         0.5f32.powf(age / weights.recency_half_life_days)
@@ -108,7 +109,7 @@ pub fn signals(
         length,
         helpful,
         verified,
-        consensus: consensus.clamp(0.0, 1.0),
+        deviation: deviation.clamp(0.0, 1.0),
         recency,
     }
 }
@@ -120,7 +121,7 @@ pub fn relevance(s: &Signals, w: &ScoreWeights) -> f32 {
         (Some(s.length), w.length),
         (s.helpful, w.helpful),
         (Some(s.verified), w.verified),
-        (Some(s.consensus), w.consensus),
+        (Some(s.deviation), w.deviation),
         (s.recency, w.recency),
     ];
     let (num, den) = parts
@@ -225,7 +226,7 @@ mod tests {
             length: 0.0,
             helpful: 0.0,
             verified: 0.0,
-            consensus: 0.0,
+            deviation: 0.0,
             recency: 0.0,
             ..Default::default()
         };

@@ -3,6 +3,7 @@
 //! runner ([`runner::run_local`]).
 
 pub mod error;
+pub mod eval;
 pub mod extract;
 pub mod progress;
 pub mod publish;
