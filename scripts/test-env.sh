@@ -8,11 +8,13 @@ mkdir -p "$cache"
 
 # An independent Parquet reader (pyarrow) for the tests that check our files open elsewhere.
 venv="$cache/test-venv"
-if ! "$venv/bin/python" -c 'import pyarrow' 2>/dev/null; then
-  echo "test-env: installing pyarrow into $venv" >&2
+# moto: an S3 emulator, so the S3 lake is tested against a real S3 API on loopback.
+if ! "$venv/bin/python" -c 'import pyarrow, moto' 2>/dev/null; then
+  echo "test-env: installing pyarrow and moto into $venv" >&2
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check 'pyarrow==26.0.1'
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'pyarrow==26.0.1' 'moto[server]==5.2.5'
 fi
 
 echo "export REVIEWS_PYTHON='$venv/bin/python'"
+echo "export REVIEWS_MOTO_SERVER='$venv/bin/moto_server'"
 echo "export REVIEWS_SHARED_DATA='${REVIEWS_SHARED_DATA:-$(cd "$root/.." && pwd)/shared/data}'"
