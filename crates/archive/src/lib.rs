@@ -1,0 +1,618 @@
+//! The MongoDB archive of raw rows (DESIGN section 1: the archive branch).
+//!
+//! Every raw row a run extracted is kept, as read, in one collection (default
+//! `reviews_archive.raw_reviews`), one document per review: `_id` is the review id (trimmed), so
+//! archiving the same rows again (a re-run, an updated review in a later run) replaces the
+//! document instead of adding one. A unique index on `review_id` makes the key explicit.
+//! Rows without a review id are archived too, keyed by where they came from:
+//! `_id: {run_id, source_position}` (and no `review_id` field, which the sparse unique index
+//! skips).
+//!
+//! MongoDB being down must not stop the pipeline: [`ArchiveError::is_retryable`] tells the
+//! state machine to catch it, and the next run archives the backlog. The backlog is known from
+//! the lake: a run is archived once `state/archived/run=<id>.json` exists, written only after
+//! all its rows are upserted; [`Archive::archive`] archives every run whose raw/ exists without
+//! that marker, oldest first, then the current run.
+//!
+//! [`Archive::erase_buyer`] deletes a buyer's archived documents (right to erasure).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use mongodb::bson::{Bson, Document, doc};
+use mongodb::error::ErrorKind;
+use mongodb::options::{ClientOptions, IndexOptions};
+use mongodb::{Client, Collection, Database, IndexModel};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use reviews_domain::RawReview;
+use reviews_domain::record::RAW_FIELDS;
+use reviews_domain::schema::{RAW_SCHEMA, batch_to_raw, check_schema};
+use reviews_lake::{Lake, LakeError, RunId, layout};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Where the archive is and how long to wait for it. The URI holds a secret: [`fmt::Debug`]
+/// does not show it.
+#[derive(Clone)]
+pub struct ArchiveConfig {
+    uri: String,
+    pub database: String,
+    pub collection: String,
+    /// How long an operation waits for a usable server before failing (retryable).
+    pub server_selection_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Documents per `update` command, and an approximate byte budget per command (MongoDB's
+    /// limit is 16 MiB per command document).
+    pub batch_docs: usize,
+    pub batch_bytes: usize,
+}
+
+impl ArchiveConfig {
+    /// The defaults: database `reviews_archive`, collection `raw_reviews`, 10 s server
+    /// selection timeout, 1,000 documents or 8 MiB per write command.
+    pub fn new(uri: impl Into<String>) -> Self {
+        Self {
+            uri: uri.into(),
+            database: "reviews_archive".to_owned(),
+            collection: "raw_reviews".to_owned(),
+            server_selection_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+            batch_docs: 1_000,
+            batch_bytes: 8 << 20,
+        }
+    }
+}
+
+impl fmt::Debug for ArchiveConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ArchiveConfig")
+            .field("database", &self.database)
+            .field("collection", &self.collection)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ArchiveError {
+    #[error("archive configuration: {0}")]
+    Config(String),
+    #[error("MongoDB {operation}: {source}")]
+    Mongo {
+        operation: &'static str,
+        #[source]
+        source: mongodb::error::Error,
+    },
+    /// The server refused some documents (e.g. a duplicate key).
+    #[error("MongoDB refused {count} document(s) of run {run}: {first}")]
+    Write {
+        run: String,
+        count: usize,
+        first: String,
+    },
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    #[error("{key}: {message}")]
+    Raw { key: String, message: String },
+}
+
+/// MongoDB error codes worth retrying (the driver's retryable read/write codes: network,
+/// primary stepping down, shutting down, exceeded time limit, ...).
+const TRANSIENT_CODES: [i32; 15] = [
+    6, 7, 89, 91, 134, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436, 50, 64,
+];
+
+impl ArchiveError {
+    fn mongo(operation: &'static str) -> impl FnOnce(mongodb::error::Error) -> ArchiveError {
+        move |source| ArchiveError::Mongo { operation, source }
+    }
+
+    /// Whether trying again later may succeed: MongoDB unreachable, timing out, restarting, or
+    /// a throttled/failed lake call. Authentication, authorisation and data errors are fatal.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ArchiveError::Mongo { source, .. } => is_transient(source),
+            ArchiveError::Lake(e) => e.is_retryable(),
+            ArchiveError::Config(_) | ArchiveError::Write { .. } | ArchiveError::Raw { .. } => {
+                false
+            }
+        }
+    }
+
+    /// The stable Lambda error type name that statemachine.asl.json matches.
+    pub fn error_type(&self) -> &'static str {
+        if self.is_retryable() {
+            reviews_stages::error::RETRYABLE_ERROR
+        } else {
+            reviews_stages::error::FATAL_ERROR
+        }
+    }
+}
+
+/// Whether a driver error is a transient fault (server down or unreachable, network, a
+/// retryable server code).
+pub fn is_transient(e: &mongodb::error::Error) -> bool {
+    if e.contains_label("RetryableWriteError") || e.contains_label("TransientTransactionError") {
+        return true;
+    }
+    match e.kind.as_ref() {
+        ErrorKind::ServerSelection { .. }
+        | ErrorKind::Io(_)
+        | ErrorKind::ConnectionPoolCleared { .. }
+        | ErrorKind::DnsResolve { .. } => true,
+        ErrorKind::Command(c) => TRANSIENT_CODES.contains(&c.code),
+        _ => false,
+    }
+}
+
+impl From<ArchiveError> for reviews_stages::StageError {
+    fn from(e: ArchiveError) -> Self {
+        match e {
+            ArchiveError::Lake(e) => reviews_stages::StageError::Lake(e),
+            e => reviews_stages::StageError::Source {
+                retryable: e.is_retryable(),
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
+/// One archived run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchivedRun {
+    pub run_id: RunId,
+    /// Raw rows read, one document each.
+    pub documents: u64,
+    /// Documents created (new review ids) and replaced (already archived).
+    pub inserted: u64,
+    pub replaced: u64,
+}
+
+/// A backlog run that could not be archived for a reason a retry will not fix (e.g. its raw/
+/// file is unreadable). It keeps no marker, so it is tried again, and is reported every time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedRun {
+    pub run_id: RunId,
+    pub error: String,
+}
+
+/// What the archive stage hands on (small: run ids and counts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchiveOutput {
+    pub run_id: RunId,
+    /// The runs archived by this call: the backlog (oldest first), then this run.
+    pub archived: Vec<ArchivedRun>,
+    pub documents: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedRun>,
+}
+
+/// The marker written once a run is archived.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ArchiveMarker {
+    run_id: RunId,
+    documents: u64,
+    archived_at: DateTime<Utc>,
+}
+
+pub const ARCHIVED_PREFIX: &str = "state/archived/";
+
+/// `state/archived/run=<id>.json`: the run's raw rows are all in the archive.
+pub fn marker_key(run: &RunId) -> String {
+    format!("{ARCHIVED_PREFIX}run={run}.json")
+}
+
+/// A client of the archive collection. Create it once (per cold start); it connects lazily.
+#[derive(Clone)]
+pub struct Archive {
+    db: Database,
+    coll: Collection<Document>,
+    cfg: ArchiveConfig,
+}
+
+impl Archive {
+    /// Parse the URI and build the client. Only resolves `mongodb+srv` names: no operation
+    /// reaches the server until the first call.
+    pub async fn connect(cfg: ArchiveConfig) -> Result<Self, ArchiveError> {
+        let mut opts = ClientOptions::parse(&cfg.uri)
+            .await
+            .map_err(|e| ArchiveError::Config(format!("invalid MongoDB URI: {}", e.kind)))?;
+        opts.server_selection_timeout = Some(cfg.server_selection_timeout);
+        opts.connect_timeout = Some(cfg.connect_timeout);
+        opts.app_name = Some("reviews-pipeline".to_owned());
+        let client = Client::with_options(opts).map_err(ArchiveError::mongo("client"))?;
+        let db = client.database(&cfg.database);
+        let coll = db.collection::<Document>(&cfg.collection);
+        Ok(Self { db, coll, cfg })
+    }
+
+    pub fn collection(&self) -> &Collection<Document> {
+        &self.coll
+    }
+
+    /// Create the indexes if missing (idempotent): the unique key on `review_id` (sparse: rows
+    /// without a review id are keyed by run and position), and `buyer_key` for erasure.
+    pub async fn ensure_indexes(&self) -> Result<(), ArchiveError> {
+        let unique = IndexModel::builder()
+            .keys(doc! { "review_id": 1 })
+            .options(
+                IndexOptions::builder()
+                    .name("review_id_unique".to_owned())
+                    .unique(true)
+                    .sparse(true)
+                    .build(),
+            )
+            .build();
+        let buyer = IndexModel::builder()
+            .keys(doc! { "buyer_key": 1 })
+            .options(IndexOptions::builder().name("buyer_key".to_owned()).build())
+            .build();
+        self.coll
+            .create_indexes([unique, buyer])
+            .await
+            .map_err(ArchiveError::mongo("createIndexes"))?;
+        Ok(())
+    }
+
+    /// Upsert rows of `run` (one `update` command per batch, unordered). Returns
+    /// (inserted, replaced).
+    pub async fn upsert_rows(
+        &self,
+        run: &RunId,
+        rows: &[RawReview],
+    ) -> Result<(u64, u64), ArchiveError> {
+        let archived_at = mongodb::bson::DateTime::now();
+        let (mut inserted, mut replaced) = (0, 0);
+        let mut updates: Vec<Document> = Vec::new();
+        let mut bytes = 0usize;
+        for row in rows {
+            let (id, document, size) = to_document(run, row, archived_at);
+            updates.push(doc! { "q": { "_id": id }, "u": document, "upsert": true });
+            bytes += size;
+            if updates.len() >= self.cfg.batch_docs.max(1) || bytes >= self.cfg.batch_bytes {
+                let (i, r) = self.send(run, std::mem::take(&mut updates)).await?;
+                inserted += i;
+                replaced += r;
+                bytes = 0;
+            }
+        }
+        if !updates.is_empty() {
+            let (i, r) = self.send(run, updates).await?;
+            inserted += i;
+            replaced += r;
+        }
+        Ok((inserted, replaced))
+    }
+
+    async fn send(&self, run: &RunId, updates: Vec<Document>) -> Result<(u64, u64), ArchiveError> {
+        let n = updates.len() as u64;
+        let reply = self
+            .db
+            .run_command(doc! {
+                "update": self.coll.name(),
+                "updates": updates,
+                "ordered": false,
+            })
+            .await
+            .map_err(ArchiveError::mongo("update"))?;
+        if let Ok(errors) = reply.get_array("writeErrors")
+            && !errors.is_empty()
+        {
+            let first = errors
+                .first()
+                .and_then(Bson::as_document)
+                .and_then(|d| d.get_str("errmsg").ok())
+                .unwrap_or("unknown")
+                .to_owned();
+            return Err(ArchiveError::Write {
+                run: run.to_string(),
+                count: errors.len(),
+                first,
+            });
+        }
+        let upserted = reply.get_array("upserted").map(|a| a.len()).unwrap_or(0) as u64;
+        Ok((upserted, n - upserted))
+    }
+
+    /// Archive one run's raw/ files (all parts), then write its marker.
+    pub async fn archive_run(
+        &self,
+        lake: &dyn Lake,
+        run: &RunId,
+    ) -> Result<ArchivedRun, ArchiveError> {
+        let prefix = layout::run_prefix(layout::RAW, run);
+        let parts: Vec<String> = lake
+            .list(&prefix)
+            .await?
+            .into_iter()
+            .filter(|k| k.ends_with(".parquet"))
+            .collect();
+        if parts.is_empty() {
+            return Err(LakeError::NotFound(layout::raw_key(run, 0)).into());
+        }
+        let mut out = ArchivedRun {
+            run_id: run.clone(),
+            documents: 0,
+            inserted: 0,
+            replaced: 0,
+        };
+        for key in parts {
+            let bytes = lake.get(&key).await?;
+            for rows in raw_batches(&key, bytes)? {
+                let rows = rows?;
+                let (i, r) = self.upsert_rows(run, &rows).await?;
+                out.documents += rows.len() as u64;
+                out.inserted += i;
+                out.replaced += r;
+            }
+        }
+        let marker = ArchiveMarker {
+            run_id: run.clone(),
+            documents: out.documents,
+            archived_at: Utc::now(),
+        };
+        lake.put(
+            &marker_key(run),
+            serde_json::to_vec(&marker).expect("serialises").into(),
+        )
+        .await?;
+        tracing::info!(
+            run_id = %run, documents = out.documents, inserted = out.inserted,
+            replaced = out.replaced, "run archived"
+        );
+        Ok(out)
+    }
+
+    /// The archive stage: archive every earlier run whose raw/ exists but has no marker (the
+    /// backlog left while MongoDB was down), oldest first, then `run` itself (again, if it was
+    /// archived before: upserts make that harmless). A retryable error (MongoDB down) stops
+    /// at once; a backlog run failing for another reason is reported in
+    /// [`ArchiveOutput::skipped`] and does not block the others.
+    pub async fn archive(
+        &self,
+        lake: &dyn Lake,
+        run: &RunId,
+    ) -> Result<ArchiveOutput, ArchiveError> {
+        self.ensure_indexes().await?;
+        let backlog = backlog(lake, run).await?;
+        if !backlog.is_empty() {
+            tracing::info!(run_id = %run, backlog = backlog.len(), "archiving the backlog");
+        }
+        let mut out = ArchiveOutput {
+            run_id: run.clone(),
+            archived: Vec::new(),
+            documents: 0,
+            skipped: Vec::new(),
+        };
+        for earlier in backlog {
+            match self.archive_run(lake, &earlier).await {
+                Ok(a) => {
+                    out.documents += a.documents;
+                    out.archived.push(a);
+                }
+                Err(e) if e.is_retryable() => return Err(e),
+                Err(e) => {
+                    tracing::error!(run_id = %earlier, error = %e, "backlog run not archived");
+                    out.skipped.push(SkippedRun {
+                        run_id: earlier,
+                        error: e.to_string(),
+                    });
+                }
+            }
+        }
+        let a = self.archive_run(lake, run).await?;
+        out.documents += a.documents;
+        out.archived.push(a);
+        Ok(out)
+    }
+
+    /// Right to erasure: delete every archived document of a buyer (matched on the trimmed
+    /// buyer id). Returns how many were deleted. Rows extracted later are archived again, so
+    /// the source must erase too; cleaning keeps erased buyers out of cleaned/ and curated/.
+    pub async fn erase_buyer(&self, buyer_id: &str) -> Result<u64, ArchiveError> {
+        let key = buyer_id.trim();
+        if key.is_empty() {
+            return Err(ArchiveError::Config("empty buyer id".into()));
+        }
+        let result = self
+            .coll
+            .delete_many(doc! { "buyer_key": key })
+            .await
+            .map_err(ArchiveError::mongo("delete"))?;
+        tracing::info!(
+            deleted = result.deleted_count,
+            "buyer erased from the archive"
+        );
+        Ok(result.deleted_count)
+    }
+}
+
+/// Runs with raw/ and no archive marker, except `current`, oldest first (by the run's recorded
+/// start time, then id).
+pub async fn backlog(lake: &dyn Lake, current: &RunId) -> Result<Vec<RunId>, ArchiveError> {
+    let with_raw: BTreeSet<RunId> = lake
+        .list(&format!("{}/", layout::RAW))
+        .await?
+        .iter()
+        .filter(|k| k.ends_with(".parquet"))
+        .filter_map(|k| layout::run_of_key(k))
+        .collect();
+    let archived: BTreeSet<RunId> = lake
+        .list(ARCHIVED_PREFIX)
+        .await?
+        .iter()
+        .filter_map(|k| {
+            let name = k.strip_prefix(ARCHIVED_PREFIX)?.strip_suffix(".json")?;
+            RunId::parse(name.strip_prefix("run=")?).ok()
+        })
+        .collect();
+    let mut pending: BTreeMap<(Option<DateTime<Utc>>, RunId), ()> = BTreeMap::new();
+    for run in with_raw.difference(&archived) {
+        if run != current {
+            pending.insert((started_at(lake, run).await, run.clone()), ());
+        }
+    }
+    Ok(pending.into_keys().map(|(_, r)| r).collect())
+}
+
+/// The run's logical start time as extract recorded it (`state/runs/run=<id>/run.json`).
+async fn started_at(lake: &dyn Lake, run: &RunId) -> Option<DateTime<Utc>> {
+    let bytes = lake
+        .get(&format!("state/runs/run={run}/run.json"))
+        .await
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    v.get("started_at")?.as_str()?.parse().ok()
+}
+
+/// The raw rows of a Parquet file, batch by batch (memory: the file's bytes and one batch).
+fn raw_batches(
+    key: &str,
+    bytes: Bytes,
+) -> Result<impl Iterator<Item = Result<Vec<RawReview>, ArchiveError>>, ArchiveError> {
+    let bad = |message: String| ArchiveError::Raw {
+        key: key.to_owned(),
+        message,
+    };
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .map_err(|e| bad(e.to_string()))?
+        .with_batch_size(4096);
+    check_schema(builder.schema(), &RAW_SCHEMA).map_err(|e| bad(e.to_string()))?;
+    let reader = builder.build().map_err(|e| bad(e.to_string()))?;
+    let key = key.to_owned();
+    Ok(reader.map(move |batch| {
+        let bad = |message: String| ArchiveError::Raw {
+            key: key.clone(),
+            message,
+        };
+        let batch = batch.map_err(|e| bad(e.to_string()))?;
+        batch_to_raw(&batch).map_err(|e| bad(e.to_string()))
+    }))
+}
+
+/// The document of one raw row, its `_id`, and its approximate size in bytes.
+fn to_document(
+    run: &RunId,
+    row: &RawReview,
+    archived_at: mongodb::bson::DateTime,
+) -> (Bson, Document, usize) {
+    let key = row
+        .review_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let id = match key {
+        Some(k) => Bson::String(k.to_owned()),
+        None => Bson::Document(doc! {
+            "run_id": run.as_str(),
+            "source_position": row.source_position.map(|p| p as i64),
+        }),
+    };
+    let mut d = Document::new();
+    d.insert("_id", id.clone());
+    let mut size = 64;
+    let values = row.field_values();
+    let present = [
+        row.review_id.is_some(),
+        row.product_id.is_some(),
+        row.product_title.is_some(),
+        row.product_category.is_some(),
+        row.buyer_id.is_some(),
+        row.rating.is_some(),
+        row.title.is_some(),
+        row.text.is_some(),
+        row.helpful_votes.is_some(),
+        row.total_votes.is_some(),
+        row.verified_purchase.is_some(),
+        row.review_date.is_some(),
+        row.language.is_some(),
+        row.marketplace.is_some(),
+    ];
+    for ((name, value), present) in RAW_FIELDS.iter().zip(values).zip(present) {
+        if *name == "review_id" && key.is_none() {
+            continue; // keyless: no review_id field (the sparse unique index skips it)
+        }
+        size += name.len() + value.len() + 8;
+        d.insert(
+            *name,
+            if present {
+                Bson::String(value)
+            } else {
+                Bson::Null
+            },
+        );
+    }
+    d.insert(
+        "source_position",
+        row.source_position
+            .map(|p| Bson::Int64(p as i64))
+            .unwrap_or(Bson::Null),
+    );
+    d.insert(
+        "read_defect",
+        row.read_defect
+            .clone()
+            .map(Bson::String)
+            .unwrap_or(Bson::Null),
+    );
+    if let Some(buyer) = row
+        .buyer_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        d.insert("buyer_key", buyer);
+    }
+    d.insert("run_id", run.as_str());
+    d.insert("archived_at", archived_at);
+    (id, d, size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_keep_raw_fields_and_key_by_review_id() {
+        let run = RunId::parse("r1").unwrap();
+        let row = RawReview {
+            review_id: Some(" R1 ".into()),
+            buyer_id: Some(" C1".into()),
+            rating: Some("five".into()),
+            text: Some(String::new()),
+            source_position: Some(7),
+            ..Default::default()
+        };
+        let (id, d, _) = to_document(&run, &row, mongodb::bson::DateTime::now());
+        assert_eq!(id, Bson::String("R1".into()));
+        assert_eq!(d.get_str("review_id").unwrap(), " R1 ");
+        assert_eq!(d.get_str("rating").unwrap(), "five");
+        assert_eq!(d.get_str("text").unwrap(), "");
+        assert_eq!(d.get("title"), Some(&Bson::Null));
+        assert_eq!(d.get_str("buyer_key").unwrap(), "C1");
+        assert_eq!(d.get_i64("source_position").unwrap(), 7);
+        assert_eq!(d.get_str("run_id").unwrap(), "r1");
+        assert!(d.get_datetime("archived_at").is_ok());
+
+        let keyless = RawReview {
+            review_id: Some("  ".into()),
+            source_position: Some(9),
+            ..Default::default()
+        };
+        let (id, d, _) = to_document(&run, &keyless, mongodb::bson::DateTime::now());
+        assert_eq!(
+            id,
+            Bson::Document(doc! { "run_id": "r1", "source_position": 9_i64 })
+        );
+        assert!(d.get("review_id").is_none());
+        assert!(d.get("buyer_key").is_none());
+    }
+
+    #[test]
+    fn debug_hides_the_uri() {
+        let c = ArchiveConfig::new("mongodb://u:s3cret@127.0.0.1:1/");
+        assert!(!format!("{c:?}").contains("s3cret"));
+    }
+}

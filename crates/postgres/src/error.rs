@@ -1,0 +1,131 @@
+//! Typed errors of the PostgreSQL source, sorted into retryable (the server is down, refusing,
+//! restarting or dropped the connection) and fatal (configuration, schema, permissions).
+
+use reviews_stages::StageError;
+use thiserror::Error;
+use tokio_postgres::error::SqlState;
+
+#[derive(Debug, Error)]
+pub enum PgError {
+    /// The configuration is unusable (bad URL, bad identifier, empty password).
+    #[error("PostgreSQL configuration: {0}")]
+    Config(String),
+    /// Could not connect after every attempt of the backoff.
+    #[error("could not connect to PostgreSQL at {target} after {attempts} attempt(s): {source}")]
+    Connect {
+        /// host:port/database, never credentials.
+        target: String,
+        attempts: u32,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// The source tables are missing or incompatible. Each entry names one table or column.
+    #[error("the PostgreSQL source schema is not usable: {}", problems.join("; "))]
+    Schema { problems: Vec<String> },
+    /// A statement failed (or the connection broke while it ran).
+    #[error("PostgreSQL {context}: {source}")]
+    Query {
+        context: &'static str,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// A stored watermark could not be read.
+    #[error("watermark: {0}")]
+    Watermark(String),
+}
+
+impl PgError {
+    pub(crate) fn query(context: &'static str) -> impl FnOnce(tokio_postgres::Error) -> PgError {
+        move |source| PgError::Query { context, source }
+    }
+
+    /// Whether trying again later may succeed: the server is down, refusing connections,
+    /// shutting down or starting up, out of connections, or the connection broke mid-way.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            PgError::Connect { source, .. } | PgError::Query { source, .. } => is_transient(source),
+            PgError::Config(_) | PgError::Schema { .. } | PgError::Watermark(_) => false,
+        }
+    }
+
+    /// The stable Lambda error type name (`RetryableError` or `FatalError`).
+    pub fn error_type(&self) -> &'static str {
+        if self.is_retryable() {
+            reviews_stages::error::RETRYABLE_ERROR
+        } else {
+            reviews_stages::error::FATAL_ERROR
+        }
+    }
+}
+
+/// Whether a driver error is a transient fault of the server or the network.
+pub fn is_transient(e: &tokio_postgres::Error) -> bool {
+    if let Some(db) = e.as_db_error() {
+        let code = db.code();
+        let class = &code.code()[..2];
+        return class == "08" // connection exception
+            || class == "53" // insufficient resources (too many connections, disk full, memory)
+            || *code == SqlState::ADMIN_SHUTDOWN
+            || *code == SqlState::CRASH_SHUTDOWN
+            || *code == SqlState::CANNOT_CONNECT_NOW
+            || *code == SqlState::T_R_SERIALIZATION_FAILURE
+            || *code == SqlState::T_R_DEADLOCK_DETECTED
+            || *code == SqlState::LOCK_NOT_AVAILABLE;
+    }
+    if e.is_closed() {
+        return true;
+    }
+    // Connect, Io and Timeout errors: refused, reset, unreachable, timed out.
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.downcast_ref::<std::io::Error>().is_some() {
+            return true;
+        }
+        source = s.source();
+    }
+    e.to_string().starts_with("timeout")
+}
+
+impl From<PgError> for StageError {
+    fn from(e: PgError) -> Self {
+        StageError::Source {
+            retryable: e.is_retryable(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// An error of [`crate::extract_to_lake`]: the source's, or the stage's (lake, Parquet).
+#[derive(Debug, Error)]
+pub enum ExtractError {
+    #[error(transparent)]
+    Postgres(#[from] PgError),
+    #[error(transparent)]
+    Stage(#[from] StageError),
+}
+
+impl ExtractError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ExtractError::Postgres(e) => e.is_retryable(),
+            ExtractError::Stage(e) => e.is_retryable(),
+        }
+    }
+
+    /// The stable Lambda error type name (`RetryableError` or `FatalError`).
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            ExtractError::Postgres(e) => e.error_type(),
+            ExtractError::Stage(e) => e.error_type(),
+        }
+    }
+}
+
+impl From<ExtractError> for StageError {
+    fn from(e: ExtractError) -> Self {
+        match e {
+            ExtractError::Postgres(e) => e.into(),
+            ExtractError::Stage(e) => e,
+        }
+    }
+}
