@@ -11,8 +11,7 @@ use reviews_lake::parquet_io::{Dataset, read_parquet, write_parquet};
 use reviews_lake::{Lake, LocalLake, RunId};
 use reviews_sources::{SyntheticConfig, SyntheticReviews};
 use reviews_stages::{
-    NoProgress, PublishInput, ScoreInput, TransformInput, extract_rows, publish, score_shard,
-    transform,
+    NoProgress, PublishInput, TransformInput, extract_rows, publish, score_shards, transform,
 };
 use serde::Serialize;
 
@@ -161,25 +160,14 @@ async fn bench(lake: Arc<dyn Lake>, args: &BenchArgs) -> Result<BenchReport> {
     let transform_s = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
-    let permits = Arc::new(tokio::sync::Semaphore::new(workers.max(1)));
-    let mut tasks = tokio::task::JoinSet::new();
-    for shard in &transformed.shards {
-        let (lake, scorer, permits) = (lake.clone(), scorer.clone(), permits.clone());
-        let input = ScoreInput {
-            run_id: run.clone(),
-            cleaned_key: shard.cleaned_key.clone(),
-            index: shard.index,
-        };
-        tasks.spawn(async move {
-            let _p = permits.acquire_owned().await.expect("open");
-            score_shard(lake, &scorer, &input, &NoProgress).await
-        });
-    }
-    let mut scored = Vec::new();
-    while let Some(r) = tasks.join_next().await {
-        scored.push(r??);
-    }
-    scored.sort_by_key(|s| s.index);
+    let scored = score_shards(
+        lake.clone(),
+        scorer,
+        &transformed.shards,
+        workers,
+        Arc::new(NoProgress),
+    )
+    .await?;
     let score_s = t.elapsed().as_secs_f64();
 
     let t = Instant::now();

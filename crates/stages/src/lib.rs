@@ -16,6 +16,6 @@ pub use error::StageError;
 pub use extract::{ExtractOutput, extract_rows};
 pub use progress::{NoProgress, Progress};
 pub use publish::{PublishInput, PublishOutput, publish};
-pub use runner::{RunOptions, RunSummary, run_local};
+pub use runner::{RunOptions, RunSummary, run_local, score_shards};
 pub use score::{ScoreInput, ScoreOutput, Scorer, score_shard};
 pub use transform::{Shard, TransformInput, TransformOutput, transform};

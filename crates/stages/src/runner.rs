@@ -13,8 +13,8 @@ use crate::error::StageError;
 use crate::extract::extract_rows;
 use crate::progress::Progress;
 use crate::publish::{PublishInput, publish};
-use crate::score::{ScoreInput, Scorer, score_shard};
-use crate::transform::{TransformInput, transform};
+use crate::score::{ScoreInput, ScoreOutput, Scorer, score_shard};
+use crate::transform::{Shard, TransformInput, transform};
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -49,6 +49,42 @@ pub struct RunSummary {
     pub stages: Vec<StageTiming>,
     /// rows_extracted == cleaned + rejected, and cleaned == curated.
     pub accounted: bool,
+}
+
+/// Score every shard, `workers` at a time, as the state machine's Map state does in AWS.
+/// Results come back in shard order.
+pub async fn score_shards(
+    lake: Arc<dyn Lake>,
+    scorer: Arc<Scorer>,
+    shards: &[Shard],
+    workers: usize,
+    progress: Arc<dyn Progress>,
+) -> Result<Vec<ScoreOutput>, StageError> {
+    let permits = Arc::new(tokio::sync::Semaphore::new(workers.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for shard in shards {
+        let (lake, scorer, progress, permits) = (
+            lake.clone(),
+            scorer.clone(),
+            progress.clone(),
+            permits.clone(),
+        );
+        let input = ScoreInput {
+            run_id: shard.run_id.clone(),
+            cleaned_key: shard.cleaned_key.clone(),
+            index: shard.index,
+        };
+        tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await.expect("semaphore open");
+            score_shard(lake, &scorer, &input, progress.as_ref()).await
+        });
+    }
+    let mut scored = Vec::with_capacity(shards.len());
+    while let Some(done) = tasks.join_next().await {
+        scored.push(done.map_err(|e| StageError::Internal(format!("score task: {e}")))??);
+    }
+    scored.sort_by_key(|s| s.index);
+    Ok(scored)
 }
 
 /// Run the whole pipeline locally on rows from `source`.
@@ -90,30 +126,14 @@ where
     timed("transform + load cleaned", t);
 
     let t = Instant::now();
-    let mut scored = Vec::new();
-    let permits = Arc::new(tokio::sync::Semaphore::new(options.workers.max(1)));
-    let mut tasks = tokio::task::JoinSet::new();
-    for shard in &transformed.shards {
-        let (lake, scorer, progress, permits) = (
-            lake.clone(),
-            scorer.clone(),
-            progress.clone(),
-            permits.clone(),
-        );
-        let input = ScoreInput {
-            run_id: run.clone(),
-            cleaned_key: shard.cleaned_key.clone(),
-            index: shard.index,
-        };
-        tasks.spawn(async move {
-            let _permit = permits.acquire_owned().await.expect("semaphore open");
-            score_shard(lake, &scorer, &input, progress.as_ref()).await
-        });
-    }
-    while let Some(done) = tasks.join_next().await {
-        scored.push(done.map_err(|e| StageError::Internal(format!("score task: {e}")))??);
-    }
-    scored.sort_by_key(|s| s.index);
+    let scored = score_shards(
+        lake.clone(),
+        scorer,
+        &transformed.shards,
+        options.workers,
+        progress.clone(),
+    )
+    .await?;
     timed("score + load curated", t);
 
     let t = Instant::now();
