@@ -155,6 +155,7 @@ async fn bench(lake: Arc<dyn Lake>, args: &BenchArgs) -> Result<BenchReport> {
         run_id: run.clone(),
         raw_key: extracted.raw_key.clone(),
         shard_rows: None,
+        merge_previous: false,
     };
     let transformed = transform(lake.clone(), &input, &NoProgress).await?;
     let transform_s = t.elapsed().as_secs_f64();

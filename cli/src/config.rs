@@ -4,11 +4,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use reviews_domain::TopicClassifier;
-use reviews_domain::lexicon::KeywordClassifier;
 use reviews_domain::score::ScoreWeights;
-use reviews_nlp::{EncoderConfig, SentenceEncoder, ZeroShotClassifier, ZeroShotConfig};
+use reviews_nlp::EncoderConfig;
 use reviews_stages::Scorer;
 use serde::Deserialize;
 
@@ -33,35 +32,17 @@ pub enum ClassifierChoice {
     Keywords,
 }
 
-/// Build the classifier. `Auto` says on stderr which one it took and why.
+/// Build the classifier. Says on stderr which one it took and why.
 pub fn classifier(choice: ClassifierChoice) -> Result<Arc<dyn TopicClassifier>> {
-    let encoder_config = EncoderConfig::default();
-    let installed =
-        encoder_config.model_dir.join("model.onnx").exists() && encoder_config.ort_library.exists();
-    match choice {
-        ClassifierChoice::Keywords => Ok(Arc::new(KeywordClassifier::default())),
-        ClassifierChoice::Auto if !installed => {
-            eprintln!(
-                "topic classifier: keywords (no model in {}; scripts/fetch-model.sh installs it)",
-                encoder_config.model_dir.display()
-            );
-            Ok(Arc::new(KeywordClassifier::default()))
-        }
-        ClassifierChoice::Model if !installed => bail!(
-            "the model is not installed in {} (or ONNX Runtime at {}): run scripts/fetch-model.sh",
-            encoder_config.model_dir.display(),
-            encoder_config.ort_library.display()
-        ),
-        _ => {
-            let dir = encoder_config.model_dir.clone();
-            let encoder =
-                SentenceEncoder::shared(encoder_config).context("loading the sentence encoder")?;
-            let c = ZeroShotClassifier::new(encoder, ZeroShotConfig::default())
-                .context("building the topic classifier")?;
-            eprintln!("topic classifier: zero-shot model {}", dir.display());
-            Ok(Arc::new(c))
-        }
-    }
+    let choice = match choice {
+        ClassifierChoice::Auto => reviews_nlp::ClassifierChoice::Auto,
+        ClassifierChoice::Model => reviews_nlp::ClassifierChoice::Model,
+        ClassifierChoice::Keywords => reviews_nlp::ClassifierChoice::Keywords,
+    };
+    let selected = reviews_nlp::select_classifier(choice, EncoderConfig::default())
+        .context("building the topic classifier")?;
+    eprintln!("{}", selected.description);
+    Ok(selected.classifier)
 }
 
 /// Load the weights (from `path`, else config/scoring.toml when present, else the built-in

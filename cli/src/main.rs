@@ -174,6 +174,7 @@ pub(crate) async fn run(args: RunArgs) -> Result<()> {
         workers: args
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        merge_previous: false,
     };
     let bars: Arc<dyn reviews_stages::Progress> = Arc::new(progress::Bars::new(
         !args.json && std::io::IsTerminal::is_terminal(&std::io::stderr()),

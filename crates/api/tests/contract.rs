@@ -33,6 +33,7 @@ async fn publish_run(lake: Arc<dyn Lake>, run: &str, reviews: u64, seed: u64) ->
         run_id: RunId::parse(run).unwrap(),
         shard_rows: Some(700),
         workers: 2,
+        merge_previous: false,
     };
     run_local(
         lake,

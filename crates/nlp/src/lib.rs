@@ -22,8 +22,10 @@ mod config;
 mod encoder;
 mod error;
 pub mod runtime;
+mod select;
 
 pub use classifier::{Analysis, ZeroShotClassifier};
 pub use config::{DEFAULT_TOPICS_TOML, InformativenessConfig, TopicSpec, ZeroShotConfig};
 pub use encoder::{DEFAULT_MODEL, EncoderConfig, SentenceEncoder, mean_pool_normalize, models_dir};
 pub use error::{NlpError, Result};
+pub use select::{ClassifierChoice, Selected, select_classifier};

@@ -501,6 +501,7 @@ pub async fn extract_to_lake(
         }
     }
     out.watermark = to.as_ref().map(Watermark::to_json);
+    out.incremental = from.is_some();
     tracing::info!(
         run_id = %run, rows = out.rows, source = %cfg.target(),
         watermark = out.watermark.as_deref().unwrap_or(""), "PostgreSQL extract done"

@@ -27,6 +27,10 @@ pub struct ExtractOutput {
     /// Where the next incremental extract starts (for database sources).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watermark: Option<String>,
+    /// Only rows changed since an earlier run were read (transform then carries the earlier
+    /// cleaned rows over). False for a full read.
+    #[serde(default)]
+    pub incremental: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -123,5 +127,6 @@ where
         rows: count,
         started_at,
         watermark,
+        incremental: false,
     })
 }

@@ -23,6 +23,9 @@ pub struct RunOptions {
     pub shard_rows: Option<usize>,
     /// Shards scored at once.
     pub workers: usize,
+    /// Carry the cleaned rows of the previous run over (the source holds only what changed;
+    /// see [`crate::carry`]). False for a source read whole.
+    pub merge_previous: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -119,6 +122,7 @@ where
             run_id: run.clone(),
             raw_key: extracted.raw_key.clone(),
             shard_rows: options.shard_rows,
+            merge_previous: options.merge_previous,
         },
         progress.as_ref(),
     )
@@ -164,7 +168,7 @@ where
         checksum: published.checksum,
         stages,
         accounted: extracted.rows == transformed.cleaned + transformed.rejected
-            && transformed.cleaned == curated,
+            && transformed.total_rows == curated,
     };
     lake.put(
         &layout::summary_key(run),

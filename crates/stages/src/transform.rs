@@ -12,6 +12,7 @@ use reviews_lake::parquet_io::{Dataset, ParquetBuffer, read_parquet};
 use reviews_lake::{Lake, LakeError, RunId, layout};
 use serde::{Deserialize, Serialize};
 
+use crate::carry;
 use crate::error::StageError;
 use crate::extract::run_started_at;
 use crate::progress::Progress;
@@ -31,6 +32,10 @@ pub struct TransformInput {
     /// Target rows per shard; shards are cut at product boundaries, so a shard can be larger.
     #[serde(default)]
     pub shard_rows: Option<usize>,
+    /// The raw rows are only what changed since an earlier run (an incremental extract):
+    /// carry the earlier cleaned rows over (see [`crate::carry`]).
+    #[serde(default)]
+    pub merge_previous: bool,
 }
 
 /// One cleaned shard: the unit of work of one scoring task.
@@ -50,6 +55,10 @@ pub struct TransformOutput {
     pub rejected: u64,
     pub rejected_by_reason: BTreeMap<String, u64>,
     pub rejects_key: String,
+    /// Earlier cleaned rows carried over (`merge_previous`), not counted in `cleaned`.
+    pub carried: u64,
+    /// Rows in this run's cleaned/ shards: `cleaned + carried`.
+    pub total_rows: u64,
     pub products: u64,
     pub shards: Vec<Shard>,
 }
@@ -71,6 +80,13 @@ pub async fn transform(
     let started_at = run_started_at(lake.as_ref(), run, Utc::now()).await?;
     let erased = load_erased_buyers(lake.as_ref()).await?;
     let raw = lake.get(&input.raw_key).await?;
+    let earlier = match input.merge_previous {
+        true => match carry::base_run(lake.as_ref(), run).await? {
+            Some(base) => carry::load_rows(lake.as_ref(), &base).await?,
+            None => Vec::new(),
+        },
+        false => Vec::new(),
+    };
 
     let run_str = run.to_string();
     let raw_key = input.raw_key.clone();
@@ -78,7 +94,7 @@ pub async fn transform(
         let batches = read_parquet(Dataset::Raw, raw).map_err(StageError::parquet(&raw_key))?;
         let total: usize = batches.iter().map(|b| b.num_rows()).sum();
         progress.start("transform", Some(total as u64));
-        let mut cleaner = Cleaner::new(run_str, started_at).with_erased_buyers(erased);
+        let mut cleaner = Cleaner::new(run_str, started_at).with_erased_buyers(erased.clone());
         let mut cleaned = Vec::with_capacity(total);
         let mut rejected = Vec::new();
         for batch in &batches {
@@ -99,8 +115,9 @@ pub async fn transform(
         )));
     }
 
-    let (parts, products) = tokio::task::block_in_place(|| {
+    let (parts, products, carried) = tokio::task::block_in_place(|| {
         let mut cleaned = cleaned;
+        let carried = carry::merge(&mut cleaned, earlier, &erased);
         fill_product_stats(&mut cleaned);
         cleaned.sort_unstable_by(|a, b| {
             a.product_id
@@ -112,7 +129,7 @@ pub async fn transform(
         progress.start("write cleaned", Some(cleaned.len() as u64));
         let parts = encode_shards(run, &cleaned, &shards, progress)?;
         progress.finish();
-        Ok::<_, StageError>((parts, products))
+        Ok::<_, StageError>((parts, products, carried))
     })?;
 
     let mut shards = Vec::with_capacity(parts.len());
@@ -129,6 +146,7 @@ pub async fn transform(
     let csv = rejects::to_csv(&rejected).map_err(|e| StageError::Internal(e.to_string()))?;
     lake.put(&rejects_key, csv.into()).await?;
     remove_stale_parts(lake.as_ref(), run, shards.len()).await?;
+    carry::advance_head(lake.as_ref(), run, started_at).await?;
 
     let out = TransformOutput {
         run_id: run.clone(),
@@ -137,11 +155,13 @@ pub async fn transform(
         rejected: rejected_n,
         rejected_by_reason: rejects::count_by_reason(&rejected),
         rejects_key,
+        carried,
+        total_rows: cleaned_n + carried,
         products,
         shards,
     };
     tracing::info!(
-        run_id = %run, rows_in, cleaned = cleaned_n, rejected = rejected_n,
+        run_id = %run, rows_in, cleaned = cleaned_n, rejected = rejected_n, carried,
         shards = out.shards.len(), "transform done"
     );
     Ok(out)

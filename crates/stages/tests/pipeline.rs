@@ -41,6 +41,7 @@ fn options(run: &str, shard_rows: usize) -> RunOptions {
         run_id: RunId::parse(run).unwrap(),
         shard_rows: Some(shard_rows),
         workers: 2,
+        merge_previous: false,
     }
 }
 

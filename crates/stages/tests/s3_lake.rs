@@ -127,6 +127,7 @@ async fn s3_lake_operations_and_a_full_run() {
         run_id: RunId::parse("s3run").unwrap(),
         shard_rows: Some(400),
         workers: 2,
+        merge_previous: false,
     };
     let rows = SyntheticReviews::new(SyntheticConfig {
         reviews: 1_500,

@@ -49,6 +49,7 @@ async fn api_gateway_v2_fixtures() {
         run_id: RunId::parse("lambda").unwrap(),
         shard_rows: None,
         workers: 1,
+        merge_previous: false,
     };
     run_local(
         lake.clone(),

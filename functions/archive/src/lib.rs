@@ -1,0 +1,85 @@
+//! Step 2 (beside the main branch): upsert the run's raw rows, and any earlier run's that
+//! were missed, into the MongoDB archive as the dedicated writer user. MongoDB down is a
+//! `RetryableError`; the state machine retries, then records the archive as deferred, and the
+//! next run's archive catches up (the backlog is known from the lake).
+
+use std::sync::Arc;
+
+use reviews_archive::{Archive, ArchiveConfig, SkippedRun};
+use reviews_lake::{Lake, RunId};
+use reviews_lambda::{FunctionError, Secret};
+use serde::{Deserialize, Serialize};
+use tokio::sync::OnceCell;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveEvent {
+    pub run_id: RunId,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArchiveResult {
+    pub run_id: RunId,
+    /// Runs archived by this call: the backlog (oldest first), then this run.
+    pub archived_runs: Vec<RunId>,
+    pub documents: u64,
+    /// Backlog runs that failed for a reason a retry will not fix; tried again next time.
+    pub skipped: Vec<SkippedRun>,
+}
+
+/// The archive function: lake client and secret at cold start; the MongoDB client on first
+/// use (building it needs the secret), then kept.
+pub struct ArchiveFunction {
+    lake: Arc<dyn Lake>,
+    uri: Arc<Secret>,
+    archive: OnceCell<Archive>,
+}
+
+impl ArchiveFunction {
+    pub fn new(lake: Arc<dyn Lake>, uri: Arc<Secret>) -> Self {
+        Self {
+            lake,
+            uri,
+            archive: OnceCell::new(),
+        }
+    }
+
+    /// `REVIEWS_LAKE_URI`, and `REVIEWS_MONGO_SECRET_ID` (or, locally, `REVIEWS_MONGO_URI`).
+    pub async fn from_env() -> Result<Self, FunctionError> {
+        let lake = reviews_lambda::lake_from_env().await?;
+        let uri = Secret::from_env(
+            "MongoDB URI of the archive writer",
+            "REVIEWS_MONGO_SECRET_ID",
+            "REVIEWS_MONGO_URI",
+        )
+        .await?;
+        Ok(Self::new(lake, uri))
+    }
+
+    async fn archive(&self) -> Result<&Archive, FunctionError> {
+        self.archive
+            .get_or_try_init(|| async {
+                let uri = self.uri.get().await?;
+                Archive::connect(ArchiveConfig::new(uri))
+                    .await
+                    .map_err(|e| FunctionError::classified(e.is_retryable(), e.to_string()))
+            })
+            .await
+    }
+
+    pub async fn handle(&self, event: serde_json::Value) -> Result<ArchiveResult, FunctionError> {
+        let event: ArchiveEvent = reviews_lambda::parse_input(event)?;
+        let out = self
+            .archive()
+            .await?
+            .archive(self.lake.as_ref(), &event.run_id)
+            .await
+            .map_err(|e| FunctionError::classified(e.is_retryable(), e.to_string()))?;
+        Ok(ArchiveResult {
+            run_id: out.run_id,
+            archived_runs: out.archived.into_iter().map(|a| a.run_id).collect(),
+            documents: out.documents,
+            skipped: out.skipped,
+        })
+    }
+}

@@ -1,0 +1,48 @@
+//! Steps 5+6 for one cleaned shard: topics (zero-shot, ONNX Runtime) and the relevance score,
+//! written to curated/. The model session is created once per cold start.
+//!
+//! The model and the ONNX Runtime library reach the function as a Lambda layer mounted at
+//! /opt (`REVIEWS_MODEL_DIR=/opt/models`, `ORT_DYLIB_PATH=/opt/models/onnxruntime/...`), built
+//! by scripts/infra/build_score_layer.py; see infra/README.md for the sizes.
+
+use std::sync::Arc;
+
+use reviews_domain::score::ScoreWeights;
+use reviews_lake::Lake;
+use reviews_lambda::FunctionError;
+use reviews_nlp::{ClassifierChoice, EncoderConfig, select_classifier};
+use reviews_stages::{NoProgress, ScoreInput, ScoreOutput, Scorer, score_shard};
+
+pub struct ScoreFunction {
+    lake: Arc<dyn Lake>,
+    scorer: Scorer,
+}
+
+impl ScoreFunction {
+    pub fn new(lake: Arc<dyn Lake>, scorer: Scorer) -> Self {
+        Self { lake, scorer }
+    }
+
+    /// `REVIEWS_LAKE_URI`; `REVIEWS_CLASSIFIER` = auto (default: the model when installed,
+    /// else keywords), model or keywords; the model files from `REVIEWS_MODEL_DIR` and
+    /// `ORT_DYLIB_PATH`. The weights are the built-in defaults (those of config/scoring.toml).
+    pub async fn from_env() -> Result<Self, FunctionError> {
+        let lake = reviews_lambda::lake_from_env().await?;
+        let choice: ClassifierChoice = std::env::var("REVIEWS_CLASSIFIER")
+            .unwrap_or_default()
+            .parse()
+            .map_err(|e| FunctionError::fatal(format!("REVIEWS_CLASSIFIER: {e}")))?;
+        let selected = select_classifier(choice, EncoderConfig::default())
+            .map_err(|e| FunctionError::fatal(e.to_string()))?;
+        tracing::info!(classifier = %selected.description, "scorer ready");
+        Ok(Self::new(
+            lake,
+            Scorer::new(selected.classifier, ScoreWeights::default()),
+        ))
+    }
+
+    pub async fn handle(&self, event: serde_json::Value) -> Result<ScoreOutput, FunctionError> {
+        let input: ScoreInput = reviews_lambda::parse_input(event)?;
+        Ok(score_shard(self.lake.clone(), &self.scorer, &input, &NoProgress).await?)
+    }
+}

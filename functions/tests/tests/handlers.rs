@@ -1,0 +1,319 @@
+//! Every stage Lambda handler, invoked with the JSON its state-machine task sends, chained
+//! like the state machine chains them, against real services: S3 and Secrets Manager (moto on
+//! loopback), PostgreSQL 15 and the MongoDB wire server (started by scripts/test, or on first
+//! use). The secrets are read from the emulated Secrets Manager, never from the environment.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reviews_archive_function::ArchiveFunction;
+use reviews_domain::RawReview;
+use reviews_domain::lexicon::KeywordClassifier;
+use reviews_domain::score::ScoreWeights;
+use reviews_extract_function::ExtractFunction;
+use reviews_lake::{Lake, S3Lake};
+use reviews_lambda::{Secret, SecretsClient};
+use reviews_postgres::{LoadOptions, PgConfig, SetupConfig, load_reviews, setup};
+use reviews_publish_function::PublishFunction;
+use reviews_score_function::ScoreFunction;
+use reviews_sources::{SyntheticConfig, SyntheticReviews};
+use reviews_stages::Scorer;
+use reviews_testkit::{Moto, mongo_writer_uri, postgres_admin_url};
+use reviews_transform_function::TransformFunction;
+use serde_json::{Value, json};
+
+const DB: &str = "t_functions";
+
+fn synthetic(n: u64, seed: u64, prefix: &str) -> Vec<RawReview> {
+    SyntheticReviews::new(SyntheticConfig {
+        seed,
+        reviews: n,
+        invalid_share: 0.05,
+        ..Default::default()
+    })
+    .map(|mut r| {
+        r.review_id = r.review_id.map(|id| format!("{prefix}{id}"));
+        r
+    })
+    .collect()
+}
+
+/// A fresh source database with the read-only role; returns the admin settings of it and the
+/// reader's URL (the value the PostgreSQL secret holds).
+async fn source_database() -> (PgConfig, String) {
+    let admin = PgConfig::new(&postgres_admin_url()).unwrap();
+    let client = admin.connect().await.unwrap();
+    client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {DB} WITH (FORCE)"))
+        .await
+        .unwrap();
+    let cfg = SetupConfig {
+        database: DB.to_owned(),
+        owner_role: format!("{DB}_owner"),
+        reader_role: format!("{DB}_reader"),
+        reader_password: "pw-functions-reader".to_owned(),
+    };
+    setup(&admin, &cfg).await.unwrap();
+    let host_port = admin.target().split('/').next().unwrap().to_owned();
+    let reader_url = format!(
+        "postgres://{}:{}@{host_port}/{DB}",
+        cfg.reader_role, cfg.reader_password
+    );
+    (admin.with_database(DB), reader_url)
+}
+
+struct Chain {
+    lake: Arc<dyn Lake>,
+    extract: ExtractFunction,
+    archive: ArchiveFunction,
+    transform: TransformFunction,
+    score: ScoreFunction,
+    publish: PublishFunction,
+}
+
+impl Chain {
+    /// One execution, step by step with the payloads statemachine.asl.json builds.
+    async fn execute(&self, execution: &str) -> (Value, Value, Value, Value) {
+        let extract = self
+            .extract
+            .handle(json!({
+                "execution_name": execution,
+                "start_time": "2026-11-29T06:00:00.000Z",
+                "run_id": null
+            }))
+            .await
+            .unwrap();
+        let extract = serde_json::to_value(extract).unwrap();
+        let run_id = extract["run_id"].clone();
+        let archive = self
+            .archive
+            .handle(json!({ "run_id": run_id }))
+            .await
+            .unwrap();
+        let transform = self
+            .transform
+            .handle(json!({
+                "run_id": run_id,
+                "raw_key": extract["raw_key"],
+                "shard_rows": 100,
+                "merge_previous": extract["incremental"]
+            }))
+            .await
+            .unwrap();
+        let mut curated_keys = Vec::new();
+        for shard in &transform.shards {
+            let out = self
+                .score
+                .handle(json!({
+                    "run_id": shard.run_id,
+                    "cleaned_key": shard.cleaned_key,
+                    "index": shard.index
+                }))
+                .await
+                .unwrap();
+            assert_eq!(out.rows, shard.rows);
+            curated_keys.push(out.curated_key);
+        }
+        let publish = self
+            .publish
+            .handle(json!({
+                "run_id": run_id,
+                "curated_keys": curated_keys,
+                "expected_rows": transform.total_rows
+            }))
+            .await
+            .unwrap();
+        (
+            extract,
+            serde_json::to_value(archive).unwrap(),
+            serde_json::to_value(transform).unwrap(),
+            serde_json::to_value(publish).unwrap(),
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stage_handlers_chain_through_emulated_s3_and_secrets_manager() {
+    let moto = Moto::start();
+    let s3 = moto.bucket("reviews-lake").await;
+    let lake: Arc<dyn Lake> = Arc::new(S3Lake::new(s3.clone(), "reviews-lake", ""));
+    let (source, reader_url) = source_database().await;
+    let first = synthetic(400, 7, "F");
+    let loaded = load_reviews(&source, first, &LoadOptions::default())
+        .await
+        .unwrap();
+
+    moto.secret("reviews/test/postgres", &reader_url).await;
+    moto.secret("reviews/test/mongodb", &mongo_writer_uri())
+        .await;
+    let secrets = SecretsClient::new(moto.secrets_manager());
+    let secret = |what, id: &str| Arc::new(Secret::from_manager(what, secrets.clone(), id));
+    let chain = Chain {
+        lake: lake.clone(),
+        extract: ExtractFunction::new(lake.clone(), secret("pg", "reviews/test/postgres")),
+        archive: ArchiveFunction::new(lake.clone(), secret("mongo", "reviews/test/mongodb")),
+        transform: TransformFunction::new(lake.clone()),
+        score: ScoreFunction::new(
+            lake.clone(),
+            Scorer::new(
+                Arc::new(KeywordClassifier::default()),
+                ScoreWeights::default(),
+            ),
+        ),
+        publish: PublishFunction::new(lake.clone()),
+    };
+
+    // First execution: everything in the source.
+    let (extract, archive, transform, publish) = chain.execute("exec-1").await;
+    assert_eq!(extract["run_id"], "2026-11-29-exec-1");
+    assert_eq!(extract["rows"], loaded.inserted);
+    assert_eq!(extract["incremental"], false);
+    assert!(extract["watermark"].is_string());
+    assert_eq!(archive["archived_runs"], json!(["2026-11-29-exec-1"]));
+    assert_eq!(archive["documents"], loaded.inserted);
+    let (cleaned, rejected) = (
+        transform["cleaned"].as_u64().unwrap(),
+        transform["rejected"].as_u64().unwrap(),
+    );
+    assert_eq!(cleaned + rejected, loaded.inserted);
+    assert!(rejected > 0, "the synthetic source has invalid rows");
+    assert!(transform["shards"].as_array().unwrap().len() >= 3);
+    assert_eq!(publish["rows"], cleaned);
+    assert_eq!(
+        publish["manifest_key"],
+        "curated/run=2026-11-29-exec-1/_manifest.json"
+    );
+
+    // The objects are in the emulated bucket.
+    let keys: Vec<String> = s3
+        .list_objects_v2()
+        .bucket("reviews-lake")
+        .send()
+        .await
+        .unwrap()
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect();
+    for prefix in [
+        "raw/run=2026-11-29-exec-1/",
+        "cleaned/run=2026-11-29-exec-1/",
+        "curated/run=2026-11-29-exec-1/",
+        "rejects/run=2026-11-29-exec-1/",
+        "curated/_latest.json",
+        "state/watermark.json",
+        "state/archived/run=2026-11-29-exec-1.json",
+    ] {
+        assert!(
+            keys.iter().any(|k| k.starts_with(prefix)),
+            "{prefix} missing in {keys:?}"
+        );
+    }
+
+    // Second execution after new rows: only those are extracted, the published dataset still
+    // holds every review (the earlier cleaned rows are carried over).
+    let more = load_reviews(&source, synthetic(50, 8, "S"), &LoadOptions::default())
+        .await
+        .unwrap();
+    let (extract2, archive2, transform2, publish2) = chain.execute("exec-2").await;
+    assert_eq!(extract2["rows"], more.inserted);
+    assert_eq!(extract2["incremental"], true);
+    assert_eq!(archive2["archived_runs"], json!(["2026-11-29-exec-2"]));
+    assert_eq!(transform2["carried"], cleaned);
+    let cleaned2 = transform2["cleaned"].as_u64().unwrap();
+    assert_eq!(publish2["rows"].as_u64().unwrap(), cleaned + cleaned2);
+    let live = reviews_stages::publish::live_manifest(chain.lake.as_ref())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(live.run_id.to_string(), "2026-11-29-exec-2");
+
+    // A re-run of the same execution rewrites the same objects: same checksum.
+    let (_, _, _, again) = chain.execute("exec-2").await;
+    assert_eq!(again["checksum"], publish2["checksum"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handler_errors_carry_the_state_machine_error_types() {
+    let moto = Moto::start();
+    let s3 = moto.bucket("reviews-errors").await;
+    let lake: Arc<dyn Lake> = Arc::new(S3Lake::new(s3, "reviews-errors", ""));
+    let secrets = SecretsClient::new(moto.secrets_manager());
+    let start = json!({"execution_name": "e", "start_time": "2026-11-29T06:00:00Z"});
+
+    // A secret that does not exist: fatal, and the message names it.
+    let extract = ExtractFunction::new(
+        lake.clone(),
+        Arc::new(Secret::from_manager(
+            "pg",
+            secrets.clone(),
+            "reviews/missing",
+        )),
+    );
+    let err = extract.handle(start.clone()).await.unwrap_err();
+    assert_eq!(err.error_type(), "FatalError", "{err}");
+    assert!(err.to_string().contains("reviews/missing"), "{err}");
+
+    // PostgreSQL not listening: retryable, and the password is not in the message.
+    let port = reviews_testkit::free_port();
+    moto.secret(
+        "reviews/down/postgres",
+        &format!("postgres://etl_reader:s3cret-pw@127.0.0.1:{port}/amazonreviews"),
+    )
+    .await;
+    let extract = ExtractFunction::new(
+        lake.clone(),
+        Arc::new(Secret::from_manager(
+            "pg",
+            secrets.clone(),
+            "reviews/down/postgres",
+        )),
+    );
+    let err = extract.handle(start.clone()).await.unwrap_err();
+    assert_eq!(err.error_type(), "RetryableError", "{err}");
+    assert!(!err.to_string().contains("s3cret-pw"), "{err}");
+
+    // MongoDB not listening: retryable (the state machine then defers the archive).
+    moto.secret(
+        "reviews/down/mongodb",
+        &format!("mongodb://etl_writer:s3cret-pw@127.0.0.1:{port}/reviews_archive?serverSelectionTimeoutMS=500"),
+    )
+    .await;
+    let archive = ArchiveFunction::new(
+        lake.clone(),
+        Arc::new(Secret::from_manager(
+            "mongo",
+            secrets.clone(),
+            "reviews/down/mongodb",
+        )),
+    );
+    let started = std::time::Instant::now();
+    let err = archive.handle(json!({"run_id": "r1"})).await.unwrap_err();
+    assert_eq!(err.error_type(), "RetryableError", "{err}");
+    assert!(!err.to_string().contains("s3cret-pw"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(60));
+
+    // Malformed payloads: fatal, naming the field.
+    let transform = TransformFunction::new(lake.clone());
+    let err = transform.handle(json!({"run_id": "r1"})).await.unwrap_err();
+    assert_eq!(err.error_type(), "FatalError");
+    assert!(err.to_string().contains("raw_key"), "{err}");
+    let publish = PublishFunction::new(lake.clone());
+    let err = publish
+        .handle(json!({"run_id": "../etc", "curated_keys": []}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "FatalError");
+    // A key of another run: fatal (a retry cannot fix it).
+    let err = publish
+        .handle(json!({"run_id": "r1", "curated_keys": ["curated/run=r2/part-00000.parquet"]}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "FatalError", "{err}");
+    // Input of a missing raw object: fatal.
+    let err = transform
+        .handle(json!({"run_id": "r1", "raw_key": "raw/run=r1/part-00000.parquet"}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "FatalError", "{err}");
+}
