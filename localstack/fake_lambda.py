@@ -51,10 +51,11 @@ def result(name, event, mode=None):
     if mode == "empty" and name == "reviews-extract":
         run_id = run_id or f"{event['start_time'][:10]}-{event['execution_name']}"
         return {"run_id": run_id, "raw_key": f"raw/run={run_id}/part-00000.jsonl", "rows": 0,
-                "watermark": "2026-01-01T00:00:00Z"}
+                "watermark": "2026-01-01T00:00:00Z", "incremental": True}
     if mode == "empty" and name == "reviews-transform":
         return {"run_id": run_id, "rows_in": 0, "cleaned": 0, "rejected": 0, "rejected_by_reason": {},
-                "rejects_key": f"rejects/run={run_id}/rejects.csv", "shards": []}
+                "rejects_key": f"rejects/run={run_id}/rejects.csv", "carried": 0, "total_rows": 0,
+                "shards": []}
     if mode == "lose" and name == "reviews-transform":
         out = result(name, event)
         out["rejected"] -= 1
@@ -62,7 +63,7 @@ def result(name, event, mode=None):
     if name == "reviews-extract":
         run_id = run_id or f"{event['start_time'][:10]}-{event['execution_name']}"
         return {"run_id": run_id, "raw_key": f"raw/run={run_id}/part-00000.jsonl", "rows": ROWS,
-                "watermark": "2026-01-01T00:00:00Z"}
+                "watermark": "2026-01-01T00:00:00Z", "incremental": False}
     if name == "reviews-archive":
         return {"run_id": run_id, "archived_runs": [run_id], "documents": ROWS}
     if name == "reviews-transform":
@@ -71,7 +72,7 @@ def result(name, event, mode=None):
         SHARD_SIZES[run_id] = [min(shard_rows, CLEANED - i * shard_rows) for i in range(n)]
         return {"run_id": run_id, "rows_in": ROWS, "cleaned": CLEANED, "rejected": REJECTED,
                 "rejected_by_reason": {"empty_text": REJECTED},
-                "rejects_key": f"rejects/run={run_id}/rejects.csv",
+                "rejects_key": f"rejects/run={run_id}/rejects.csv", "carried": 0, "total_rows": CLEANED,
                 "shards": [{"run_id": run_id, "cleaned_key": f"cleaned/run={run_id}/part-{i:05}.parquet",
                             "index": i} for i in range(n)]}
     if name == "reviews-score":

@@ -3,6 +3,8 @@
 
 mod bench;
 mod config;
+mod db;
+mod erase;
 mod eval;
 mod progress;
 mod serve;
@@ -54,6 +56,11 @@ enum Command {
     Demo(serve::DemoArgs),
     /// Benchmark transform + write cleaned + score + write curated on synthetic reviews.
     Bench(bench::BenchArgs),
+    /// The PostgreSQL source database.
+    #[command(subcommand)]
+    Db(db::DbCommand),
+    /// Right to erasure: remove a buyer from the archive and from the live dataset.
+    Erase(erase::EraseArgs),
 }
 
 #[derive(Args, Clone)]
@@ -151,6 +158,8 @@ async fn dispatch(command: Command) -> Result<()> {
         Command::Serve(args) => serve::serve(args).await,
         Command::Demo(args) => serve::demo(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Db(command) => db::run(command).await,
+        Command::Erase(args) => erase::run(args).await,
     }
 }
 

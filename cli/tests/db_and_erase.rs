@@ -1,0 +1,255 @@
+//! `reviews db setup` against a real PostgreSQL 15, and `reviews erase` against the real
+//! MongoDB wire server and a local lake, run as a user runs them.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use reviews_archive::{Archive, ArchiveConfig};
+use reviews_domain::schema::batch_to_curated;
+use reviews_lake::parquet_io::{Dataset, read_parquet};
+use reviews_lake::{Lake, LocalLake, RunId};
+use reviews_testkit::{mongo_writer_uri, postgres_admin_url};
+use serde_json::Value;
+
+fn reviews(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_reviews"))
+        .args(args)
+        .current_dir(cwd)
+        .env("RUST_LOG", "warn")
+        .env_remove("REVIEWS_MONGO_URI")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run reviews")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "reviews failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+#[test]
+fn db_setup_is_idempotent_and_loads_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = postgres_admin_url();
+    // A private database, dropped first so that the first setup creates everything.
+    let drop = Command::new("psql")
+        .args([
+            &admin,
+            "-qc",
+            "DROP DATABASE IF EXISTS t_cli_db WITH (FORCE)",
+        ])
+        .output()
+        .unwrap();
+    assert!(drop.status.success(), "{drop:?}");
+    let csv = dir.path().join("reviews.csv");
+    ok(&reviews(
+        &[
+            "generate",
+            "--reviews",
+            "400",
+            "--seed",
+            "5",
+            "--out",
+            csv.to_str().unwrap(),
+        ],
+        dir.path(),
+        &[],
+    ));
+    let args = |load: bool| {
+        let mut a = vec![
+            "db",
+            "setup",
+            "--database",
+            "t_cli_db",
+            "--owner-role",
+            "t_cli_owner",
+            "--reader-role",
+            "t_cli_reader",
+            "--json",
+        ];
+        if load {
+            a.extend(["--load", csv.to_str().unwrap()]);
+        }
+        a.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let env = [
+        ("REVIEWS_PG_ADMIN_URL", admin.as_str()),
+        ("REVIEWS_PG_READER_PASSWORD", "pw-cli-reader"),
+    ];
+    let run = |load| {
+        let a = args(load);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        serde_json::from_str::<Value>(&ok(&reviews(&a, dir.path(), &env))).unwrap()
+    };
+    let first = run(true);
+    assert!(!first["setup"]["changes"].as_array().unwrap().is_empty());
+    let inserted = first["load"]["inserted"].as_u64().unwrap();
+    assert!(inserted > 350, "{first}");
+    let second = run(true);
+    assert_eq!(
+        second["setup"]["changes"],
+        serde_json::json!([]),
+        "{second}"
+    );
+    assert_eq!(second["load"]["inserted"], 0);
+    assert_eq!(second["load"]["unchanged"].as_u64().unwrap(), inserted);
+    let third = run(false);
+    assert_eq!(third["setup"]["changes"], serde_json::json!([]));
+    assert!(third["load"].is_null());
+
+    // No password: a clear error, nothing printed on stdout.
+    let out = reviews(
+        &args(false).iter().map(String::as_str).collect::<Vec<_>>(),
+        dir.path(),
+        &[
+            ("REVIEWS_PG_ADMIN_URL", admin.as_str()),
+            ("REVIEWS_PG_READER_PASSWORD", ""),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("REVIEWS_PG_READER_PASSWORD"));
+}
+
+async fn live_review_ids(lake: &LocalLake) -> Vec<String> {
+    let m = reviews_stages::publish::live_manifest(lake)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut ids = Vec::new();
+    for key in &m.keys {
+        let bytes = lake.get(key).await.unwrap();
+        for b in read_parquet(Dataset::Curated, bytes).unwrap() {
+            ids.extend(
+                batch_to_curated(&b)
+                    .unwrap()
+                    .into_iter()
+                    .map(|r| r.review_id),
+            );
+        }
+    }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erase_removes_a_buyer_from_the_archive_and_the_live_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("reviews.csv");
+    ok(&reviews(
+        &[
+            "generate",
+            "--reviews",
+            "600",
+            "--seed",
+            "9",
+            "--out",
+            csv.to_str().unwrap(),
+        ],
+        dir.path(),
+        &[],
+    ));
+    // Give three rows a buyer of their own (unique to this test process).
+    let buyer = format!("ERASE{}", std::process::id());
+    let mut rdr = csv::Reader::from_path(&csv).unwrap();
+    let headers = rdr.headers().unwrap().clone();
+    let col = headers.iter().position(|h| h == "customer_id").unwrap();
+    let id_col = headers.iter().position(|h| h == "review_id").unwrap();
+    let mut rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
+    let mut erased_ids = Vec::new();
+    for r in rows.iter_mut().skip(10).step_by(50).take(3) {
+        let mut v: Vec<String> = r.iter().map(str::to_owned).collect();
+        v[col] = buyer.clone();
+        erased_ids.push(v[id_col].clone());
+        *r = csv::StringRecord::from(v);
+    }
+    let mut w = csv::Writer::from_path(&csv).unwrap();
+    w.write_record(&headers).unwrap();
+    for r in &rows {
+        w.write_record(r).unwrap();
+    }
+    w.flush().unwrap();
+
+    let lake_dir = dir.path().join("lake");
+    let lake_arg = lake_dir.to_str().unwrap();
+    let run = |id: &str| {
+        let out = ok(&reviews(
+            &[
+                "run",
+                "--lake",
+                lake_arg,
+                "--input",
+                csv.to_str().unwrap(),
+                "--run-id",
+                id,
+                "--classifier",
+                "keywords",
+                "--json",
+            ],
+            dir.path(),
+            &[],
+        ));
+        serde_json::from_str::<Value>(&out).unwrap()
+    };
+    run("2026-11-01-first");
+    let lake = LocalLake::new(&lake_dir);
+    let before = live_review_ids(&lake).await;
+    let present: Vec<&String> = erased_ids.iter().filter(|id| before.contains(id)).collect();
+    assert!(
+        !present.is_empty(),
+        "the buyer's reviews are live before erasure"
+    );
+
+    // The raw rows in the archive (as the archive stage puts them).
+    let mongo = mongo_writer_uri();
+    let archive = Archive::connect(ArchiveConfig::new(mongo.clone()))
+        .await
+        .unwrap();
+    archive
+        .archive(&lake, &RunId::parse("2026-11-01-first").unwrap())
+        .await
+        .unwrap();
+
+    let out = ok(&reviews(
+        &[
+            "erase",
+            "--buyer",
+            &buyer,
+            "--lake",
+            lake_arg,
+            "--classifier",
+            "keywords",
+            "--json",
+        ],
+        dir.path(),
+        &[("REVIEWS_MONGO_URI", mongo.as_str())],
+    ));
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["archive_documents_deleted"], 3, "{report}");
+    let after = live_review_ids(&lake).await;
+    assert_eq!(
+        report["live_rows_before"].as_u64().unwrap() - report["live_rows_after"].as_u64().unwrap(),
+        present.len() as u64,
+        "{report}"
+    );
+    assert_eq!(after.len(), before.len() - present.len());
+    assert!(erased_ids.iter().all(|id| !after.contains(id)));
+    let erased_again = Archive::connect(ArchiveConfig::new(mongo)).await.unwrap();
+    assert_eq!(erased_again.erase_buyer(&buyer).await.unwrap(), 0);
+
+    // A later run of the same source rejects the buyer's rows with a reason.
+    let summary = run("2026-11-02-second");
+    assert_eq!(
+        summary["rejected_by_reason"]["erased_buyer"],
+        present.len() as u64
+    );
+    assert!(
+        live_review_ids(&lake)
+            .await
+            .iter()
+            .all(|id| !erased_ids.contains(id))
+    );
+}
