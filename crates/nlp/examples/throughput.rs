@@ -3,11 +3,12 @@
 //! ```sh
 //! cargo run --release -p reviews-nlp --example throughput -- \
 //!     [--csv ../shared/data/amazon_uk_sample_10k.csv] [--n 1000] [--threads 2] \
-//!     [--batch 16] [--max-tokens 64] [--model all-MiniLM-L6-v2]
+//!     [--batch 16] [--max-tokens 64] [--model all-MiniLM-L6-v2] [--json out.json]
 //! ```
 //! `--max-tokens` keeps the first N reviews (headline + body) of at most that many tokens
 //! ("short reviews"); 0 keeps them as they come. Prints reviews/s, tokens/s, peak RSS and the
-//! CPU time of the scoring (a figure a concurrent job disturbs less than wall time).
+//! CPU time of the scoring (a figure a concurrent job disturbs less than wall time); `--json`
+//! also writes them to a file (used by `scripts/nlp/bench.sh`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -25,6 +26,7 @@ struct Args {
     batch: usize,
     max_tokens: usize,
     model: String,
+    json: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -39,6 +41,7 @@ fn parse_args() -> Result<Args, String> {
         batch: 16,
         max_tokens: 64,
         model: reviews_nlp::DEFAULT_MODEL.to_string(),
+        json: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -51,6 +54,7 @@ fn parse_args() -> Result<Args, String> {
             "--batch" => a.batch = num()?,
             "--max-tokens" => a.max_tokens = num()?,
             "--model" => a.model = value.clone(),
+            "--json" => a.json = Some(value.clone()),
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -142,6 +146,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             args.threads,
             n / cpu
         );
+    }
+    if let Some(path) = &args.json {
+        let figures = serde_json::json!({
+            "reviews": texts.len(),
+            "tokens": tokens,
+            "seconds": secs,
+            "cpu_seconds": cpu,
+            "load_seconds": load_s,
+            "reviews_per_s": n / secs,
+            "tokens_per_s": tokens as f64 / secs,
+            "peak_rss_mb": peak_rss_mb(),
+            "threads": args.threads,
+            "batch": args.batch,
+            "model": args.model,
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&figures)?)?;
     }
     Ok(())
 }
