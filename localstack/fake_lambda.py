@@ -50,7 +50,7 @@ def result(name, event, mode=None):
     run_id = event.get("run_id")
     if mode == "empty" and name == "reviews-extract":
         run_id = run_id or f"{event['start_time'][:10]}-{event['execution_name']}"
-        return {"run_id": run_id, "raw_key": f"raw/run={run_id}/part-00000.jsonl", "rows": 0,
+        return {"run_id": run_id, "raw_keys": [f"raw/run={run_id}/part-00000.parquet"], "rows": 0,
                 "watermark": "2026-01-01T00:00:00Z", "incremental": True}
     if mode == "empty" and name == "reviews-transform":
         return {"run_id": run_id, "rows_in": 0, "cleaned": 0, "rejected": 0, "rejected_by_reason": {},
@@ -62,7 +62,7 @@ def result(name, event, mode=None):
         return out
     if name == "reviews-extract":
         run_id = run_id or f"{event['start_time'][:10]}-{event['execution_name']}"
-        return {"run_id": run_id, "raw_key": f"raw/run={run_id}/part-00000.jsonl", "rows": ROWS,
+        return {"run_id": run_id, "raw_keys": [f"raw/run={run_id}/part-00000.parquet"], "rows": ROWS,
                 "watermark": "2026-01-01T00:00:00Z", "incremental": False}
     if name == "reviews-archive":
         return {"run_id": run_id, "archived_runs": [run_id], "documents": ROWS}

@@ -143,8 +143,10 @@ async fn bench(lake: Arc<dyn Lake>, args: &BenchArgs) -> Result<BenchReport> {
 
     // Baseline: the same raw rows read and written back as zstd Parquet.
     let t = Instant::now();
-    let raw = lake.get(&extracted.raw_key).await?;
-    let batches = read_parquet(Dataset::Raw, raw)?;
+    let mut batches = Vec::new();
+    for key in &extracted.raw_keys {
+        batches.extend(read_parquet(Dataset::Raw, lake.get(key).await?)?);
+    }
     let copy = write_parquet(Dataset::Raw, &batches, &[])?;
     lake.put("bench/copy.parquet", copy).await?;
     drop(batches);
@@ -153,7 +155,7 @@ async fn bench(lake: Arc<dyn Lake>, args: &BenchArgs) -> Result<BenchReport> {
     let t = Instant::now();
     let input = TransformInput {
         run_id: run.clone(),
-        raw_key: extracted.raw_key.clone(),
+        raw_keys: extracted.raw_keys.clone(),
         shard_rows: None,
         merge_previous: false,
     };

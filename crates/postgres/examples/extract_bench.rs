@@ -85,12 +85,16 @@ async fn main() {
                 .await
                 .unwrap();
             let s = t.elapsed().as_secs_f64();
-            let size = lake.size(&out.raw_key).await.unwrap().unwrap_or(0);
+            let mut size = 0;
+            for key in &out.raw_keys {
+                size += lake.size(key).await.unwrap().unwrap_or(0);
+            }
             println!(
-                "extract: {} rows in {s:.1} s ({:.0} rows/s), raw Parquet {:.1} MiB, peak RSS {:.0} MiB",
+                "extract: {} rows in {s:.1} s ({:.0} rows/s), raw Parquet {:.1} MiB in {} part(s), peak RSS {:.0} MiB",
                 out.rows,
                 out.rows as f64 / s,
                 size as f64 / 1048576.0,
+                out.raw_keys.len(),
                 peak_rss_mib()
             );
         }

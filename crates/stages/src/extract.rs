@@ -14,12 +14,16 @@ use crate::progress::Progress;
 
 /// Rows per raw record batch (and per progress tick).
 const BATCH_ROWS: usize = 16 * 1024;
+/// Rows per raw/ part: a part is encoded in memory, then written, so memory stays flat however
+/// many rows the source has.
+pub const RAW_PART_ROWS: usize = 200_000;
 
 /// What extract hands to the next stages.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExtractOutput {
     pub run_id: RunId,
-    pub raw_key: String,
+    /// The raw/ parts, in source order.
+    pub raw_keys: Vec<String>,
     pub rows: u64,
     /// The run's logical start time: fixed on the first attempt, reused by re-runs, so the
     /// same run always produces the same objects.
@@ -71,8 +75,9 @@ pub async fn run_started_at(
     }
 }
 
-/// Extract rows from any source iterator into `raw/run=<id>/part-00000.parquet`.
-/// A source error stops the stage (nothing is published from a partial extract).
+/// Extract rows from any source iterator into `raw/run=<id>/part-NNNNN.parquet`, one part per
+/// [`RAW_PART_ROWS`] rows. A source error stops the stage (nothing is published from a partial
+/// extract; a re-run rewrites the run's parts and removes any left by an earlier attempt).
 pub async fn extract_rows<I, E>(
     lake: Arc<dyn Lake>,
     run: &RunId,
@@ -84,49 +89,96 @@ where
     I: Iterator<Item = Result<RawReview, E>> + Send,
     E: std::fmt::Display,
 {
+    extract_rows_in_parts(lake, run, rows, progress, watermark, RAW_PART_ROWS).await
+}
+
+/// [`extract_rows`] with the rows per part given.
+pub async fn extract_rows_in_parts<I, E>(
+    lake: Arc<dyn Lake>,
+    run: &RunId,
+    rows: I,
+    progress: &dyn Progress,
+    watermark: Option<String>,
+    part_rows: usize,
+) -> Result<ExtractOutput, StageError>
+where
+    I: Iterator<Item = Result<RawReview, E>> + Send,
+    E: std::fmt::Display,
+{
     let started_at = run_started_at(lake.as_ref(), run, Utc::now()).await?;
-    let key = layout::raw_key(run, 0);
+    let part_rows = part_rows.max(1);
     progress.start("extract", rows.size_hint().1.map(|n| n as u64));
-    let encode = || -> Result<(bytes::Bytes, u64), StageError> {
-        let mut buf = ParquetBuffer::new(Dataset::Raw).map_err(StageError::parquet(&key))?;
-        let mut batch = Vec::with_capacity(BATCH_ROWS);
+    let handle = tokio::runtime::Handle::current();
+    // The source iterator may block (a file, a channel fed by a database reader): run the
+    // whole loop off the async workers; each full part is written as soon as it is encoded.
+    let (keys, count) = tokio::task::block_in_place(|| {
+        let mut keys: Vec<String> = Vec::new();
         let mut count = 0u64;
-        let flush = |batch: &mut Vec<RawReview>, buf: &mut ParquetBuffer| {
-            let b = raw_to_batch(batch).map_err(|e| StageError::Internal(e.to_string()))?;
-            buf.write(&b).map_err(StageError::parquet(&key))?;
-            progress.advance(batch.len() as u64);
-            batch.clear();
-            Ok::<_, StageError>(())
-        };
-        for row in rows {
-            let row = row.map_err(|e| StageError::Source {
-                message: e.to_string(),
-                retryable: false,
-            })?;
-            batch.push(row);
-            count += 1;
-            if batch.len() == BATCH_ROWS {
-                flush(&mut batch, &mut buf)?;
+        let mut batch = Vec::with_capacity(BATCH_ROWS);
+        let mut rows = rows.peekable();
+        // An empty source still gets one (empty) part: the run's raw/ always exists.
+        let mut force_one = true;
+        while rows.peek().is_some() || force_one {
+            force_one = false;
+            let key = layout::raw_key(run, keys.len());
+            let mut buf = ParquetBuffer::new(Dataset::Raw).map_err(StageError::parquet(&key))?;
+            let mut in_part = 0usize;
+            for row in rows.by_ref() {
+                let row = row.map_err(|e| StageError::Source {
+                    message: e.to_string(),
+                    retryable: false,
+                })?;
+                batch.push(row);
+                count += 1;
+                in_part += 1;
+                if batch.len() == BATCH_ROWS || in_part == part_rows {
+                    let b =
+                        raw_to_batch(&batch).map_err(|e| StageError::Internal(e.to_string()))?;
+                    buf.write(&b).map_err(StageError::parquet(&key))?;
+                    progress.advance(batch.len() as u64);
+                    batch.clear();
+                }
+                if in_part == part_rows {
+                    break;
+                }
             }
+            if !batch.is_empty() {
+                let b = raw_to_batch(&batch).map_err(|e| StageError::Internal(e.to_string()))?;
+                buf.write(&b).map_err(StageError::parquet(&key))?;
+                progress.advance(batch.len() as u64);
+                batch.clear();
+            }
+            let bytes = buf
+                .finish(&[("reviews.run_id", run.to_string())])
+                .map_err(StageError::parquet(&key))?;
+            handle.block_on(lake.put(&key, bytes))?;
+            keys.push(key);
         }
-        if !batch.is_empty() {
-            flush(&mut batch, &mut buf)?;
-        }
-        let bytes = buf
-            .finish(&[("reviews.run_id", run.to_string())])
-            .map_err(StageError::parquet(&key))?;
-        Ok((bytes, count))
-    };
-    let (bytes, count) = tokio::task::block_in_place(encode)?;
-    lake.put(&key, bytes).await?;
+        Ok::<_, StageError>((keys, count))
+    })?;
+    remove_stale_raw_parts(lake.as_ref(), run, &keys).await?;
     progress.finish();
-    tracing::info!(run_id = %run, rows = count, key = %key, "extract done");
+    tracing::info!(run_id = %run, rows = count, parts = keys.len(), "extract done");
     Ok(ExtractOutput {
         run_id: run.clone(),
-        raw_key: key,
+        raw_keys: keys,
         rows: count,
         started_at,
         watermark,
         incremental: false,
     })
+}
+
+/// A re-run with fewer rows must not leave an earlier attempt's extra parts behind.
+async fn remove_stale_raw_parts(
+    lake: &dyn Lake,
+    run: &RunId,
+    keep: &[String],
+) -> Result<(), StageError> {
+    for key in lake.list(&layout::run_prefix(layout::RAW, run)).await? {
+        if key.ends_with(".parquet") && !keep.contains(&key) {
+            lake.delete(&key).await?;
+        }
+    }
+    Ok(())
 }

@@ -120,7 +120,7 @@ where
         lake.clone(),
         &TransformInput {
             run_id: run.clone(),
-            raw_key: extracted.raw_key.clone(),
+            raw_keys: extracted.raw_keys.clone(),
             shard_rows: options.shard_rows,
             merge_previous: options.merge_previous,
         },

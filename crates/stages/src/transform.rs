@@ -28,7 +28,8 @@ pub const ERASED_BUYERS_KEY: &str = "state/erased_buyers.json";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TransformInput {
     pub run_id: RunId,
-    pub raw_key: String,
+    /// The run's raw/ parts (what extract returned).
+    pub raw_keys: Vec<String>,
     /// Target rows per shard; shards are cut at product boundaries, so a shard can be larger.
     #[serde(default)]
     pub shard_rows: Option<usize>,
@@ -71,15 +72,24 @@ pub async fn transform(
 ) -> Result<TransformOutput, StageError> {
     let run = &input.run_id;
     let shard_rows = input.shard_rows.unwrap_or(DEFAULT_SHARD_ROWS).max(1);
-    if layout::run_of_key(&input.raw_key).as_ref() != Some(run) {
+    if let Some(key) = input
+        .raw_keys
+        .iter()
+        .find(|k| layout::run_of_key(k).as_ref() != Some(run) || !k.starts_with("raw/"))
+    {
         return Err(StageError::Input(format!(
-            "raw_key {:?} is not an object of run {run}",
-            input.raw_key
+            "raw key {key:?} is not a raw/ object of run {run}"
         )));
+    }
+    if input.raw_keys.is_empty() {
+        return Err(StageError::Input(format!("run {run}: no raw_keys given")));
     }
     let started_at = run_started_at(lake.as_ref(), run, Utc::now()).await?;
     let erased = load_erased_buyers(lake.as_ref()).await?;
-    let raw = lake.get(&input.raw_key).await?;
+    let mut raw_parts = Vec::with_capacity(input.raw_keys.len());
+    for key in &input.raw_keys {
+        raw_parts.push((key.clone(), lake.get(key).await?));
+    }
     let earlier = match input.merge_previous {
         true => match carry::base_run(lake.as_ref(), run).await? {
             Some(base) => carry::load_rows(lake.as_ref(), &base).await?,
@@ -89,21 +99,30 @@ pub async fn transform(
     };
 
     let run_str = run.to_string();
-    let raw_key = input.raw_key.clone();
     let (cleaned, rejected, rows_in) = tokio::task::block_in_place(|| {
-        let batches = read_parquet(Dataset::Raw, raw).map_err(StageError::parquet(&raw_key))?;
-        let total: usize = batches.iter().map(|b| b.num_rows()).sum();
+        let mut parts = Vec::with_capacity(raw_parts.len());
+        for (key, bytes) in raw_parts {
+            let batches = read_parquet(Dataset::Raw, bytes).map_err(StageError::parquet(&key))?;
+            parts.push((key, batches));
+        }
+        let total: usize = parts
+            .iter()
+            .flat_map(|(_, batches)| batches.iter().map(|b| b.num_rows()))
+            .sum();
         progress.start("transform", Some(total as u64));
+        // One cleaner for every part: a duplicate review id across parts is still a duplicate.
         let mut cleaner = Cleaner::new(run_str, started_at).with_erased_buyers(erased.clone());
         let mut cleaned = Vec::with_capacity(total);
         let mut rejected = Vec::new();
-        for batch in &batches {
-            let rows = batch_to_raw(batch).map_err(|e| StageError::Parquet {
-                key: raw_key.clone(),
-                source: e.into(),
-            })?;
-            clean_batch(&mut cleaner, &rows, &mut cleaned, &mut rejected);
-            progress.advance(rows.len() as u64);
+        for (key, batches) in &parts {
+            for batch in batches {
+                let rows = batch_to_raw(batch).map_err(|e| StageError::Parquet {
+                    key: key.clone(),
+                    source: e.into(),
+                })?;
+                clean_batch(&mut cleaner, &rows, &mut cleaned, &mut rejected);
+                progress.advance(rows.len() as u64);
+            }
         }
         progress.finish();
         Ok::<_, StageError>((cleaned, rejected, total as u64))

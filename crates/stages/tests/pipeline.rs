@@ -324,3 +324,88 @@ async fn rollback_moves_the_pointer_and_checks_parts() {
         "old"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_parts_are_all_transformed_and_a_shorter_rerun_drops_stale_parts() {
+    use reviews_stages::extract::extract_rows_in_parts;
+    use reviews_stages::{TransformInput, transform};
+    let tmp = tempfile::tempdir().unwrap();
+    let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(tmp.path()));
+    let run = RunId::parse("parts").unwrap();
+    let out = extract_rows_in_parts(
+        lake.clone(),
+        &run,
+        synthetic(1_000, 3),
+        &NoProgress,
+        None,
+        300,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.rows, 1_000);
+    assert_eq!(out.raw_keys.len(), 4);
+    let t = transform(
+        lake.clone(),
+        &TransformInput {
+            run_id: run.clone(),
+            raw_keys: out.raw_keys.clone(),
+            shard_rows: None,
+            merge_previous: false,
+        },
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert_eq!(t.rows_in, 1_000);
+    assert_eq!(t.cleaned + t.rejected, 1_000);
+
+    // The same run again with fewer rows: two parts, the other two removed.
+    let again = extract_rows_in_parts(
+        lake.clone(),
+        &run,
+        synthetic(500, 3),
+        &NoProgress,
+        None,
+        300,
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.raw_keys.len(), 2);
+    let left: Vec<String> = lake
+        .list(&layout::run_prefix(layout::RAW, &run))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|k| k.ends_with(".parquet"))
+        .collect();
+    assert_eq!(left, again.raw_keys);
+
+    // An empty source still writes one (empty) part.
+    let empty = RunId::parse("empty").unwrap();
+    let out = extract_rows_in_parts(
+        lake.clone(),
+        &empty,
+        std::iter::empty::<Result<reviews_domain::RawReview, std::convert::Infallible>>(),
+        &NoProgress,
+        None,
+        300,
+    )
+    .await
+    .unwrap();
+    assert_eq!((out.rows, out.raw_keys.len()), (0, 1));
+
+    // Keys of another run are refused before anything is read.
+    let err = transform(
+        lake.clone(),
+        &TransformInput {
+            run_id: run.clone(),
+            raw_keys: vec!["raw/run=empty/part-00000.parquet".into()],
+            shard_rows: None,
+            merge_previous: false,
+        },
+        &NoProgress,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, StageError::Input(_)), "{err}");
+}

@@ -4,6 +4,7 @@
 //! next run's archive catches up (the backlog is known from the lake).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use reviews_archive::{Archive, ArchiveConfig, SkippedRun};
 use reviews_lake::{Lake, RunId};
@@ -32,6 +33,8 @@ pub struct ArchiveResult {
 pub struct ArchiveFunction {
     lake: Arc<dyn Lake>,
     uri: Arc<Secret>,
+    /// How long an invocation waits for MongoDB before the `RetryableError`.
+    server_selection_timeout: Duration,
     archive: OnceCell<Archive>,
 }
 
@@ -40,11 +43,18 @@ impl ArchiveFunction {
         Self {
             lake,
             uri,
+            server_selection_timeout: Duration::from_secs(10),
             archive: OnceCell::new(),
         }
     }
 
-    /// `REVIEWS_LAKE_URI`, and `REVIEWS_MONGO_SECRET_ID` (or, locally, `REVIEWS_MONGO_URI`).
+    pub fn with_server_selection_timeout(mut self, timeout: Duration) -> Self {
+        self.server_selection_timeout = timeout;
+        self
+    }
+
+    /// `REVIEWS_LAKE_URI`, and `REVIEWS_MONGO_SECRET_ID` (or, locally, `REVIEWS_MONGO_URI`);
+    /// `REVIEWS_MONGO_TIMEOUT_SECS` (default 10): how long to wait for a usable server.
     pub async fn from_env() -> Result<Self, FunctionError> {
         let lake = reviews_lambda::lake_from_env().await?;
         let uri = Secret::from_env(
@@ -53,14 +63,29 @@ impl ArchiveFunction {
             "REVIEWS_MONGO_URI",
         )
         .await?;
-        Ok(Self::new(lake, uri))
+        let timeout = match std::env::var("REVIEWS_MONGO_TIMEOUT_SECS") {
+            Ok(v) => v
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|s| *s > 0.0)
+                .ok_or_else(|| {
+                    FunctionError::fatal(format!(
+                        "REVIEWS_MONGO_TIMEOUT_SECS: not a positive number: {v:?}"
+                    ))
+                })?,
+            Err(_) => 10.0,
+        };
+        Ok(Self::new(lake, uri).with_server_selection_timeout(Duration::from_secs_f64(timeout)))
     }
 
     async fn archive(&self) -> Result<&Archive, FunctionError> {
         self.archive
             .get_or_try_init(|| async {
                 let uri = self.uri.get().await?;
-                Archive::connect(ArchiveConfig::new(uri))
+                let mut cfg = ArchiveConfig::new(uri);
+                cfg.server_selection_timeout = self.server_selection_timeout;
+                Archive::connect(cfg)
                     .await
                     .map_err(|e| FunctionError::classified(e.is_retryable(), e.to_string()))
             })

@@ -26,7 +26,8 @@ pub struct ExtractEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExtractResult {
     pub run_id: RunId,
-    pub raw_key: String,
+    /// The raw/ parts, in source order.
+    pub raw_keys: Vec<String>,
     pub rows: u64,
     /// Where the next run starts (null when the source is empty).
     pub watermark: Option<String>,
@@ -90,7 +91,7 @@ impl ExtractFunction {
             .map_err(|e| FunctionError::classified(e.is_retryable(), e.to_string()))?;
         Ok(ExtractResult {
             run_id: out.run_id,
-            raw_key: out.raw_key,
+            raw_keys: out.raw_keys,
             rows: out.rows,
             watermark: out.watermark,
             incremental: out.incremental,
