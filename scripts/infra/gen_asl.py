@@ -102,6 +102,7 @@ TRANSFORM_COUNTS = {
     "rejected.$": "$.transform.rejected",
     "rejected_by_reason.$": "$.transform.rejected_by_reason",
     "rejects_key.$": "$.transform.rejects_key",
+    "carried.$": "$.transform.carried",
 }
 LOAD_CLEANED = {
     "shards.$": "States.ArrayLength($.transform.shards)",
@@ -150,7 +151,12 @@ main_branch = {
     "States": {
         "Transform": invoke(
             "TransformFunctionArn",
-            {"run_id.$": "$.run_id", "raw_key.$": "$.raw_key", "shard_rows.$": "$.shard_rows"},
+            {
+                "run_id.$": "$.run_id",
+                "raw_keys.$": "$.raw_keys",
+                "shard_rows.$": "$.shard_rows",
+                "merge_previous.$": "$.incremental",
+            },
             {
                 "run_id.$": "$.Payload.run_id",
                 "rows_in.$": "$.Payload.rows_in",
@@ -158,6 +164,8 @@ main_branch = {
                 "rejected.$": "$.Payload.rejected",
                 "rejected_by_reason.$": "$.Payload.rejected_by_reason",
                 "rejects_key.$": "$.Payload.rejects_key",
+                "carried.$": "$.Payload.carried",
+                "total_rows.$": "$.Payload.total_rows",
                 "shards.$": "$.Payload.shards",
             },
             "$.transform",
@@ -206,9 +214,9 @@ main_branch = {
         },
         "AnythingToScore": {
             "Type": "Choice",
-            "Comment": "A run with no new cleaned rows publishes nothing: the live dataset stays.",
+            "Comment": "Nothing cleaned, nothing carried over: nothing to publish, the live dataset stays.",
             "Choices": [
-                {"Variable": "$.transform.cleaned", "NumericGreaterThan": 0, "Next": "ScoreShards"}
+                {"Variable": "$.transform.total_rows", "NumericGreaterThan": 0, "Next": "ScoreShards"}
             ],
             "Default": "NothingToPublish",
         },
@@ -218,7 +226,7 @@ main_branch = {
             {
                 "run_id.$": "$.run_id",
                 "curated_keys.$": "$.score.curated_keys",
-                "expected_rows.$": "$.transform.cleaned",
+                "expected_rows.$": "$.transform.total_rows",
             },
             {
                 "status": "published",
@@ -340,9 +348,10 @@ definition = {
             },
             {
                 "run_id.$": "$.Payload.run_id",
-                "raw_key.$": "$.Payload.raw_key",
+                "raw_keys.$": "$.Payload.raw_keys",
                 "rows.$": "$.Payload.rows",
                 "watermark.$": "$.Payload.watermark",
+                "incremental.$": "$.Payload.incremental",
             },
             "$.extract",
             next_state="Stages",
@@ -359,8 +368,9 @@ definition = {
             "Comment": "Archive beside the main branch; only the main branch can fail the run.",
             "Parameters": {
                 "run_id.$": "$.extract.run_id",
-                "raw_key.$": "$.extract.raw_key",
+                "raw_keys.$": "$.extract.raw_keys",
                 "rows_extracted.$": "$.extract.rows",
+                "incremental.$": "$.extract.incremental",
                 "shard_rows.$": "$.config.shard_rows",
                 "max_concurrency.$": "$.config.max_concurrency",
             },

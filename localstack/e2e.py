@@ -1,0 +1,289 @@
+#!/usr/bin/env python3
+"""End to end with the REAL stage functions: LocalStack's Step Functions executes the real
+statemachine.asl.json; its Lambda tasks reach the Rust handlers served by `cargo lambda watch`
+(through localstack/bridge.py); the functions read their secrets from LocalStack's Secrets
+Manager and write the lake in LocalStack's S3; PostgreSQL 15 and the MongoDB wire server are
+real servers. Driven by localstack/e2e.sh, which starts and deploys everything first.
+
+Scenarios (one line each, PASS/FAIL, then 'N passed, N failed'; exit 1 on any failure):
+  1. an execution runs every step and SUCCEEDS; the curated Parquet parts and the manifests are
+     in the bucket; the API function answers /reviews/{id}/top from them
+  2. MongoDB stopped: the execution SUCCEEDS with the archive deferred; MongoDB back: the next
+     execution archives the backlog (the earlier run and its own)
+  3. PostgreSQL stopped for the first attempts: Retry absorbs it, the execution SUCCEEDS
+  4. a fatal error (an invalid run id): FAILED through the failure path, error recorded
+  5. an EventBridge rule on rate(1 minute) starts an execution by itself, which SUCCEEDS
+  6. the functions' logs hold neither database password (they ran with both)
+
+  localstack/e2e.sh      (not this file directly)
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+
+import boto3
+
+ENDPOINT = f"http://127.0.0.1:{os.environ.get('LS_PORT', '4566')}"
+WATCH = f"http://127.0.0.1:{os.environ.get('LAMBDA_WATCH_PORT', '9000')}"
+REGION = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+SM_NAME = os.environ.get("REVIEWS_STATE_MACHINE", "reviews-pipeline")
+SM_ARN = f"arn:aws:states:{REGION}:000000000000:stateMachine:{SM_NAME}"
+BUCKET = os.environ.get("REVIEWS_BUCKET", "reviews-lake")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def client(name):
+    return boto3.client(name, endpoint_url=ENDPOINT, region_name=REGION,
+                        aws_access_key_id="test", aws_secret_access_key="test")
+
+
+sfn, events, s3 = client("stepfunctions"), client("events"), client("s3")
+RESULTS = []
+
+
+def check(title, cond, detail=""):
+    RESULTS.append(bool(cond))
+    print(f"{'PASS' if cond else 'FAIL'}  {title}{'  -- ' + detail if detail else ''}", flush=True)
+
+
+def service(name, action):
+    subprocess.run(["bash", f"{ROOT}/scripts/services/{name}.sh", action], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def start(execution_input, prefix="e2e"):
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    arn = sfn.start_execution(stateMachineArn=SM_ARN, name=name,
+                              input=json.dumps(execution_input))["executionArn"]
+    return arn, name, time.monotonic()
+
+
+def wait(arn, name, started, timeout=600):
+    while True:
+        d = sfn.describe_execution(executionArn=arn)
+        if d["status"] != "RUNNING":
+            break
+        if time.monotonic() - started > timeout:
+            raise TimeoutError(f"{name} still RUNNING after {timeout}s")
+        time.sleep(0.5)
+    d["_seconds"] = round(time.monotonic() - started, 1)
+    d["_name"] = name
+    d["_output"] = json.loads(d["output"]) if d.get("output") else {}
+    return d
+
+
+def run(execution_input, timeout=600):
+    return wait(*start(execution_input), timeout=timeout)
+
+
+def history(arn):
+    return sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+
+
+def failed_tasks(arn, state):
+    """Error names of the failed attempts of a Task state, in order."""
+    out, current = [], None
+    for e in history(arn):
+        if e["type"] == "TaskStateEntered":
+            current = e["stateEnteredEventDetails"]["name"]
+        elif e["type"] == "TaskFailed" and current == state:
+            out.append(e["taskFailedEventDetails"].get("error"))
+    return out
+
+
+def s3_keys(prefix):
+    keys, token = [], None
+    while True:
+        kw = {"Bucket": BUCKET, "Prefix": prefix}
+        if token:
+            kw["ContinuationToken"] = token
+        r = s3.list_objects_v2(**kw)
+        keys += [o["Key"] for o in r.get("Contents", [])]
+        if not r.get("IsTruncated"):
+            return keys
+        token = r["NextContinuationToken"]
+
+
+def api(path):
+    """GET through the API function served by cargo lambda watch (function URL shape)."""
+    req = urllib.request.Request(f"{WATCH}/lambda-url/reviews-api{path}")
+    try:
+        with urllib.request.urlopen(req, timeout=120) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+def load_more(seed):
+    """Change the source: synthetic rows of another seed (same review ids, new content) are
+    updates the incremental extract must pick up."""
+    subprocess.run([os.environ["REVIEWS_BIN"], "db", "setup", "--database", os.environ["E2E_DB"],
+                    "--owner-role", "e2e_owner", "--reader-role", "e2e_reader", "--synthetic", os.environ.get("E2E_MORE_ROWS", "300"), "--seed", str(seed), "--json"],
+                   check=True, stdout=subprocess.DEVNULL)
+
+
+def scenario_success():
+    d = run({"shard_rows": 500})
+    o = d["_output"]
+    run_id = o.get("run_id", "")
+    pub = o.get("publish", {})
+    rows = o.get("rows", {})
+    check("execution runs every step and SUCCEEDS",
+          d["status"] == "SUCCEEDED" and rows.get("extracted", 0) > 0 and rows.get("all_accounted_for")
+          and o.get("archive", {}).get("status") == "archived" and pub.get("status") == "published"
+          and o["score"]["shards"] >= 2,
+          f"{d['status']} in {d['_seconds']}s, run {run_id}, rows {rows}, shards {o.get('score', {}).get('shards')}, "
+          f"cause {d.get('cause', '')[:200]}")
+    parts = s3_keys(f"curated/run={run_id}/")
+    latest = json.loads(s3.get_object(Bucket=BUCKET, Key="curated/_latest.json")["Body"].read())
+    check("curated Parquet parts and manifests are in the emulated bucket",
+          sum(k.endswith(".parquet") for k in parts) == o["score"]["shards"]
+          and f"curated/run={run_id}/_manifest.json" in parts and latest.get("run_id") == run_id
+          and latest.get("rows") == pub.get("rows"),
+          f"{len(parts)} objects under curated/run={run_id}/, _latest.json -> {latest.get('run_id')}")
+    status, products = api("/products?per_page=5")
+    product = (products or {}).get("products", [{}])[0].get("product_id") if status == 200 else None
+    status, top = api(f"/reviews/{product}/top?limit=3") if product else (None, None)
+    reviews = (top or {}).get("reviews", [])
+    check("the API function answers /reviews/{id}/top from the published dataset",
+          status == 200 and 1 <= len(reviews) <= 3 and all("relevance" in r or "score" in r for r in reviews)
+          and all("buyer_id" not in r for r in reviews),
+          f"GET /reviews/{product}/top -> {status}, {len(reviews)} reviews")
+    status, err = api("/reviews/..%2Fetc/top")
+    check("the API function answers a bad product id with a 4xx JSON error",
+          status is not None and 400 <= status < 500 and isinstance(err, dict), f"{status} {json.dumps(err)[:100]}")
+    return d
+
+
+def scenario_mongo_down():
+    load_more(101)
+    service("mongo", "stop")
+    try:
+        d = run({})
+    finally:
+        service("mongo", "start")
+    o = d["_output"]
+    a = o.get("archive", {})
+    check("MongoDB stopped: execution SUCCEEDS, archive deferred with the error recorded",
+          d["status"] == "SUCCEEDED" and a.get("status") == "deferred" and a.get("error") == "RetryableError"
+          and o.get("publish", {}).get("status") == "published",
+          f"{d['status']} in {d['_seconds']}s, archive {json.dumps(a)[:160]}")
+    deferred_run = o.get("run_id")
+    d2 = run({})
+    a2 = d2["_output"].get("archive", {})
+    check("MongoDB back: the next execution archives the backlog, then its own run",
+          d2["status"] == "SUCCEEDED" and a2.get("status") == "archived"
+          and a2.get("archived_runs", [])[:1] == [deferred_run]
+          and a2.get("archived_runs", [])[-1] == d2["_output"].get("run_id"),
+          f"{d2['status']} in {d2['_seconds']}s, archived_runs {a2.get('archived_runs')}")
+
+
+def scenario_postgres_down():
+    load_more(202)
+    service("postgres", "stop")
+    arn, name, started = start({})
+    restarted = threading.Event()
+
+    def restart_after_failures():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and len(failed_tasks(arn, "Extract")) < 2:
+            time.sleep(0.5)
+        service("postgres", "start")
+        restarted.set()
+
+    t = threading.Thread(target=restart_after_failures)
+    t.start()
+    d = wait(arn, name, started)
+    t.join()
+    if not restarted.is_set():
+        service("postgres", "start")
+    fails = failed_tasks(arn, "Extract")
+    check("PostgreSQL stopped for the first attempts: Retry absorbs it, the execution SUCCEEDS",
+          d["status"] == "SUCCEEDED" and len(fails) >= 2 and set(fails) == {"RetryableError"}
+          and d["_output"].get("rows", {}).get("extracted", 0) > 0,
+          f"{d['status']} in {d['_seconds']}s after extract failures {fails}")
+
+
+def scenario_fatal():
+    d = run({"run_id": "not a valid run id!"})
+    fails = failed_tasks(d["executionArn"], "Extract")
+    recorded = [json.loads(e["stateExitedEventDetails"]["output"]).get("failure")
+                for e in history(d["executionArn"])
+                if e["type"] == "PassStateExited" and e["stateExitedEventDetails"]["name"] == "ExtractFailed"]
+    check("a fatal error: not retried, FAILED through the failure path with the error recorded",
+          d["status"] == "FAILED" and d.get("error") == "FatalError" and fails == ["FatalError"]
+          and d.get("cause", "").startswith("extract failed: ") and "run id" in d.get("cause", "")
+          and recorded and recorded[0].get("step") == "extract",
+          f"{d['status']}, error {d.get('error')}, cause {d.get('cause', '')[:120]}")
+
+
+def scenario_schedule():
+    """A rule of its own on rate(1 minute). LocalStack creates a rule's timer in PutTargets and
+    checks timers about every 60 s; RemoveTargets silences it. An Input of {} is dropped, hence
+    {"trigger": "schedule"}."""
+    rule = "reviews-e2e-schedule"
+    before = {e["name"] for e in sfn.list_executions(stateMachineArn=SM_ARN, maxResults=1000)["executions"]}
+    t0 = time.monotonic()
+    events.put_rule(Name=rule, ScheduleExpression="rate(1 minute)", State="ENABLED")
+    events.put_targets(Rule=rule, Targets=[{"Id": "state-machine", "Arn": SM_ARN, "Input": '{"trigger": "schedule"}',
+                                            "RoleArn": "arn:aws:iam::000000000000:role/reviews-scheduler"}])
+    found = None
+    try:
+        while time.monotonic() - t0 < 150 and not found:
+            for e in sfn.list_executions(stateMachineArn=SM_ARN, maxResults=1000)["executions"]:
+                if e["name"] not in before:
+                    found = e
+            time.sleep(1)
+    finally:
+        events.remove_targets(Rule=rule, Ids=["state-machine"])
+        events.delete_rule(Name=rule)
+    seen = round(time.monotonic() - t0, 1)
+    d = wait(found["executionArn"], found["name"], time.monotonic()) if found else {}
+    check("an EventBridge rule on rate(1 minute) starts an execution by itself, which SUCCEEDS",
+          found is not None and d.get("status") == "SUCCEEDED",
+          f"execution {found and found['name']} seen {seen}s after PutTargets, {d.get('status')}")
+
+
+def scenario_no_secret_in_logs():
+    """The functions ran with known secret values (the reader's password is random per run, the
+    archive writer's is the server's): neither may appear in any log line they wrote."""
+    logs = os.path.join(os.environ.get("LS_CACHE", f"{ROOT}/.cache/localstack"), "logs")
+    text = ""
+    for name in ("cargo-lambda-watch.log", "bridge.log"):
+        with open(os.path.join(logs, name), errors="replace") as f:
+            text += f.read()
+    secrets = [os.environ["REVIEWS_PG_READER_PASSWORD"]]
+    with open(os.environ["REVIEWS_MONGO_DIR"] + "/writer.password") as f:
+        secrets.append(f.read().strip())
+    leaked = [i for i, s in enumerate(secrets) if s and s in text]
+    stages_logged = all(m in text for m in ("PostgreSQL extract done", "transform done", "secret read"))
+    check("no secret in the functions' logs (they ran with known secret values)",
+          not leaked and stages_logged and all(len(s) >= 8 for s in secrets),
+          f"{len(text)} bytes of logs searched for {len(secrets)} secrets; leaked: {leaked}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--no-schedule", action="store_true", help="skip the EventBridge scenario (about 1 min)")
+    args = ap.parse_args()
+    t0 = time.monotonic()
+    scenario_success()
+    scenario_mongo_down()
+    scenario_postgres_down()
+    scenario_fatal()
+    if not args.no_schedule:
+        scenario_schedule()
+    scenario_no_secret_in_logs()
+    passed = sum(RESULTS)
+    print(f"e2e: {time.monotonic() - t0:.0f}s; {passed} passed, {len(RESULTS) - passed} failed", flush=True)
+    sys.exit(0 if passed == len(RESULTS) else 1)
+
+
+if __name__ == "__main__":
+    main()
