@@ -347,3 +347,88 @@ fn eval_with_keywords_beats_length_baseline() {
 fn eval_with_the_model_beats_length_baseline() {
     eval_beats_length("model");
 }
+
+/// The process killed while it writes the curated parts: readers keep the previous run, and the
+/// same command run again completes the run with every row accounted for.
+#[test]
+fn killed_during_the_curated_write_then_rerun() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let lake_arg = lake.to_str().unwrap();
+    let base = [
+        "run",
+        "--lake",
+        lake_arg,
+        "--classifier",
+        "keywords",
+        "--workers",
+        "1",
+        "--shard-rows",
+        "2000",
+    ];
+    let first: Vec<&str> = base
+        .iter()
+        .copied()
+        .chain(["--synthetic", "2000", "--run-id", "before"])
+        .collect();
+    ok(&reviews(&first, dir.path()));
+    let latest = lake.join("curated/_latest.json");
+    let before = std::fs::read(&latest).unwrap();
+
+    let second: Vec<&str> = base
+        .iter()
+        .copied()
+        .chain([
+            "--synthetic",
+            "60000",
+            "--seed",
+            "8",
+            "--run-id",
+            "killed",
+            "--json",
+        ])
+        .collect();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_reviews"))
+        .args(&second)
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let curated = lake.join("curated/run=killed");
+    let started = std::time::Instant::now();
+    loop {
+        let parts = std::fs::read_dir(&curated)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".parquet"))
+                    .count()
+            })
+            .unwrap_or(0);
+        if parts >= 2 {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(300));
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        std::fs::read(&latest).unwrap(),
+        before,
+        "the pointer still names the earlier run"
+    );
+    let serve_view: Value = serde_json::from_slice(&before).unwrap();
+    assert_eq!(serve_view["run_id"], "before");
+
+    let out = ok(&reviews(&second, dir.path()));
+    let summary: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(summary["rows_extracted"], 60000);
+    assert_eq!(summary["accounted"], true);
+    let after: Value = serde_json::from_slice(&std::fs::read(&latest).unwrap()).unwrap();
+    assert_eq!(after["run_id"], "killed");
+}
