@@ -432,3 +432,91 @@ fn killed_during_the_curated_write_then_rerun() {
     let after: Value = serde_json::from_slice(&std::fs::read(&latest).unwrap()).unwrap();
     assert_eq!(after["run_id"], "killed");
 }
+
+/// `reviews rollback` moves the pointer back to an earlier run, `reviews runs` marks it live,
+/// and `reviews serve` serves it.
+#[test]
+fn rollback_is_listed_and_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let lake_arg = lake.to_str().unwrap();
+    for (run, seed) in [("2026-11-01-a", "1"), ("2026-11-02-b", "2")] {
+        ok(&reviews(
+            &[
+                "run",
+                "--lake",
+                lake_arg,
+                "--classifier",
+                "keywords",
+                "--synthetic",
+                "1500",
+                "--seed",
+                seed,
+                "--run-id",
+                run,
+            ],
+            dir.path(),
+        ));
+    }
+    let live_line = |out: &str| {
+        out.lines()
+            .find(|l| l.contains("* live"))
+            .map(|l| l.split_whitespace().next().unwrap().to_owned())
+    };
+    let runs = ok(&reviews(&["runs", "--lake", lake_arg], dir.path()));
+    assert_eq!(live_line(&runs).as_deref(), Some("2026-11-02-b"), "{runs}");
+    let out = ok(&reviews(&["rollback", "--lake", lake_arg], dir.path()));
+    assert!(out.contains("2026-11-01-a"), "{out}");
+    let runs = ok(&reviews(&["runs", "--lake", lake_arg], dir.path()));
+    assert_eq!(live_line(&runs).as_deref(), Some("2026-11-01-a"), "{runs}");
+    // An unknown run is refused, and the pointer stays.
+    let bad = reviews(
+        &["rollback", "--lake", lake_arg, "2026-01-01-nope"],
+        dir.path(),
+    );
+    assert!(!bad.status.success());
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_reviews"))
+        .args([
+            "serve",
+            "--lake",
+            lake_arg,
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let health = loop {
+        let got = std::net::TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .and_then(|mut s| {
+                use std::io::{Read, Write};
+                s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    .ok()?;
+                let mut body = String::new();
+                s.read_to_string(&mut body).ok()?;
+                Some(body)
+            });
+        if let Some(body) = got {
+            break body;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "serve did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert!(health.contains("\"run_id\":\"2026-11-01-a\""), "{health}");
+}
