@@ -14,7 +14,7 @@ use reviews_lake::{Lake, LakeError, RunId, open_lake};
 use reviews_stages::publish::live_manifest;
 use reviews_stages::transform::ERASED_BUYERS_KEY;
 use reviews_stages::{NoProgress, RunOptions, run_local};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::LakeArgs;
 use crate::config::{self, ClassifierChoice};
@@ -41,6 +41,27 @@ pub struct EraseArgs {
     json: bool,
 }
 
+/// When the last erasure was published: `reviews rollback` refuses older runs.
+const LAST_ERASURE_KEY: &str = "state/last_erasure.json";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct LastErasure {
+    at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The time of the last erasure, if any.
+pub async fn last_erasure(lake: &dyn Lake) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+    match lake.get(LAST_ERASURE_KEY).await {
+        Ok(bytes) => Ok(Some(
+            serde_json::from_slice::<LastErasure>(&bytes)
+                .with_context(|| format!("{LAST_ERASURE_KEY} is not valid"))?
+                .at,
+        )),
+        Err(LakeError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 #[derive(Debug, Serialize)]
 struct EraseReport {
     buyer: String,
@@ -61,6 +82,12 @@ pub async fn run(args: EraseArgs) -> Result<()> {
 
     // The list first: from now on no transform admits the buyer, whatever happens next.
     record_erased(lake.as_ref(), &buyer).await?;
+    let erased_at = chrono::Utc::now();
+    lake.put(
+        LAST_ERASURE_KEY,
+        serde_json::to_vec(&LastErasure { at: erased_at })?.into(),
+    )
+    .await?;
 
     let archive_documents_deleted = match &args.mongo_uri {
         Some(uri) => {

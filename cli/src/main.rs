@@ -120,6 +120,10 @@ struct RollbackArgs {
     lake: LakeArgs,
     /// The run to make live; default: the newest published run older than the live one.
     run_id: Option<String>,
+    /// Allow a run published before the last `reviews erase`: it may still hold the erased
+    /// buyers' reviews.
+    #[arg(long)]
+    allow_before_erasure: bool,
 }
 
 fn init_logging(format: &str) {
@@ -349,6 +353,19 @@ async fn rollback(args: RollbackArgs) -> Result<()> {
             }
         }
     };
+    if !args.allow_before_erasure
+        && let Some(erased_at) = erase::last_erasure(lake.as_ref()).await?
+    {
+        let runs = published_runs(lake.as_ref()).await?;
+        if let Some((_, m)) = runs.iter().find(|(r, _)| *r == target)
+            && m.created_at < erased_at
+        {
+            bail!(
+                "run {target} was published before the last erasure ({erased_at}) and may still \
+                 hold an erased buyer's reviews; pass --allow-before-erasure to make it live anyway"
+            );
+        }
+    }
     let m = reviews_stages::publish::promote(lake.as_ref(), &target).await?;
     println!(
         "live dataset is now run {} ({} rows, {} products)",

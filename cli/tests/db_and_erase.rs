@@ -240,6 +240,15 @@ async fn erase_removes_a_buyer_from_the_archive_and_the_live_dataset() {
     let erased_again = Archive::connect(ArchiveConfig::new(mongo)).await.unwrap();
     assert_eq!(erased_again.erase_buyer(&buyer).await.unwrap(), 0);
 
+    // Rolling back to the run from before the erasure is refused unless forced.
+    let out = reviews(
+        &["rollback", "--lake", lake_arg, "2026-11-01-first"],
+        dir.path(),
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("before the last erasure"));
+
     // A later run of the same source rejects the buyer's rows with a reason.
     let summary = run("2026-11-02-second");
     assert_eq!(
