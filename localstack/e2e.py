@@ -29,6 +29,8 @@ import uuid
 
 import boto3
 
+from schedule import rule_starts_execution
+
 ENDPOINT = f"http://127.0.0.1:{os.environ.get('LS_PORT', '4566')}"
 WATCH = f"http://127.0.0.1:{os.environ.get('LAMBDA_WATCH_PORT', '9000')}"
 REGION = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
@@ -224,26 +226,7 @@ def scenario_fatal():
 
 
 def scenario_schedule():
-    """A rule of its own on rate(1 minute). LocalStack creates a rule's timer in PutTargets and
-    checks timers about every 60 s; RemoveTargets silences it. An Input of {} is dropped, hence
-    {"trigger": "schedule"}."""
-    rule = "reviews-e2e-schedule"
-    before = {e["name"] for e in sfn.list_executions(stateMachineArn=SM_ARN, maxResults=1000)["executions"]}
-    t0 = time.monotonic()
-    events.put_rule(Name=rule, ScheduleExpression="rate(1 minute)", State="ENABLED")
-    events.put_targets(Rule=rule, Targets=[{"Id": "state-machine", "Arn": SM_ARN, "Input": '{"trigger": "schedule"}',
-                                            "RoleArn": "arn:aws:iam::000000000000:role/reviews-scheduler"}])
-    found = None
-    try:
-        while time.monotonic() - t0 < 150 and not found:
-            for e in sfn.list_executions(stateMachineArn=SM_ARN, maxResults=1000)["executions"]:
-                if e["name"] not in before:
-                    found = e
-            time.sleep(1)
-    finally:
-        events.remove_targets(Rule=rule, Ids=["state-machine"])
-        events.delete_rule(Name=rule)
-    seen = round(time.monotonic() - t0, 1)
+    found, seen = rule_starts_execution(sfn, events, SM_ARN, rule="reviews-e2e-schedule")
     d = wait(found["executionArn"], found["name"], time.monotonic()) if found else {}
     check("an EventBridge rule on rate(1 minute) starts an execution by itself, which SUCCEEDS",
           found is not None and d.get("status") == "SUCCEEDED",

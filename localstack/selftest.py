@@ -23,6 +23,8 @@ import uuid
 
 import boto3
 
+from schedule import rule_starts_execution
+
 ENDPOINT = f"http://127.0.0.1:{os.environ.get('LS_PORT', '4566')}"
 FAKE = f"http://127.0.0.1:{os.environ.get('LAMBDA_WATCH_PORT', '9000')}"
 BRIDGE = f"http://127.0.0.1:{os.environ.get('LAMBDA_BRIDGE_PORT', '9001')}"
@@ -197,28 +199,9 @@ def scenario_history_records_failure(d):
 
 
 def scenario_schedule():
-    """A separate rule, so the deployed one is left alone. LocalStack 2026.3.0 creates a rule's timer
-    in PutTargets (with the rule's state at that moment) and checks timers about every 60 s; a
-    later PutRule/DisableRule does not touch the timer, RemoveTargets silences it. A target whose
-    Input is {} is dropped ("No event to send"), hence {"trigger": "schedule"}."""
     fake()
-    rule = "reviews-selftest-schedule"
-    before = {e["name"] for e in sfn.list_executions(stateMachineArn=SM_ARN, maxResults=1000)["executions"]}
     t0 = time.monotonic()
-    events.put_rule(Name=rule, ScheduleExpression="rate(1 minute)", State="ENABLED")
-    events.put_targets(Rule=rule, Targets=[{"Id": "state-machine", "Arn": SM_ARN, "Input": '{"trigger": "schedule"}',
-                                            "RoleArn": "arn:aws:iam::000000000000:role/reviews-scheduler"}])
-    found = None
-    try:
-        while time.monotonic() - t0 < 150 and not found:
-            for e in sfn.list_executions(stateMachineArn=SM_ARN, maxResults=1000)["executions"]:
-                if e["name"] not in before:
-                    found = e
-            time.sleep(1)
-    finally:
-        events.remove_targets(Rule=rule, Ids=["state-machine"])
-        events.delete_rule(Name=rule)
-    t_start = round(time.monotonic() - t0, 1)
+    found, t_start = rule_starts_execution(sfn, events, SM_ARN, rule="reviews-selftest-schedule")
     status, d = None, None
     if found:
         while True:

@@ -5,7 +5,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-bin="${REVIEWS_BIN:-$root/target/debug/reviews}"
+bin="${REVIEWS_BIN:-${CARGO_TARGET_DIR:-$root/target}/debug/reviews}"
 [ -x "$bin" ] || cargo build -p reviews-cli
 work="$(mktemp -d)"
 server_pid=""

@@ -22,7 +22,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 command -v wrk >/dev/null || { apt-get install -y -q wrk >/dev/null || { echo "load-test: wrk is missing" >&2; exit 1; }; }
-bin="${REVIEWS_BIN:-$root/target/release/reviews}"
+bin="${REVIEWS_BIN:-${CARGO_TARGET_DIR:-$root/target}/release/reviews}"
 if [ -z "${REVIEWS_BIN:-}" ]; then cargo build --release -q -p reviews-cli; fi
 
 work="$(mktemp -d)"

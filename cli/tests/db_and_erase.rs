@@ -1,8 +1,10 @@
 //! `reviews db setup` against a real PostgreSQL 15, and `reviews erase` against the real
 //! MongoDB wire server and a local lake, run as a user runs them.
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
+
+mod common;
+use common::{ok, reviews_with};
 
 use reviews_archive::{Archive, ArchiveConfig};
 use reviews_domain::schema::batch_to_curated;
@@ -10,27 +12,6 @@ use reviews_lake::parquet_io::{Dataset, read_parquet};
 use reviews_lake::{Lake, LocalLake, RunId};
 use reviews_testkit::{mongo_writer_uri, postgres_admin_url};
 use serde_json::Value;
-
-fn reviews(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_reviews"))
-        .args(args)
-        .current_dir(cwd)
-        .env("RUST_LOG", "warn")
-        .env_remove("REVIEWS_MONGO_URI")
-        .envs(env.iter().copied())
-        .output()
-        .expect("run reviews")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "reviews failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
 
 #[test]
 fn db_setup_is_idempotent_and_loads_a_file() {
@@ -47,7 +28,7 @@ fn db_setup_is_idempotent_and_loads_a_file() {
         .unwrap();
     assert!(drop.status.success(), "{drop:?}");
     let csv = dir.path().join("reviews.csv");
-    ok(&reviews(
+    ok(&reviews_with(
         &[
             "generate",
             "--reviews",
@@ -84,7 +65,7 @@ fn db_setup_is_idempotent_and_loads_a_file() {
     let run = |load| {
         let a = args(load);
         let a: Vec<&str> = a.iter().map(String::as_str).collect();
-        serde_json::from_str::<Value>(&ok(&reviews(&a, dir.path(), &env))).unwrap()
+        serde_json::from_str::<Value>(&ok(&reviews_with(&a, dir.path(), &env))).unwrap()
     };
     let first = run(true);
     assert!(!first["setup"]["changes"].as_array().unwrap().is_empty());
@@ -103,7 +84,7 @@ fn db_setup_is_idempotent_and_loads_a_file() {
     assert!(third["load"].is_null());
 
     // No password: a clear error, nothing printed on stdout.
-    let out = reviews(
+    let out = reviews_with(
         &args(false).iter().map(String::as_str).collect::<Vec<_>>(),
         dir.path(),
         &[
@@ -139,7 +120,7 @@ async fn live_review_ids(lake: &LocalLake) -> Vec<String> {
 async fn erase_removes_a_buyer_from_the_archive_and_the_live_dataset() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("reviews.csv");
-    ok(&reviews(
+    ok(&reviews_with(
         &[
             "generate",
             "--reviews",
@@ -176,7 +157,7 @@ async fn erase_removes_a_buyer_from_the_archive_and_the_live_dataset() {
     let lake_dir = dir.path().join("lake");
     let lake_arg = lake_dir.to_str().unwrap();
     let run = |id: &str| {
-        let out = ok(&reviews(
+        let out = ok(&reviews_with(
             &[
                 "run",
                 "--lake",
@@ -213,7 +194,7 @@ async fn erase_removes_a_buyer_from_the_archive_and_the_live_dataset() {
         .await
         .unwrap();
 
-    let out = ok(&reviews(
+    let out = ok(&reviews_with(
         &[
             "erase",
             "--buyer",
@@ -241,7 +222,7 @@ async fn erase_removes_a_buyer_from_the_archive_and_the_live_dataset() {
     assert_eq!(erased_again.erase_buyer(&buyer).await.unwrap(), 0);
 
     // Rolling back to the run from before the erasure is refused unless forced.
-    let out = reviews(
+    let out = reviews_with(
         &["rollback", "--lake", lake_arg, "2026-11-01-first"],
         dir.path(),
         &[],

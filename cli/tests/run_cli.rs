@@ -1,28 +1,12 @@
 //! The `reviews` command as a user runs it, on real review files and synthetic data.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
+
+mod common;
+use common::{ok, reviews};
 
 use serde_json::Value;
-
-fn reviews(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_reviews"))
-        .args(args)
-        .current_dir(cwd)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run reviews")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "reviews failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
 
 /// The real review samples (../shared/data beside the repository, or $REVIEWS_SHARED_DATA).
 fn shared_data(name: &str) -> PathBuf {

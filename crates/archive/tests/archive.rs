@@ -12,8 +12,8 @@ use mongodb::bson::doc;
 use reviews_archive::{Archive, ArchiveConfig, ArchiveError, marker_key};
 use reviews_domain::RawReview;
 use reviews_lake::{Lake, LocalLake, RunId};
-use reviews_sources::{SyntheticConfig, SyntheticReviews};
 use reviews_stages::{NoProgress, extract_rows};
+use reviews_testkit::synthetic;
 
 fn mongo_sh(args: &[&str], env: &[(&str, &str)]) -> String {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/services/mongo.sh");
@@ -53,20 +53,6 @@ async fn fresh_archive(uri: &str, name: &str) -> Archive {
     let archive = Archive::connect(cfg).await.unwrap();
     archive.collection().drop().await.unwrap();
     archive
-}
-
-fn synthetic(n: u64, seed: u64, prefix: &str) -> Vec<RawReview> {
-    SyntheticReviews::new(SyntheticConfig {
-        seed,
-        reviews: n,
-        invalid_share: 0.05,
-        ..Default::default()
-    })
-    .map(|mut r| {
-        r.review_id = r.review_id.map(|id| format!("{prefix}{id}"));
-        r
-    })
-    .collect()
 }
 
 /// Write `rows` as the raw/ of `run`, as the extract stage does.

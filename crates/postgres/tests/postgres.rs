@@ -14,23 +14,9 @@ use reviews_postgres::{
     ExtractError, LoadOptions, PgConfig, PgError, SetupConfig, Watermark, extract_to_lake,
     load_reviews, read_watermark, setup,
 };
-use reviews_sources::{SyntheticConfig, SyntheticReviews};
 use reviews_stages::NoProgress;
+use reviews_testkit::synthetic;
 use tokio_postgres::error::SqlState;
-
-fn synthetic(n: u64, seed: u64, prefix: &str) -> Vec<RawReview> {
-    SyntheticReviews::new(SyntheticConfig {
-        seed,
-        reviews: n,
-        invalid_share: 0.05,
-        ..Default::default()
-    })
-    .map(|mut r| {
-        r.review_id = r.review_id.map(|id| format!("{prefix}{id}"));
-        r
-    })
-    .collect()
-}
 
 fn row(id: &str, rating: &str, text: &str, date: &str) -> RawReview {
     RawReview {

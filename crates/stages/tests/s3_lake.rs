@@ -1,10 +1,7 @@
 //! The S3 lake against a real S3 API: moto's server on loopback, started by the test.
 //! The same stages run end to end with S3 as the lake.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use reviews_domain::lexicon::KeywordClassifier;
@@ -13,76 +10,15 @@ use reviews_lake::{Lake, LakeError, RunId, S3Lake, layout};
 use reviews_sources::{SyntheticConfig, SyntheticReviews};
 use reviews_stages::publish::live_manifest;
 use reviews_stages::{NoProgress, RunOptions, Scorer, run_local};
-
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn moto_server() -> String {
-    if let Ok(p) = std::env::var("REVIEWS_MOTO_SERVER") {
-        return p;
-    }
-    let venv = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../.cache/test-venv/bin/moto_server"
-    );
-    assert!(
-        std::path::Path::new(venv).exists(),
-        "moto is not installed: run the tests with scripts/test"
-    );
-    venv.to_owned()
-}
-
-fn start_moto() -> Moto {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(moto_server())
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start moto_server");
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "moto did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Moto {
-        child,
-        endpoint: format!("http://127.0.0.1:{port}"),
-    }
-}
+use reviews_testkit::Moto;
 
 async fn s3_lake(moto: &Moto, bucket: &str) -> S3Lake {
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(&moto.endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-        .force_path_style(true)
-        .build();
-    let client = aws_sdk_s3::Client::from_conf(config);
-    client.create_bucket().bucket(bucket).send().await.unwrap();
-    S3Lake::new(client, bucket, "lake")
+    S3Lake::new(moto.bucket(bucket).await, bucket, "lake")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_lake_operations_and_a_full_run() {
-    let moto = start_moto();
+    let moto = Moto::start();
     let s3 = s3_lake(&moto, "reviews-test").await;
     let lake: Arc<dyn Lake> = Arc::new(s3.clone());
 
@@ -154,11 +90,7 @@ async fn s3_lake_operations_and_a_full_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_s3_is_a_retryable_error() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = reviews_testkit::free_port();
     let config = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(format!("http://127.0.0.1:{port}"))

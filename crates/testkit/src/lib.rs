@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::Credentials;
+use reviews_domain::RawReview;
+use reviews_sources::{SyntheticConfig, SyntheticReviews};
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
@@ -164,4 +166,20 @@ pub fn mongo_writer_uri() -> String {
     static URI: OnceLock<String> = OnceLock::new();
     URI.get_or_init(|| from_env_or_start("REVIEWS_TEST_MONGO_URI", "mongo"))
         .clone()
+}
+
+/// `n` synthetic raw rows (5% invalid on purpose), review ids prefixed with `prefix` so that
+/// tests sharing a server do not collide.
+pub fn synthetic(n: u64, seed: u64, prefix: &str) -> Vec<RawReview> {
+    SyntheticReviews::new(SyntheticConfig {
+        seed,
+        reviews: n,
+        invalid_share: 0.05,
+        ..Default::default()
+    })
+    .map(|mut r| {
+        r.review_id = r.review_id.map(|id| format!("{prefix}{id}"));
+        r
+    })
+    .collect()
 }

@@ -9,15 +9,7 @@ use reviews_api::{ApiConfig, ReloadMode, router};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .without_time() // CloudWatch stamps each line
-        .init();
+    reviews_lambda::init_logging();
     let lake_uri = std::env::var("REVIEWS_LAKE_URI")
         .map_err(|_| "REVIEWS_LAKE_URI is not set (s3://bucket or a folder)")?;
     let reload_secs: u64 = std::env::var("REVIEWS_RELOAD_SECS")

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reviews_archive_function::ArchiveFunction;
-use reviews_domain::RawReview;
 use reviews_domain::lexicon::KeywordClassifier;
 use reviews_domain::score::ScoreWeights;
 use reviews_extract_function::ExtractFunction;
@@ -16,27 +15,13 @@ use reviews_lambda::{Secret, SecretsClient};
 use reviews_postgres::{LoadOptions, PgConfig, SetupConfig, load_reviews, setup};
 use reviews_publish_function::PublishFunction;
 use reviews_score_function::ScoreFunction;
-use reviews_sources::{SyntheticConfig, SyntheticReviews};
 use reviews_stages::Scorer;
+use reviews_testkit::synthetic;
 use reviews_testkit::{Moto, mongo_writer_uri, postgres_admin_url};
 use reviews_transform_function::TransformFunction;
 use serde_json::{Value, json};
 
 const DB: &str = "t_functions";
-
-fn synthetic(n: u64, seed: u64, prefix: &str) -> Vec<RawReview> {
-    SyntheticReviews::new(SyntheticConfig {
-        seed,
-        reviews: n,
-        invalid_share: 0.05,
-        ..Default::default()
-    })
-    .map(|mut r| {
-        r.review_id = r.review_id.map(|id| format!("{prefix}{id}"));
-        r
-    })
-    .collect()
-}
 
 /// A fresh source database with the read-only role; returns the admin settings of it and the
 /// reader's URL (the value the PostgreSQL secret holds).
