@@ -1,15 +1,17 @@
 //! Text normalisation for review titles and bodies: HTML tags and entities become text,
 //! control characters go, whitespace is tidied, Unicode is NFC.
 //!
-//! The result is a fixed point for all but adversarially nested input: cleaning a cleaned text
-//! returns it unchanged (tested by property tests). Decoding is repeated because exports often
-//! double-escape (`&amp;quot;`); the repetition is bounded so a hostile text cannot make it
-//! quadratic.
+//! The result is a fixed point: cleaning a cleaned text returns it unchanged (property tests and
+//! the `cleaning` fuzz target check it). Decoding is repeated because exports often double-escape
+//! (`&amp;quot;`), with NFC inside the loop because NFC can itself complete an entity (U+037E
+//! GREEK QUESTION MARK becomes `;`). The repetition is bounded so a hostile text cannot make it
+//! quadratic: escaping nested deeper than that is neutralised instead (`&` and `<` become their
+//! fullwidth forms), which keeps the result a fixed point.
 
 use unicode_normalization::UnicodeNormalization;
 
 /// How many decode/strip passes at most (each pass removes one level of escaping).
-const MAX_PASSES: usize = 8;
+const MAX_PASSES: usize = 16;
 /// A tag longer than this is not a tag but text with a stray `<`.
 const MAX_TAG_LEN: usize = 256;
 
@@ -18,16 +20,27 @@ pub fn clean_text(input: &str) -> String {
     if is_already_clean(input) {
         return input.to_owned();
     }
-    let mut current = remove_controls(input);
+    // Every step is inside the loop, so the result is a fixed point of the whole: tidying the
+    // whitespace can shorten a would-be tag below MAX_TAG_LEN, NFC can complete an entity.
+    let normalise = |s: &str| -> String {
+        let nfc: String = remove_controls(s).nfc().collect();
+        tidy_whitespace(&nfc)
+    };
+    let mut current = normalise(input);
+    let mut settled = false;
     for _ in 0..MAX_PASSES {
-        let next = remove_controls(&decode_entities(&strip_tags(&current)));
+        let next = normalise(&decode_entities(&strip_tags(&current)));
         if next == current {
+            settled = true;
             break;
         }
         current = next;
     }
-    let nfc: String = current.nfc().collect();
-    tidy_whitespace(&nfc)
+    if !settled {
+        // Hostile nesting: what markup is left would decode again on the next call.
+        current = current.replace('&', "\u{FF06}").replace('<', "\u{FF1C}");
+    }
+    current
 }
 
 /// Fast path: printable ASCII with nothing to decode and single spaces is already clean
@@ -428,9 +441,19 @@ mod tests {
             "a <b>b</b>  c\n\n\nd",
             "&lt;&lt;br&gt;&gt;",
             "< br>",
+            // Found by the cleaning fuzz target: NFC turns U+037E into ';', completing "&#2;".
+            "\u{1f}\u{1f}&#2\u{37e}",
+            "&lt\u{37e}script>",
+            // Found by the fuzz target too: escaping nested deeper than the passes allow.
+            "R\u{1f}\u{1f}&amp;amp;amp;amp;amp;amp;amp;amp;amp;",
+            &"&amp;".repeat(40),
+            // And: tidied whitespace shortening a would-be tag below the tag length limit.
+            &format!("<br\t\r\n\u{2003}{} /><p>", "\u{fffd}\u{0}".repeat(90)),
         ] {
             let once = clean_text(s);
             assert_eq!(clean_text(&once), once, "input {s:?}");
         }
+        // Ordinary double escaping still decodes fully.
+        assert_eq!(clean_text("&amp;quot;ok&amp;quot;"), "\"ok\"");
     }
 }
