@@ -158,6 +158,7 @@ async fn bench(lake: Arc<dyn Lake>, args: &BenchArgs) -> Result<BenchReport> {
         raw_keys: extracted.raw_keys.clone(),
         shard_rows: None,
         merge_previous: false,
+        deletions_key: None,
     };
     let transformed = transform(lake.clone(), &input, &NoProgress).await?;
     let transform_s = t.elapsed().as_secs_f64();
@@ -181,6 +182,7 @@ async fn bench(lake: Arc<dyn Lake>, args: &BenchArgs) -> Result<BenchReport> {
             run_id: run.clone(),
             curated_keys: scored.iter().map(|s| s.curated_key.clone()).collect(),
             expected_rows: Some(rows),
+            watermark: None,
         },
     )
     .await?;

@@ -3,7 +3,6 @@
 //! rejects their rows with reason `erased_buyer`), and publishes a new run of the live
 //! dataset without their reviews. Reports the counts.
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -124,6 +123,7 @@ pub async fn run(args: EraseArgs) -> Result<()> {
             shard_rows: None,
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             merge_previous: true,
+            lease_ttl: reviews_stages::lease_ttl_from_env()?,
         };
         let summary = run_local(
             lake.clone(),
@@ -163,15 +163,8 @@ pub async fn run(args: EraseArgs) -> Result<()> {
 }
 
 async fn record_erased(lake: &dyn Lake, buyer: &str) -> Result<()> {
-    let mut list: BTreeSet<String> = match lake.get(ERASED_BUYERS_KEY).await {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .with_context(|| format!("{ERASED_BUYERS_KEY} is not a JSON list of buyer ids"))?,
-        Err(LakeError::NotFound(_)) => BTreeSet::new(),
-        Err(e) => return Err(e.into()),
-    };
-    if list.insert(buyer.to_owned()) {
-        lake.put(ERASED_BUYERS_KEY, serde_json::to_vec_pretty(&list)?.into())
-            .await?;
-    }
+    reviews_lake::state::add_erased_buyer(lake, buyer)
+        .await
+        .with_context(|| format!("recording the erasure in {ERASED_BUYERS_KEY}"))?;
     Ok(())
 }

@@ -167,8 +167,12 @@ async fn dispatch(command: Command) -> Result<()> {
     }
 }
 
+/// `<date>-local-<HHMMSS>`: every run of the command is a new run; `--run-id` names an
+/// earlier one to finish or redo it.
 fn default_run_id() -> RunId {
-    RunId::for_execution(chrono::Utc::now().date_naive(), "local").expect("valid run id")
+    let now = chrono::Utc::now();
+    RunId::for_execution(now.date_naive(), &format!("local-{}", now.format("%H%M%S")))
+        .expect("valid run id")
 }
 
 pub(crate) async fn run(args: RunArgs) -> Result<()> {
@@ -188,14 +192,15 @@ pub(crate) async fn run(args: RunArgs) -> Result<()> {
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         merge_previous: false,
+        lease_ttl: reviews_stages::lease_ttl_from_env()?,
     };
     let bars: Arc<dyn reviews_stages::Progress> = Arc::new(progress::Bars::new(
         !args.json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
     ));
-    let summary = match &args.input {
+    let result = match &args.input {
         Some(path) => {
             let reader = AmazonReader::open(path)?;
-            run_local(lake, reader, scorer, &options, bars).await?
+            run_local(lake, reader, scorer, &options, bars).await
         }
         None => {
             let synthetic = SyntheticReviews::new(SyntheticConfig {
@@ -210,8 +215,31 @@ pub(crate) async fn run(args: RunArgs) -> Result<()> {
                 &options,
                 bars,
             )
-            .await?
+            .await
         }
+    };
+    let summary = match result {
+        Err(reviews_stages::StageError::LeaseHeld { holder, expires_at }) => {
+            // Not a failure: the other run goes on, and nothing of this one was written.
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "run_id": options.run_id, "status": "lease_held",
+                        "holder": holder, "lease_expires_at": expires_at,
+                    })
+                );
+            } else {
+                println!(
+                    "run {} not started: run {holder} holds the lease until {expires_at}.\n  \
+                     If that run died, finish it with `reviews run --run-id {holder}` (same \
+                     input), or wait until the lease expires (REVIEWS_LEASE_TTL_SECS).",
+                    options.run_id
+                );
+            }
+            return Ok(());
+        }
+        other => other?,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
@@ -237,10 +265,24 @@ fn print_summary(s: &RunSummary) {
         s.curated, s.shards
     );
     println!("  products         {:>10}", s.products);
+    let c = &s.changes;
     println!(
-        "  accounted        {:>10}   (extracted = cleaned + rejected, cleaned = curated)",
+        "  dataset          {:>10}   = {} before + {} new - {} deleted - {} rejected updates - {} erased",
+        c.total, c.previous, c.new, c.deleted, c.removed_by_reject, c.erased
+    );
+    println!(
+        "                                ({} updated, {} carried over unchanged)",
+        c.updated, c.carried
+    );
+    println!(
+        "  accounted        {:>10}   (extracted = cleaned + rejected, changes add up, dataset = curated)",
         if s.accounted { "yes" } else { "NO" }
     );
+    let status = match s.status {
+        reviews_stages::PublishStatus::Published => "published",
+        reviews_stages::PublishStatus::AlreadyLive => "already live (unchanged)",
+    };
+    println!("  live             {status}, commit {}", s.sequence);
     println!("  live manifest    {}", s.manifest_key);
     println!("  time per stage:");
     let total: f64 = s.stages.iter().map(|t| t.seconds).sum();

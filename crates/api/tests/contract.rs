@@ -34,6 +34,7 @@ async fn publish_run(lake: Arc<dyn Lake>, run: &str, reviews: u64, seed: u64) ->
         shard_rows: Some(700),
         workers: 2,
         merge_previous: false,
+        lease_ttl: reviews_stages::DEFAULT_LEASE_TTL,
     };
     run_local(
         lake,

@@ -7,6 +7,7 @@ pub mod local;
 pub mod manifest;
 pub mod parquet_io;
 pub mod s3;
+pub mod state;
 
 use std::sync::Arc;
 
@@ -41,6 +42,12 @@ pub enum LakeError {
     },
     #[error("invalid lake URI {0:?}: expected a folder path, file://PATH or s3://BUCKET[/PREFIX]")]
     Uri(String),
+    /// A conditional write lost: the object changed (or appeared) since it was read.
+    #[error("conditional write of {key:?} refused: the object changed since it was read")]
+    Conflict { key: String },
+    /// A state document that does not parse: never overwritten blindly.
+    #[error("state object {key:?} is invalid: {message}")]
+    Corrupt { key: String, message: String },
 }
 
 impl LakeError {
@@ -57,6 +64,20 @@ impl LakeError {
     }
 }
 
+/// The version of an object as the store names it: the S3 ETag, or a digest of the content
+/// for the local lake. Only compared for equality.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Version(pub String);
+
+/// When a conditional write may happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutCondition {
+    /// Only if the object does not exist (S3 `If-None-Match: *`).
+    Absent,
+    /// Only if the object is still at this version (S3 `If-Match: <etag>`).
+    Matches(Version),
+}
+
 /// Object storage as the pipeline needs it. Keys are `/`-separated relative paths such as
 /// `cleaned/run=2026-11-29-daily/part-00000.parquet`. A `put` is atomic: a reader sees the old
 /// object or the new one, never a partial one.
@@ -64,6 +85,16 @@ impl LakeError {
 pub trait Lake: Send + Sync {
     async fn put(&self, key: &str, body: Bytes) -> Result<(), LakeError>;
     async fn get(&self, key: &str) -> Result<Bytes, LakeError>;
+    /// The object and its version, or `None` when it does not exist.
+    async fn get_versioned(&self, key: &str) -> Result<Option<(Bytes, Version)>, LakeError>;
+    /// Write only if `condition` holds at the moment of the write (compare-and-swap); a lost
+    /// race is [`LakeError::Conflict`]. Returns the new version.
+    async fn put_if(
+        &self,
+        key: &str,
+        body: Bytes,
+        condition: &PutCondition,
+    ) -> Result<Version, LakeError>;
     /// Size in bytes, or `None` when the object does not exist.
     async fn size(&self, key: &str) -> Result<Option<u64>, LakeError>;
     /// Keys under a prefix, sorted.

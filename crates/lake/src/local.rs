@@ -1,5 +1,7 @@
 //! The embedded default: a lake in a local folder. Writes go to a hidden temporary file in the
-//! same folder and are renamed into place, so a crash never leaves a partial object.
+//! same folder and are renamed into place, so a crash never leaves a partial object. A
+//! conditional write holds an exclusive lock on a hidden per-key lock file while it compares
+//! and renames, so two processes sharing the folder cannot both win.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -7,7 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::{Lake, LakeError, validate_key};
+use sha2::{Digest, Sha256};
+
+use crate::{Lake, LakeError, PutCondition, Version, validate_key};
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -31,6 +35,45 @@ impl LocalLake {
     }
 }
 
+/// The local lake's version of an object: a digest of its bytes.
+fn version_of(bytes: &[u8]) -> Version {
+    Version(hex::encode(&Sha256::digest(bytes)[..16]))
+}
+
+/// Write `body` to a hidden temporary file beside `path`, then rename it into place.
+fn write_atomically(path: &Path, body: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().expect("a key has a parent");
+    let name = path
+        .file_name()
+        .expect("a key has a name")
+        .to_string_lossy();
+    let tmp = dir.join(format!(
+        ".{name}.tmp-{}-{}",
+        std::process::id(),
+        TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(dir)?;
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(body)?;
+        f.sync_data()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn read_optional(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 fn io(key: &str) -> impl FnOnce(std::io::Error) -> LakeError + '_ {
     move |source| LakeError::Io {
         key: key.to_owned(),
@@ -42,35 +85,65 @@ fn io(key: &str) -> impl FnOnce(std::io::Error) -> LakeError + '_ {
 impl Lake for LocalLake {
     async fn put(&self, key: &str, body: Bytes) -> Result<(), LakeError> {
         let path = self.path(key)?;
-        let dir = path.parent().expect("a key has a parent").to_owned();
-        let name = path
-            .file_name()
-            .expect("a key has a name")
-            .to_string_lossy()
-            .into_owned();
-        let tmp = dir.join(format!(
-            ".{name}.tmp-{}-{}",
-            std::process::id(),
-            TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
         let key_owned = key.to_owned();
-        tokio::task::spawn_blocking(move || -> Result<(), LakeError> {
-            let key = key_owned.as_str();
-            std::fs::create_dir_all(&dir).map_err(io(key))?;
-            let result = (|| {
-                use std::io::Write;
-                let mut f = std::fs::File::create(&tmp)?;
-                f.write_all(&body)?;
-                f.sync_data()?;
-                std::fs::rename(&tmp, &path)
-            })();
-            if result.is_err() {
-                let _ = std::fs::remove_file(&tmp);
+        tokio::task::spawn_blocking(move || write_atomically(&path, &body).map_err(io(&key_owned)))
+            .await
+            .expect("put task panicked")
+    }
+
+    async fn get_versioned(&self, key: &str) -> Result<Option<(Bytes, Version)>, LakeError> {
+        let path = self.path(key)?;
+        match tokio::fs::read(&path).await {
+            Ok(v) => {
+                let version = version_of(&v);
+                Ok(Some((Bytes::from(v), version)))
             }
-            result.map_err(io(key))
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(key)(e)),
+        }
+    }
+
+    async fn put_if(
+        &self,
+        key: &str,
+        body: Bytes,
+        condition: &PutCondition,
+    ) -> Result<Version, LakeError> {
+        let path = self.path(key)?;
+        let key_owned = key.to_owned();
+        let condition = condition.clone();
+        tokio::task::spawn_blocking(move || {
+            let key = key_owned.as_str();
+            let dir = path.parent().expect("a key has a parent");
+            let name = path
+                .file_name()
+                .expect("a key has a name")
+                .to_string_lossy();
+            std::fs::create_dir_all(dir).map_err(io(key))?;
+            let lock = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(dir.join(format!(".{name}.lock")))
+                .map_err(io(key))?;
+            // Held until `lock` drops: compare and rename happen as one step.
+            lock.lock().map_err(io(key))?;
+            let current = read_optional(&path).map_err(io(key))?;
+            let holds = match (&condition, &current) {
+                (PutCondition::Absent, None) => true,
+                (PutCondition::Matches(v), Some(bytes)) => version_of(bytes) == *v,
+                _ => false,
+            };
+            if !holds {
+                return Err(LakeError::Conflict {
+                    key: key.to_owned(),
+                });
+            }
+            write_atomically(&path, &body).map_err(io(key))?;
+            Ok(version_of(&body))
         })
         .await
-        .expect("put task panicked")
+        .expect("put_if task panicked")
     }
 
     async fn get(&self, key: &str) -> Result<Bytes, LakeError> {
@@ -187,7 +260,7 @@ mod tests {
             Err(LakeError::NotFound(_))
         ));
         assert!(lake.get("../escape").await.is_err());
-        // No temporary files are left behind.
+        // No temporary files are left behind (conditional writes are tested in state.rs).
         let names: Vec<_> = std::fs::read_dir(dir.path().join("a/run=1"))
             .unwrap()
             .collect();

@@ -21,6 +21,20 @@ pub struct Manifest {
     /// The topic labels the classifier used: (id, name).
     pub topics: Vec<reviews_domain::Topic>,
     pub created_at: DateTime<Utc>,
+    /// The commit number of this snapshot in `curated/_latest.json`: 1 for the first publish,
+    /// one more for every later publish or rollback. 0 in a run's own `_manifest.json`.
+    #[serde(default)]
+    pub sequence: u64,
+    /// The commit this run was built on (its carried rows and its starting watermark).
+    #[serde(default)]
+    pub base_sequence: u64,
+    /// Where the next incremental extract starts once this snapshot is live (opaque; the
+    /// source's own format). Moves only with a commit.
+    #[serde(default)]
+    pub watermark: Option<String>,
+    /// How many erased buyers the dataset was built without (the erased list only grows).
+    #[serde(default)]
+    pub erased_buyers: u64,
 }
 
 impl Manifest {

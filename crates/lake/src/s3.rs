@@ -7,7 +7,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 
-use crate::{Lake, LakeError, validate_key};
+use crate::{Lake, LakeError, PutCondition, Version, validate_key};
 
 /// A lake in one S3 bucket, optionally under a key prefix. Build the client once per process
 /// (Lambda cold start) and share it.
@@ -135,6 +135,67 @@ impl Lake for S3Lake {
             retryable: true,
         })?;
         Ok(data.into_bytes())
+    }
+
+    async fn get_versioned(&self, key: &str) -> Result<Option<(Bytes, Version)>, LakeError> {
+        let full = self.full_key(key)?;
+        let out = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&full)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(SdkError::ServiceError(e)) if e.err().is_no_such_key() => return Ok(None),
+            Err(e) => return Err(s3_error("GetObject", key, e)),
+        };
+        let etag = out
+            .e_tag()
+            .map(str::to_owned)
+            .ok_or_else(|| LakeError::S3 {
+                operation: "GetObject",
+                key: key.to_owned(),
+                message: "no ETag in the response: conditional writes are impossible".to_owned(),
+                retryable: false,
+            })?;
+        let data = out.body.collect().await.map_err(|e| LakeError::S3 {
+            operation: "GetObject",
+            key: key.to_owned(),
+            message: format!("reading body: {e}"),
+            retryable: true,
+        })?;
+        Ok(Some((data.into_bytes(), Version(etag))))
+    }
+
+    async fn put_if(
+        &self,
+        key: &str,
+        body: Bytes,
+        condition: &PutCondition,
+    ) -> Result<Version, LakeError> {
+        let full = self.full_key(key)?;
+        let request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&full)
+            .body(ByteStream::from(body));
+        let request = match condition {
+            PutCondition::Absent => request.if_none_match("*"),
+            PutCondition::Matches(Version(etag)) => request.if_match(etag),
+        };
+        match request.send().await {
+            Ok(out) => Ok(Version(out.e_tag().unwrap_or_default().to_owned())),
+            // 412: the condition failed; 409: a concurrent conditional write is in flight.
+            Err(SdkError::ServiceError(e)) if matches!(e.raw().status().as_u16(), 409 | 412) => {
+                Err(LakeError::Conflict {
+                    key: key.to_owned(),
+                })
+            }
+            Err(e) => Err(s3_error("PutObject", key, e)),
+        }
     }
 
     async fn size(&self, key: &str) -> Result<Option<u64>, LakeError> {

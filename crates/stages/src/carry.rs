@@ -1,126 +1,218 @@
-//! Incremental runs: an extract that read only the rows changed since the last run must not
-//! publish a dataset of only those rows. Transform carries the cleaned rows of the previous
-//! complete transform over (`TransformInput::merge_previous`): a review read again in this
-//! run replaces its earlier version, every other earlier review is kept, and buyers who asked
-//! for erasure are dropped from both.
+//! Incremental runs: an extract that read only the rows changed since the live commit must
+//! not publish a dataset of only those rows. Transform carries over the cleaned rows of the
+//! run the live commit points at (fixed on the run's first attempt, see
+//! [`reviews_lake::state::run_base`]), and applies the day's changes to them:
 //!
-//! Which run is the base is fixed on a run's first attempt (`state/runs/run=<id>/base.json`),
-//! so a re-run carries the same rows and writes the same bytes. The base is the run named by
-//! `state/cleaned_head.json`, which a transform moves to itself once its cleaned/ is complete
-//! (and only forward in run start time): a run whose publish failed is still carried, so its
-//! rows are not lost when the next run extracts from the moved watermark.
+//! - a review read again replaces its earlier version (`updated`);
+//! - a review whose new version is rejected is no longer served (`removed_by_reject`): its
+//!   old text must not stay live after an edit made it invalid;
+//! - a review deleted at the source is removed (`deleted`, a tombstone);
+//! - a review whose buyer asked for erasure is removed (`erased`).
+//!
+//! The carried files are checked against what their transform recorded, and their total
+//! against the live snapshot: a missing or short file is an error, never a silent drop.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
-use chrono::{DateTime, Utc};
-use reviews_domain::Review;
 use reviews_domain::schema::batch_to_reviews;
+use reviews_domain::{Rejected, Review};
 use reviews_lake::parquet_io::{Dataset, read_parquet};
-use reviews_lake::{Lake, LakeError, RunId, layout};
+use reviews_lake::state::{ChangeCounts, RunBase, read_cleaned_record};
+use reviews_lake::{Lake, RunId, layout};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StageError;
 
-/// The last run whose cleaned/ is complete.
-pub const CLEANED_HEAD_KEY: &str = "state/cleaned_head.json";
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Head {
-    run_id: RunId,
-    started_at: DateTime<Utc>,
+/// Why a review of the base snapshot left the dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TombstoneReason {
+    SourceDeleted,
+    RejectedUpdate,
+    ErasedBuyer,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct BaseRecord {
-    base: Option<RunId>,
+/// One review removed from the dataset by a run (only the id: no buyer, no text).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tombstone {
+    pub review_id: String,
+    pub reason: TombstoneReason,
 }
 
-fn base_record_key(run: &RunId) -> String {
-    format!("state/runs/run={run}/base.json")
+/// `cleaned/run=<id>/_tombstones.json`: what the run removed, for audit.
+pub fn tombstones_key(run: &RunId) -> String {
+    format!(
+        "{}_tombstones.json",
+        layout::run_prefix(layout::CLEANED, run)
+    )
 }
 
-async fn get_json<T: for<'de> Deserialize<'de>>(
-    lake: &dyn Lake,
-    key: &str,
-) -> Result<Option<T>, StageError> {
-    match lake.get(key).await {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| StageError::Validation(format!("{key}: {e}"))),
-        Err(LakeError::NotFound(_)) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// The run whose cleaned rows `run` carries over, decided on the run's first attempt.
-pub async fn base_run(lake: &dyn Lake, run: &RunId) -> Result<Option<RunId>, StageError> {
-    let key = base_record_key(run);
-    if let Some(rec) = get_json::<BaseRecord>(lake, &key).await? {
-        return Ok(rec.base);
-    }
-    let base = get_json::<Head>(lake, CLEANED_HEAD_KEY)
-        .await?
-        .map(|h| h.run_id)
-        .filter(|b| b != run);
-    let rec = BaseRecord { base: base.clone() };
-    lake.put(&key, serde_json::to_vec(&rec).expect("serialises").into())
-        .await?;
-    Ok(base)
-}
-
-/// Every cleaned row of `base`.
-pub async fn load_rows(lake: &dyn Lake, base: &RunId) -> Result<Vec<Review>, StageError> {
-    let mut keys: Vec<String> = lake
-        .list(&layout::run_prefix(layout::CLEANED, base))
-        .await?
-        .into_iter()
-        .filter(|k| k.ends_with(".parquet"))
-        .collect();
-    keys.sort();
+/// Every cleaned row of the base snapshot, checked: each file the base's transform recorded
+/// must be there with its row count, and the total must be the snapshot's.
+pub async fn load_base_rows(lake: &dyn Lake, base: &RunBase) -> Result<Vec<Review>, StageError> {
+    let Some(live_run) = &base.live_run else {
+        return Ok(Vec::new());
+    };
+    let keys: Vec<(String, Option<u64>)> = match read_cleaned_record(lake, live_run).await? {
+        Some(record) => record
+            .parts
+            .into_iter()
+            .map(|p| (p.key, Some(p.rows)))
+            .collect(),
+        // A snapshot from before cleaned records were kept: its listing, checked by the total.
+        None => lake
+            .list(&layout::run_prefix(layout::CLEANED, live_run))
+            .await?
+            .into_iter()
+            .filter(|k| k.ends_with(".parquet"))
+            .map(|k| (k, None))
+            .collect(),
+    };
     let mut rows = Vec::new();
-    for key in keys {
-        let bytes = lake.get(&key).await?;
+    for (key, expected) in keys {
+        let bytes = lake.get(&key).await.map_err(|e| {
+            StageError::Validation(format!(
+                "carried file {key} of run {live_run} cannot be read: {e}"
+            ))
+        })?;
         let batches = read_parquet(Dataset::Cleaned, bytes).map_err(StageError::parquet(&key))?;
+        let before = rows.len();
         for b in &batches {
             rows.extend(batch_to_reviews(b).map_err(|e| StageError::Parquet {
                 key: key.clone(),
                 source: e.into(),
             })?);
         }
+        let got = (rows.len() - before) as u64;
+        if let Some(expected) = expected
+            && got != expected
+        {
+            return Err(StageError::Validation(format!(
+                "carried file {key} holds {got} rows, its transform wrote {expected}"
+            )));
+        }
+    }
+    if rows.len() as u64 != base.rows {
+        return Err(StageError::Validation(format!(
+            "the cleaned rows of run {live_run} are {} but its live snapshot has {}: refusing \
+             to carry a short dataset over",
+            rows.len(),
+            base.rows
+        )));
     }
     Ok(rows)
 }
 
-/// Add the earlier rows that this run did not read again and whose buyer is not erased.
-/// Returns how many were carried.
-pub fn merge(cleaned: &mut Vec<Review>, earlier: Vec<Review>, erased: &HashSet<String>) -> u64 {
-    let fresh: HashSet<String> = cleaned.iter().map(|r| r.review_id.clone()).collect();
-    let before = cleaned.len();
-    cleaned.extend(earlier.into_iter().filter(|r| {
-        !fresh.contains(&r.review_id) && !r.buyer_id.as_ref().is_some_and(|b| erased.contains(b))
-    }));
-    (cleaned.len() - before) as u64
+/// Apply this run's changes to the base rows: `cleaned` gets every base row that stays.
+/// Returns the counts (the caller fills `rejected` and `total`) and the tombstones.
+pub fn merge(
+    cleaned: &mut Vec<Review>,
+    earlier: Vec<Review>,
+    rejected: &[Rejected],
+    deleted: &BTreeSet<String>,
+    erased: &HashSet<String>,
+) -> (ChangeCounts, Vec<Tombstone>) {
+    let fresh: HashSet<&str> = cleaned.iter().map(|r| r.review_id.as_str()).collect();
+    let rejected_ids: HashSet<&str> = rejected
+        .iter()
+        .filter_map(|r| r.raw.review_id.as_deref().map(str::trim))
+        .collect();
+    let mut counts = ChangeCounts {
+        previous: earlier.len() as u64,
+        ..Default::default()
+    };
+    let mut tombstones = Vec::new();
+    let mut kept = Vec::with_capacity(earlier.len());
+    for row in earlier {
+        let id = row.review_id.as_str();
+        let reason = if fresh.contains(id) {
+            counts.updated += 1;
+            continue;
+        } else if deleted.contains(id) {
+            counts.deleted += 1;
+            TombstoneReason::SourceDeleted
+        } else if rejected_ids.contains(id) {
+            counts.removed_by_reject += 1;
+            TombstoneReason::RejectedUpdate
+        } else if row.buyer_id.as_ref().is_some_and(|b| erased.contains(b)) {
+            counts.erased += 1;
+            TombstoneReason::ErasedBuyer
+        } else {
+            kept.push(row);
+            continue;
+        };
+        tombstones.push(Tombstone {
+            review_id: row.review_id,
+            reason,
+        });
+    }
+    counts.new = cleaned.len() as u64 - counts.updated;
+    counts.carried = kept.len() as u64;
+    cleaned.extend(kept);
+    (counts, tombstones)
 }
 
-/// Make `run` the base of later runs, unless a run that started later already is.
-pub async fn advance_head(
-    lake: &dyn Lake,
-    run: &RunId,
-    started_at: DateTime<Utc>,
-) -> Result<(), StageError> {
-    if let Some(head) = get_json::<Head>(lake, CLEANED_HEAD_KEY).await?
-        && head.started_at > started_at
-    {
-        return Ok(());
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reviews_domain::RawReview;
+
+    fn review(id: &str, buyer: &str) -> Review {
+        Review {
+            review_id: id.into(),
+            product_id: "P".into(),
+            product_title: String::new(),
+            product_category: String::new(),
+            buyer_id: Some(buyer.into()),
+            rating: 5,
+            title: String::new(),
+            text: "t".into(),
+            helpful_votes: 0,
+            total_votes: 0,
+            verified_purchase: None,
+            review_date: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            language: None,
+            language_guess: "en".into(),
+            word_count: 1,
+            char_count: 1,
+            run_id: "r".into(),
+            processed_at: chrono::Utc::now(),
+            product_mean_rating: 5.0,
+            product_review_count: 1,
+        }
     }
-    let head = Head {
-        run_id: run.clone(),
-        started_at,
-    };
-    lake.put(
-        CLEANED_HEAD_KEY,
-        serde_json::to_vec(&head).expect("serialises").into(),
-    )
-    .await?;
-    Ok(())
+
+    #[test]
+    fn every_base_row_is_counted_once() {
+        let earlier = ["a", "b", "c", "d", "e", "f"]
+            .map(|id| review(id, if id == "e" { "gone" } else { "x" }))
+            .to_vec();
+        let mut cleaned = vec![review("a", "x"), review("new", "x")];
+        let rejected = vec![Rejected {
+            raw: RawReview {
+                review_id: Some(" c ".into()),
+                ..Default::default()
+            },
+            reason: reviews_domain::RejectReason::EmptyText,
+            detail: String::new(),
+        }];
+        let deleted = BTreeSet::from(["b".to_owned(), "not-in-base".to_owned()]);
+        let erased = HashSet::from(["gone".to_owned()]);
+        let (mut counts, tombstones) = merge(&mut cleaned, earlier, &rejected, &deleted, &erased);
+        counts.total = cleaned.len() as u64;
+        assert_eq!(
+            (counts.updated, counts.new, counts.deleted),
+            (1, 1, 1),
+            "{counts:?}"
+        );
+        assert_eq!(
+            (counts.removed_by_reject, counts.erased, counts.carried),
+            (1, 1, 2)
+        );
+        assert!(counts.balanced(), "{counts:?}");
+        let mut ids: Vec<_> = cleaned.iter().map(|r| r.review_id.as_str()).collect();
+        ids.sort();
+        assert_eq!(ids, ["a", "d", "f", "new"]);
+        assert_eq!(tombstones.len(), 3);
+    }
 }

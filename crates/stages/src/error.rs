@@ -24,6 +24,16 @@ pub enum StageError {
     Input(String),
     #[error("validation failed: {0}")]
     Validation(String),
+    /// Refused to protect the live state: another run holds the lease or published since.
+    #[error("refused: {0}")]
+    Conflict(String),
+    /// Another run holds the run lease: this one must not run the stages (nothing is lost:
+    /// the watermark has not moved, the next run extracts the same rows).
+    #[error("another run ({holder}) holds the lease until {expires_at}: nothing done")]
+    LeaseHeld {
+        holder: reviews_lake::RunId,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    },
     #[error("source: {message}")]
     Source { message: String, retryable: bool },
     #[error("classifier: {0}")]

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use reviews_domain::RawReview;
 use reviews_domain::schema::raw_to_batch;
 use reviews_lake::parquet_io::{Dataset, ParquetBuffer};
-use reviews_lake::{Lake, LakeError, RunId, layout};
+use reviews_lake::{Lake, RunId, layout, state};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StageError;
@@ -35,44 +35,48 @@ pub struct ExtractOutput {
     /// cleaned rows over). False for a full read.
     #[serde(default)]
     pub incremental: bool,
+    /// The review ids deleted at the source in the extracted range ([`write_deletions`]),
+    /// when the source reports deletions.
+    #[serde(default)]
+    pub deletions_key: Option<String>,
+    /// How many ids `deletions_key` lists.
+    #[serde(default)]
+    pub deleted: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct RunRecord {
-    run_id: RunId,
-    started_at: DateTime<Utc>,
-}
-
-fn run_record_key(run: &RunId) -> String {
-    format!("state/runs/run={run}/run.json")
-}
-
-/// The logical start time of a run: recorded on its first attempt, reused afterwards.
+/// The logical start time of a run: fixed on its first attempt (with the commit it builds on,
+/// see [`reviews_lake::state::run_base`]), reused by every retry.
 pub async fn run_started_at(
     lake: &dyn Lake,
     run: &RunId,
     now: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, StageError> {
-    let key = run_record_key(run);
-    match lake.get(&key).await {
-        Ok(bytes) => {
-            let rec: RunRecord = serde_json::from_slice(&bytes)
-                .map_err(|e| StageError::Validation(format!("{key}: {e}")))?;
-            Ok(rec.started_at)
-        }
-        Err(LakeError::NotFound(_)) => {
-            // Microsecond precision: what Parquet timestamps keep.
-            let started_at = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
-            let rec = RunRecord {
-                run_id: run.clone(),
-                started_at,
-            };
-            lake.put(&key, serde_json::to_vec(&rec).expect("serialises").into())
-                .await?;
-            Ok(started_at)
-        }
-        Err(e) => Err(e.into()),
-    }
+    Ok(state::run_base(lake, run, now).await?.started_at)
+}
+
+/// `raw/run=<id>/deletions.json`: the review ids deleted at the source in the extracted range.
+pub fn deletions_key(run: &RunId) -> String {
+    format!("{}deletions.json", layout::run_prefix(layout::RAW, run))
+}
+
+/// Write the review ids deleted at the source (sorted, deduplicated) beside the run's raw
+/// parts; transform removes them from the carried rows and counts them. Returns the key.
+pub async fn write_deletions(
+    lake: &dyn Lake,
+    run: &RunId,
+    review_ids: &[String],
+) -> Result<String, StageError> {
+    let ids: std::collections::BTreeSet<&String> = review_ids.iter().collect();
+    let key = deletions_key(run);
+    lake.put(&key, serde_json::to_vec(&ids).expect("serialises").into())
+        .await?;
+    Ok(key)
+}
+
+/// Read a deletions file written by [`write_deletions`].
+pub async fn read_deletions(lake: &dyn Lake, key: &str) -> Result<Vec<String>, StageError> {
+    let bytes = lake.get(key).await?;
+    serde_json::from_slice(&bytes).map_err(|e| StageError::Validation(format!("{key}: {e}")))
 }
 
 /// Extract rows from any source iterator into `raw/run=<id>/part-NNNNN.parquet`, one part per
@@ -166,6 +170,8 @@ where
         started_at,
         watermark,
         incremental: false,
+        deletions_key: None,
+        deleted: 0,
     })
 }
 

@@ -16,7 +16,10 @@ pub mod transform;
 pub use error::StageError;
 pub use extract::{ExtractOutput, extract_rows};
 pub use progress::{NoProgress, Progress};
-pub use publish::{PublishInput, PublishOutput, publish};
-pub use runner::{RunOptions, RunSummary, run_local, score_shards};
+pub use publish::{PublishInput, PublishOutput, PublishStatus, publish};
+pub use runner::{
+    DEFAULT_LEASE_TTL, RunOptions, RunSummary, SourceChanges, begin_run, lease_ttl_from_env,
+    run_from_source, run_local, score_shards,
+};
 pub use score::{ScoreInput, ScoreOutput, Scorer, score_shard};
 pub use transform::{Shard, TransformInput, TransformOutput, transform};

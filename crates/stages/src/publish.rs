@@ -1,6 +1,9 @@
-//! Publish: validate a run's curated parts, then move the pointer `curated/_latest.json` to
-//! it. The API only ever follows the pointer, so it never sees a half-written dataset; earlier
-//! runs stay in place, so rollback is one pointer move ([`promote`]).
+//! Publish: validate a run's curated parts, then commit it: one conditional write of the
+//! pointer `curated/_latest.json`, which carries the snapshot and the watermark together
+//! ([`reviews_lake::state::commit`]). The API only ever follows the pointer, so it never sees
+//! a half-written dataset; a run built on a commit that is no longer live is refused, so the
+//! pointer never moves backwards; earlier runs stay in place, so rollback is one more commit
+//! ([`promote`]).
 
 use std::sync::Arc;
 
@@ -10,6 +13,7 @@ use reviews_domain::Topic;
 use reviews_domain::schema::CURATED_SCHEMA_VERSION;
 use reviews_lake::manifest::Manifest;
 use reviews_lake::parquet_io::{Dataset, parquet_info, read_columns};
+use reviews_lake::state::{self, CommitOutcome};
 use reviews_lake::{Lake, LakeError, RunId, layout};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -25,6 +29,19 @@ pub struct PublishInput {
     /// Rows the scoring stage reported; publish refuses a dataset that disagrees.
     #[serde(default)]
     pub expected_rows: Option<u64>,
+    /// Where the next extract starts once this run is live (what extract returned); `None`
+    /// keeps the base commit's watermark.
+    #[serde(default)]
+    pub watermark: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PublishStatus {
+    /// This publish made the run live.
+    Published,
+    /// The run was already live with the same content (a re-run): nothing changed.
+    AlreadyLive,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,6 +51,9 @@ pub struct PublishOutput {
     pub rows: u64,
     pub products: u64,
     pub checksum: String,
+    pub status: PublishStatus,
+    /// The live commit's sequence.
+    pub sequence: u64,
 }
 
 /// Validate the curated parts of a run and make it the live dataset.
@@ -106,6 +126,33 @@ pub async fn publish(
             "run {run}: curated parts hold {rows} rows, scoring reported {expected}"
         )));
     }
+    // The run's own records: what it was built on and what its transform wrote.
+    if let Some(other) = state::lease_taken_by(lake.as_ref(), run).await? {
+        return Err(StageError::Conflict(format!(
+            "run {other} holds the lease now (run {run} lost it when it expired): not publishing"
+        )));
+    }
+    let base = state::run_base(lake.as_ref(), run, Utc::now()).await?;
+    let record = state::read_cleaned_record(lake.as_ref(), run)
+        .await?
+        .ok_or_else(|| {
+            StageError::Validation(format!(
+                "run {run} has no cleaned record: its transform did not complete"
+            ))
+        })?;
+    if record.counts.total != rows {
+        return Err(StageError::Validation(format!(
+            "run {run}: curated parts hold {rows} rows, its transform wrote {}",
+            record.counts.total
+        )));
+    }
+    let erased_now = state::read_erased_buyers(lake.as_ref()).await?.len() as u64;
+    if erased_now > record.erased_buyers {
+        return Err(StageError::Conflict(format!(
+            "{} buyer(s) asked for erasure after run {run} was transformed: run it again",
+            erased_now - record.erased_buyers
+        )));
+    }
     let mut all = Sha256::new();
     for c in &part_checksums {
         all.update(c.as_bytes());
@@ -121,18 +168,43 @@ pub async fn publish(
         part_checksums,
         topics: topics.unwrap_or_default(),
         created_at: Utc::now(),
+        sequence: 0,
+        base_sequence: base.sequence,
+        watermark: input.watermark.clone().or(base.watermark.clone()),
+        erased_buyers: record.erased_buyers,
     };
     let manifest_key = layout::run_manifest_key(run);
-    lake.put(&manifest_key, manifest.to_json().into()).await?;
-    lake.put(layout::LATEST_MANIFEST, manifest.to_json().into())
-        .await?;
-    tracing::info!(run_id = %run, rows, products, checksum = %manifest.checksum, "published");
+    let (status, live) = match state::commit(lake.as_ref(), &manifest).await? {
+        CommitOutcome::Committed(live) => {
+            // Beside the parts, for rollback; written after the commit so that a re-run that
+            // finds its run already live does not rewrite it with a new date.
+            lake.put(&manifest_key, manifest.to_json().into()).await?;
+            (PublishStatus::Published, live)
+        }
+        CommitOutcome::AlreadyLive(live) => (PublishStatus::AlreadyLive, live),
+        CommitOutcome::Stale { live } => {
+            state::release_lease(lake.as_ref(), run).await?;
+            return Err(StageError::Conflict(format!(
+                "run {run} was built on commit {} but run {} published commit {} since: not \
+                 publishing an older snapshot over a newer one (its rows are extracted again \
+                 by the next run)",
+                base.sequence, live.run_id, live.sequence
+            )));
+        }
+    };
+    state::release_lease(lake.as_ref(), run).await?;
+    tracing::info!(
+        run_id = %run, rows, products, checksum = %live.checksum, sequence = live.sequence,
+        status = ?status, "published"
+    );
     Ok(PublishOutput {
         run_id: run.clone(),
         manifest_key,
         rows,
         products,
-        checksum: manifest.checksum,
+        checksum: live.checksum,
+        status,
+        sequence: live.sequence,
     })
 }
 
@@ -186,17 +258,12 @@ fn check_order(
 
 /// Read the live manifest, if any.
 pub async fn live_manifest(lake: &dyn Lake) -> Result<Option<Manifest>, StageError> {
-    match lake.get(layout::LATEST_MANIFEST).await {
-        Ok(b) => Manifest::from_json(&b)
-            .map(Some)
-            .map_err(|e| StageError::Validation(format!("{}: {e}", layout::LATEST_MANIFEST))),
-        Err(LakeError::NotFound(_)) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
+    Ok(state::read_pointer(lake).await?.map(|(m, _)| m))
 }
 
 /// Make an already published run live again (rollback): its parts must still be there and
-/// match their checksums.
+/// match their checksums. This is a new commit on top of the live one, with the earlier run's
+/// rows and watermark: the next run extracts again whatever came after it.
 pub async fn promote(lake: &dyn Lake, run: &RunId) -> Result<Manifest, StageError> {
     let key = layout::run_manifest_key(run);
     let bytes = match lake.get(&key).await {
@@ -218,7 +285,7 @@ pub async fn promote(lake: &dyn Lake, run: &RunId) -> Result<Manifest, StageErro
             )));
         }
     }
-    lake.put(layout::LATEST_MANIFEST, bytes).await?;
-    tracing::info!(run_id = %run, "promoted to live");
-    Ok(manifest)
+    let live = state::commit_rollback(lake, &manifest).await?;
+    tracing::info!(run_id = %run, sequence = live.sequence, "promoted to live");
+    Ok(live)
 }

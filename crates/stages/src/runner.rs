@@ -6,13 +6,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use reviews_domain::RawReview;
+use reviews_lake::state::{self, ChangeCounts, LeaseOutcome, RunBase};
 use reviews_lake::{Lake, RunId, layout};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StageError;
-use crate::extract::extract_rows;
+use crate::extract::{extract_rows, write_deletions};
 use crate::progress::Progress;
-use crate::publish::{PublishInput, publish};
+use crate::publish::{PublishInput, PublishStatus, publish};
 use crate::score::{ScoreInput, ScoreOutput, Scorer, score_shard};
 use crate::transform::{Shard, TransformInput, transform};
 
@@ -26,6 +27,45 @@ pub struct RunOptions {
     /// Carry the cleaned rows of the previous run over (the source holds only what changed;
     /// see [`crate::carry`]). False for a source read whole.
     pub merge_previous: bool,
+    /// How long the run lease holds; a run that dies keeps later runs out this long.
+    pub lease_ttl: std::time::Duration,
+}
+
+/// The default lease: longer than any run, shorter than the daily schedule.
+pub const DEFAULT_LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(4 * 3600);
+
+/// The lease duration: `REVIEWS_LEASE_TTL_SECS` when set, else [`DEFAULT_LEASE_TTL`].
+pub fn lease_ttl_from_env() -> Result<std::time::Duration, StageError> {
+    match std::env::var("REVIEWS_LEASE_TTL_SECS") {
+        Err(_) => Ok(DEFAULT_LEASE_TTL),
+        Ok(v) => v
+            .trim()
+            .parse::<u64>()
+            .map(std::time::Duration::from_secs)
+            .map_err(|_| {
+                StageError::Input(format!(
+                    "REVIEWS_LEASE_TTL_SECS={v:?} is not a whole number of seconds"
+                ))
+            }),
+    }
+}
+
+/// Start (or retry) run `run`: take the run lease, then fix the commit the run builds on.
+/// [`StageError::LeaseHeld`] when another run holds the lease: this run must do nothing.
+pub async fn begin_run(
+    lake: &dyn Lake,
+    run: &RunId,
+    lease_ttl: std::time::Duration,
+) -> Result<RunBase, StageError> {
+    let ttl = chrono::Duration::from_std(lease_ttl)
+        .map_err(|e| StageError::Input(format!("lease duration: {e}")))?;
+    match state::acquire_lease(lake, run, ttl, chrono::Utc::now()).await? {
+        LeaseOutcome::Held(lease) => Err(StageError::LeaseHeld {
+            holder: lease.run_id,
+            expires_at: lease.expires_at,
+        }),
+        LeaseOutcome::Acquired(_) => Ok(state::run_base(lake, run, chrono::Utc::now()).await?),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,7 +90,13 @@ pub struct RunSummary {
     pub manifest_key: String,
     pub checksum: String,
     pub stages: Vec<StageTiming>,
-    /// rows_extracted == cleaned + rejected, and cleaned == curated.
+    /// How the dataset changed against the commit the run built on.
+    pub changes: ChangeCounts,
+    pub status: PublishStatus,
+    /// The live commit's sequence after the run.
+    pub sequence: u64,
+    /// rows_extracted == cleaned + rejected, the change counts add up, and the snapshot holds
+    /// every row transform wrote.
     pub accounted: bool,
 }
 
@@ -102,17 +148,95 @@ where
     I: Iterator<Item = Result<RawReview, E>> + Send,
     E: std::fmt::Display,
 {
+    let incremental = options.merge_previous;
+    run_from_source(
+        lake,
+        move |_| SourceChanges {
+            rows: source,
+            watermark: None,
+            deleted: Vec::new(),
+            incremental,
+        },
+        scorer,
+        options,
+        progress,
+    )
+    .await
+}
+
+/// What a source hands a run: the rows to extract, and for an incremental source the
+/// position after them and the ids deleted since the base's watermark.
+pub struct SourceChanges<I> {
+    pub rows: I,
+    /// Where the next run starts once this one is committed (opaque to the stages).
+    pub watermark: Option<String>,
+    /// Review ids deleted at the source since the base's watermark.
+    pub deleted: Vec<String>,
+    /// Only changes since the base were read: carry the base's rows over.
+    pub incremental: bool,
+}
+
+/// Run the whole pipeline locally on a source opened at the run's base (the live commit when
+/// the run first started: [`RunBase::watermark`] is where an incremental source resumes).
+pub async fn run_from_source<I, E, F>(
+    lake: Arc<dyn Lake>,
+    open: F,
+    scorer: Arc<Scorer>,
+    options: &RunOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<RunSummary, StageError>
+where
+    I: Iterator<Item = Result<RawReview, E>> + Send,
+    E: std::fmt::Display,
+    F: FnOnce(&RunBase) -> SourceChanges<I>,
+{
     let run = &options.run_id;
     let mut stages = Vec::new();
+    let base = begin_run(lake.as_ref(), run, options.lease_ttl).await?;
+    let source = open(&base);
+    let result = run_stages(lake.clone(), source, scorer, options, progress, &mut stages).await;
+    if result.is_err() {
+        // The watermark did not move: the next run extracts these rows again. Let it start.
+        if let Err(e) = state::release_lease(lake.as_ref(), run).await {
+            tracing::warn!(run_id = %run, error = %e, "could not release the run lease");
+        }
+    }
+    result
+}
+
+async fn run_stages<I, E>(
+    lake: Arc<dyn Lake>,
+    source: SourceChanges<I>,
+    scorer: Arc<Scorer>,
+    options: &RunOptions,
+    progress: Arc<dyn Progress>,
+    stages: &mut Vec<StageTiming>,
+) -> Result<RunSummary, StageError>
+where
+    I: Iterator<Item = Result<RawReview, E>> + Send,
+    E: std::fmt::Display,
+{
+    let run = &options.run_id;
     let mut timed = |name: &str, t: Instant| {
         stages.push(StageTiming {
             stage: name.to_owned(),
             seconds: t.elapsed().as_secs_f64(),
         })
     };
-
     let t = Instant::now();
-    let extracted = extract_rows(lake.clone(), run, source, progress.as_ref(), None).await?;
+    let mut extracted = extract_rows(
+        lake.clone(),
+        run,
+        source.rows,
+        progress.as_ref(),
+        source.watermark,
+    )
+    .await?;
+    extracted.incremental = source.incremental;
+    if source.incremental {
+        extracted.deleted = source.deleted.len() as u64;
+        extracted.deletions_key = Some(write_deletions(lake.as_ref(), run, &source.deleted).await?);
+    }
     timed("extract", t);
 
     let t = Instant::now();
@@ -122,7 +246,8 @@ where
             run_id: run.clone(),
             raw_keys: extracted.raw_keys.clone(),
             shard_rows: options.shard_rows,
-            merge_previous: options.merge_previous,
+            merge_previous: options.merge_previous || extracted.incremental,
+            deletions_key: extracted.deletions_key.clone(),
         },
         progress.as_ref(),
     )
@@ -148,6 +273,7 @@ where
             run_id: run.clone(),
             curated_keys: scored.iter().map(|s| s.curated_key.clone()).collect(),
             expected_rows: Some(curated),
+            watermark: extracted.watermark.clone(),
         },
     )
     .await?;
@@ -166,9 +292,14 @@ where
         shards: transformed.shards.len(),
         manifest_key: published.manifest_key,
         checksum: published.checksum,
-        stages,
+        stages: stages.clone(),
         accounted: extracted.rows == transformed.cleaned + transformed.rejected
-            && transformed.total_rows == curated,
+            && transformed.total_rows == curated
+            && published.rows == curated
+            && transformed.changes.balanced(),
+        changes: transformed.changes,
+        status: published.status,
+        sequence: published.sequence,
     };
     lake.put(
         &layout::summary_key(run),

@@ -1,7 +1,7 @@
 //! Transform + load cleaned: clean raw rows, write valid ones to cleaned/ as product-sorted
 //! shards and rejected ones to rejects/. Every input row lands in exactly one of the two.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -9,12 +9,13 @@ use reviews_domain::clean::fill_product_stats;
 use reviews_domain::schema::{batch_to_raw, reviews_to_batch};
 use reviews_domain::{Cleaner, RawReview, Rejected, Review};
 use reviews_lake::parquet_io::{Dataset, ParquetBuffer, read_parquet};
-use reviews_lake::{Lake, LakeError, RunId, layout};
+use reviews_lake::state::{self, ChangeCounts, CleanedPart, CleanedRecord};
+use reviews_lake::{Lake, RunId, layout};
 use serde::{Deserialize, Serialize};
 
 use crate::carry;
 use crate::error::StageError;
-use crate::extract::run_started_at;
+use crate::extract::read_deletions;
 use crate::progress::Progress;
 use crate::rejects;
 
@@ -23,7 +24,7 @@ pub const DEFAULT_SHARD_ROWS: usize = 100_000;
 /// Rows per record batch inside a cleaned file.
 const ENCODE_ROWS: usize = 32 * 1024;
 /// Buyers who asked for erasure (a JSON list of buyer ids), read by every transform.
-pub const ERASED_BUYERS_KEY: &str = "state/erased_buyers.json";
+pub const ERASED_BUYERS_KEY: &str = state::ERASED_BUYERS;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TransformInput {
@@ -37,6 +38,9 @@ pub struct TransformInput {
     /// carry the earlier cleaned rows over (see [`crate::carry`]).
     #[serde(default)]
     pub merge_previous: bool,
+    /// The review ids deleted at the source in this run's range (what extract returned).
+    #[serde(default)]
+    pub deletions_key: Option<String>,
 }
 
 /// One cleaned shard: the unit of work of one scoring task.
@@ -62,6 +66,8 @@ pub struct TransformOutput {
     pub total_rows: u64,
     pub products: u64,
     pub shards: Vec<Shard>,
+    /// How the dataset changed against the commit the run builds on.
+    pub changes: ChangeCounts,
 }
 
 /// Run the transform stage.
@@ -84,18 +90,30 @@ pub async fn transform(
     if input.raw_keys.is_empty() {
         return Err(StageError::Input(format!("run {run}: no raw_keys given")));
     }
-    let started_at = run_started_at(lake.as_ref(), run, Utc::now()).await?;
+    let base = state::run_base(lake.as_ref(), run, Utc::now()).await?;
+    let started_at = base.started_at;
     let erased = load_erased_buyers(lake.as_ref()).await?;
+    let deleted: BTreeSet<String> = match &input.deletions_key {
+        Some(key) if layout::run_of_key(key).as_ref() != Some(run) || !key.starts_with("raw/") => {
+            return Err(StageError::Input(format!(
+                "deletions key {key:?} is not a raw/ object of run {run}"
+            )));
+        }
+        Some(key) => read_deletions(lake.as_ref(), key)
+            .await?
+            .into_iter()
+            .collect(),
+        None => BTreeSet::new(),
+    };
     let mut raw_parts = Vec::with_capacity(input.raw_keys.len());
     for key in &input.raw_keys {
         raw_parts.push((key.clone(), lake.get(key).await?));
     }
     let earlier = match input.merge_previous {
-        true => match carry::base_run(lake.as_ref(), run).await? {
-            Some(base) => carry::load_rows(lake.as_ref(), &base).await?,
-            None => Vec::new(),
-        },
-        false => Vec::new(),
+        true if base.live_run.as_ref() != Some(run) => {
+            carry::load_base_rows(lake.as_ref(), &base).await?
+        }
+        _ => Vec::new(),
     };
 
     let run_str = run.to_string();
@@ -134,9 +152,12 @@ pub async fn transform(
         )));
     }
 
-    let (parts, products, carried) = tokio::task::block_in_place(|| {
+    let (parts, products, changes, tombstones) = tokio::task::block_in_place(|| {
         let mut cleaned = cleaned;
-        let carried = carry::merge(&mut cleaned, earlier, &erased);
+        let (mut changes, tombstones) =
+            carry::merge(&mut cleaned, earlier, &rejected, &deleted, &erased);
+        changes.rejected = rejected_n;
+        changes.total = cleaned.len() as u64;
         fill_product_stats(&mut cleaned);
         cleaned.sort_unstable_by(|a, b| {
             a.product_id
@@ -148,8 +169,13 @@ pub async fn transform(
         progress.start("write cleaned", Some(cleaned.len() as u64));
         let parts = encode_shards(run, &cleaned, &shards, progress)?;
         progress.finish();
-        Ok::<_, StageError>((parts, products, carried))
+        Ok::<_, StageError>((parts, products, changes, tombstones))
     })?;
+    if !changes.balanced() {
+        return Err(StageError::Internal(format!(
+            "change accounting broken: {changes:?}"
+        )));
+    }
 
     let mut shards = Vec::with_capacity(parts.len());
     for (index, (key, bytes, rows)) in parts.into_iter().enumerate() {
@@ -165,7 +191,30 @@ pub async fn transform(
     let csv = rejects::to_csv(&rejected).map_err(|e| StageError::Internal(e.to_string()))?;
     lake.put(&rejects_key, csv.into()).await?;
     remove_stale_parts(lake.as_ref(), run, shards.len()).await?;
-    carry::advance_head(lake.as_ref(), run, started_at).await?;
+    lake.put(
+        &carry::tombstones_key(run),
+        serde_json::to_vec(&tombstones).expect("serialises").into(),
+    )
+    .await?;
+    // Written last: a transform that died before this point is not a carry-over base.
+    state::write_cleaned_record(
+        lake.as_ref(),
+        &CleanedRecord {
+            run_id: run.clone(),
+            base_sequence: base.sequence,
+            parts: shards
+                .iter()
+                .map(|s| CleanedPart {
+                    key: s.cleaned_key.clone(),
+                    rows: s.rows,
+                })
+                .collect(),
+            counts: changes.clone(),
+            erased_buyers: erased.len() as u64,
+        },
+    )
+    .await?;
+    let carried = changes.carried;
 
     let out = TransformOutput {
         run_id: run.clone(),
@@ -178,9 +227,12 @@ pub async fn transform(
         total_rows: cleaned_n + carried,
         products,
         shards,
+        changes,
     };
     tracing::info!(
         run_id = %run, rows_in, cleaned = cleaned_n, rejected = rejected_n, carried,
+        new = out.changes.new, updated = out.changes.updated, deleted = out.changes.deleted,
+        removed_by_reject = out.changes.removed_by_reject, erased = out.changes.erased,
         shards = out.shards.len(), "transform done"
     );
     Ok(out)
@@ -302,13 +354,7 @@ pub(crate) fn parallel_map<T: Sync, R: Send>(
 }
 
 async fn load_erased_buyers(lake: &dyn Lake) -> Result<HashSet<String>, StageError> {
-    match lake.get(ERASED_BUYERS_KEY).await {
-        Ok(bytes) => serde_json::from_slice::<Vec<String>>(&bytes)
-            .map(|v| v.into_iter().collect())
-            .map_err(|e| StageError::Validation(format!("{ERASED_BUYERS_KEY}: {e}"))),
-        Err(LakeError::NotFound(_)) => Ok(HashSet::new()),
-        Err(e) => Err(e.into()),
-    }
+    Ok(state::read_erased_buyers(lake).await?.into_iter().collect())
 }
 
 /// A re-run with fewer shards must not leave the earlier attempt's extra parts behind.

@@ -12,7 +12,7 @@ use reviews_domain::lexicon::KeywordClassifier;
 use reviews_domain::schema::batch_to_reviews;
 use reviews_domain::score::ScoreWeights;
 use reviews_lake::parquet_io::{Dataset, read_parquet};
-use reviews_lake::{Lake, LakeError, LocalLake, RunId, layout};
+use reviews_lake::{Lake, LakeError, LocalLake, PutCondition, RunId, Version, layout};
 use reviews_sources::{SyntheticConfig, SyntheticReviews};
 use reviews_stages::publish::live_manifest;
 use reviews_stages::{NoProgress, RunOptions, Scorer, run_local};
@@ -26,9 +26,8 @@ struct FaultyLake {
     failed: Mutex<Option<String>>,
 }
 
-#[async_trait::async_trait]
-impl Lake for FaultyLake {
-    async fn put(&self, key: &str, body: Bytes) -> Result<(), LakeError> {
+impl FaultyLake {
+    fn fault(&self, key: &str) -> Result<(), LakeError> {
         if key.starts_with(self.prefix)
             && self.seen.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at
         {
@@ -40,7 +39,27 @@ impl Lake for FaultyLake {
                 retryable: true,
             });
         }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Lake for FaultyLake {
+    async fn put(&self, key: &str, body: Bytes) -> Result<(), LakeError> {
+        self.fault(key)?;
         self.inner.put(key, body).await
+    }
+    async fn get_versioned(&self, key: &str) -> Result<Option<(Bytes, Version)>, LakeError> {
+        self.inner.get_versioned(key).await
+    }
+    async fn put_if(
+        &self,
+        key: &str,
+        body: Bytes,
+        condition: &PutCondition,
+    ) -> Result<Version, LakeError> {
+        self.fault(key)?;
+        self.inner.put_if(key, body, condition).await
     }
     async fn get(&self, key: &str) -> Result<Bytes, LakeError> {
         self.inner.get(key).await
@@ -84,6 +103,7 @@ fn options(run: &str) -> RunOptions {
         shard_rows: Some(400),
         workers: 2,
         merge_previous: false,
+        lease_ttl: reviews_stages::DEFAULT_LEASE_TTL,
     }
 }
 
@@ -94,6 +114,8 @@ async fn accounted(lake: &dyn Lake, run: &RunId) -> (Vec<String>, usize) {
         .list(&layout::run_prefix(layout::CLEANED, run))
         .await
         .unwrap()
+        .into_iter()
+        .filter(|k| k.ends_with(".parquet"))
     {
         for b in read_parquet(Dataset::Cleaned, lake.get(&key).await.unwrap()).unwrap() {
             ids.extend(

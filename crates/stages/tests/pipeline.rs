@@ -42,6 +42,7 @@ fn options(run: &str, shard_rows: usize) -> RunOptions {
         shard_rows: Some(shard_rows),
         workers: 2,
         merge_previous: false,
+        lease_ttl: reviews_stages::DEFAULT_LEASE_TTL,
     }
 }
 
@@ -177,7 +178,12 @@ async fn rerunning_a_run_id_reproduces_the_same_objects() {
         1,
         "{parts:?}"
     );
-    assert_eq!(lake.list("cleaned/run=same/").await.unwrap().len(), 1);
+    let cleaned = lake.list("cleaned/run=same/").await.unwrap();
+    assert_eq!(
+        cleaned.iter().filter(|k| k.ends_with(".parquet")).count(),
+        1,
+        "{cleaned:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -209,6 +215,7 @@ async fn publish_refuses_invalid_data_and_keeps_the_live_run() {
                     run_id: RunId::parse("bad").unwrap(),
                     curated_keys: vec![key],
                     expected_rows: expected,
+                    watermark: None,
                 },
             )
             .await
@@ -246,7 +253,26 @@ async fn publish_refuses_invalid_data_and_keeps_the_live_run() {
         live_before,
         "live run untouched"
     );
-    // And the right one publishes.
+    // Without a complete transform of its own, a run is refused even with valid parts.
+    let err = try_publish(Some(rows.len() as u64)).await.unwrap_err();
+    assert!(err.to_string().contains("no cleaned record"), "{err}");
+    // And the right one publishes, once its transform's record says what it wrote.
+    reviews_lake::state::write_cleaned_record(
+        lake.as_ref(),
+        &reviews_lake::state::CleanedRecord {
+            run_id: RunId::parse("bad").unwrap(),
+            base_sequence: good.sequence,
+            parts: vec![],
+            counts: reviews_lake::state::ChangeCounts {
+                new: rows.len() as u64,
+                total: rows.len() as u64,
+                ..Default::default()
+            },
+            erased_buyers: 0,
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(
         try_publish(Some(rows.len() as u64)).await.unwrap().rows,
         rows.len() as u64
@@ -351,6 +377,7 @@ async fn raw_parts_are_all_transformed_and_a_shorter_rerun_drops_stale_parts() {
             raw_keys: out.raw_keys.clone(),
             shard_rows: None,
             merge_previous: false,
+            deletions_key: None,
         },
         &NoProgress,
     )
@@ -402,6 +429,7 @@ async fn raw_parts_are_all_transformed_and_a_shorter_rerun_drops_stale_parts() {
             raw_keys: vec!["raw/run=empty/part-00000.parquet".into()],
             shard_rows: None,
             merge_previous: false,
+            deletions_key: None,
         },
         &NoProgress,
     )

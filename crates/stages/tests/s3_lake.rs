@@ -64,6 +64,7 @@ async fn s3_lake_operations_and_a_full_run() {
         shard_rows: Some(400),
         workers: 2,
         merge_previous: false,
+        lease_ttl: reviews_stages::DEFAULT_LEASE_TTL,
     };
     let rows = SyntheticReviews::new(SyntheticConfig {
         reviews: 1_500,
@@ -104,4 +105,95 @@ async fn unreachable_s3_is_a_retryable_error() {
     assert!(err.is_retryable(), "{err}");
     let stage_err = reviews_stages::StageError::from(err);
     assert_eq!(stage_err.error_type(), "RetryableError");
+}
+
+/// S3 conditional writes (`If-None-Match: *`, `If-Match: <etag>`) as the commit point, the
+/// lease and the erased list use them, against moto's S3 API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_conditional_writes_refuse_a_lost_race() {
+    use reviews_lake::state::{self, CommitOutcome, LeaseOutcome};
+    use reviews_lake::{Manifest, PutCondition};
+
+    let moto = Moto::start();
+    let lake = s3_lake(&moto, "reviews-cas").await;
+    let v1 = lake
+        .put_if("state/x.json", "1".into(), &PutCondition::Absent)
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            lake.put_if("state/x.json", "again".into(), &PutCondition::Absent)
+                .await,
+            Err(LakeError::Conflict { .. })
+        ),
+        "If-None-Match: * on an existing object is refused"
+    );
+    let v2 = lake
+        .put_if(
+            "state/x.json",
+            "2".into(),
+            &PutCondition::Matches(v1.clone()),
+        )
+        .await
+        .unwrap();
+    assert_ne!(v1, v2);
+    assert!(
+        matches!(
+            lake.put_if("state/x.json", "3".into(), &PutCondition::Matches(v1))
+                .await,
+            Err(LakeError::Conflict { .. })
+        ),
+        "If-Match on a stale ETag is refused"
+    );
+    let (body, v) = lake.get_versioned("state/x.json").await.unwrap().unwrap();
+    assert_eq!((&body[..], v), (&b"2"[..], v2));
+
+    // The state documents on top of it: two runs built on the same commit, one wins.
+    let snapshot = |run: &str, base_sequence: u64| Manifest {
+        dataset: "curated".into(),
+        schema_version: 1,
+        run_id: RunId::parse(run).unwrap(),
+        keys: vec![],
+        rows: 1,
+        products: 1,
+        checksum: format!("sum-{run}"),
+        part_checksums: vec![],
+        topics: vec![],
+        created_at: chrono::Utc::now(),
+        sequence: 0,
+        base_sequence,
+        watermark: None,
+        erased_buyers: 0,
+    };
+    assert!(matches!(
+        state::commit(&lake, &snapshot("a", 0)).await.unwrap(),
+        CommitOutcome::Committed(m) if m.sequence == 1
+    ));
+    assert!(matches!(
+        state::commit(&lake, &snapshot("b", 1)).await.unwrap(),
+        CommitOutcome::Committed(m) if m.sequence == 2
+    ));
+    assert!(matches!(
+        state::commit(&lake, &snapshot("c", 1)).await.unwrap(),
+        CommitOutcome::Stale { .. }
+    ));
+    let hour = chrono::Duration::hours(1);
+    let now = chrono::Utc::now();
+    let run = |r: &str| RunId::parse(r).unwrap();
+    assert!(matches!(
+        state::acquire_lease(&lake, &run("a"), hour, now)
+            .await
+            .unwrap(),
+        LeaseOutcome::Acquired(_)
+    ));
+    assert!(matches!(
+        state::acquire_lease(&lake, &run("b"), hour, now)
+            .await
+            .unwrap(),
+        LeaseOutcome::Held(_)
+    ));
+    assert!(state::add_erased_buyer(&lake, "B1").await.unwrap());
+    assert!(!state::add_erased_buyer(&lake, "B1").await.unwrap());
+    assert!(state::add_erased_buyer(&lake, "B2").await.unwrap());
+    assert_eq!(state::read_erased_buyers(&lake).await.unwrap().len(), 2);
 }

@@ -50,6 +50,7 @@ async fn api_gateway_v2_fixtures() {
         shard_rows: None,
         workers: 1,
         merge_previous: false,
+        lease_ttl: reviews_stages::DEFAULT_LEASE_TTL,
     };
     run_local(
         lake.clone(),

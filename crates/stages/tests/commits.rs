@@ -1,0 +1,516 @@
+//! The lake's commits under failure and overlap, on the local lake with an incremental source
+//! (a stand-in for the database: every change gets a sequence number, the watermark is the
+//! last one read). Whatever happens to a run, once a later run commits, the live snapshot is
+//! exactly what a full load of the source's current state gives: every live source row once,
+//! in its latest version, deleted and invalidated reviews gone.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use reviews_domain::RawReview;
+use reviews_domain::lexicon::KeywordClassifier;
+use reviews_domain::schema::batch_to_curated;
+use reviews_domain::score::ScoreWeights;
+use reviews_lake::parquet_io::{Dataset, read_parquet};
+use reviews_lake::state::{self, RunBase};
+use reviews_lake::{Lake, LakeError, LocalLake, PutCondition, RunId, Version};
+use reviews_sources::{SyntheticConfig, SyntheticReviews};
+use reviews_stages::extract::{extract_rows, write_deletions};
+use reviews_stages::publish::live_manifest;
+use reviews_stages::{
+    NoProgress, RunOptions, RunSummary, Scorer, SourceChanges, StageError, TransformInput,
+    begin_run, run_from_source, score_shards, transform,
+};
+
+type Rows = std::vec::IntoIter<Result<RawReview, Infallible>>;
+
+/// The source database: current rows and deletions, each stamped with a change sequence.
+#[derive(Default, Clone)]
+struct Source {
+    seq: u64,
+    rows: BTreeMap<String, (u64, RawReview)>,
+    deleted: BTreeMap<String, u64>,
+}
+
+impl Source {
+    fn upsert(&mut self, raw: RawReview) {
+        let id = raw.review_id.clone().expect("test rows have ids");
+        self.seq += 1;
+        self.deleted.remove(&id);
+        self.rows.insert(id, (self.seq, raw));
+    }
+
+    fn delete(&mut self, id: &str) {
+        self.seq += 1;
+        self.rows.remove(id);
+        self.deleted.insert(id.to_owned(), self.seq);
+    }
+
+    /// What an incremental extract reads at `base`: changes after its watermark.
+    fn changes(&self, base: &RunBase) -> SourceChanges<Rows> {
+        let from: u64 = base
+            .watermark
+            .as_deref()
+            .map(|w| w.parse().expect("a sequence"))
+            .unwrap_or(0);
+        let mut rows: Vec<(u64, RawReview)> = self
+            .rows
+            .values()
+            .filter(|(s, _)| *s > from)
+            .cloned()
+            .collect();
+        rows.sort_by_key(|(s, _)| *s);
+        SourceChanges {
+            rows: rows
+                .into_iter()
+                .map(|(_, r)| Ok(r))
+                .collect::<Vec<_>>()
+                .into_iter(),
+            watermark: Some(self.seq.to_string()),
+            deleted: self
+                .deleted
+                .iter()
+                .filter(|(_, s)| **s > from)
+                .map(|(id, _)| id.clone())
+                .collect(),
+            incremental: true,
+        }
+    }
+
+    /// Everything, as a full load reads it.
+    fn full(&self) -> SourceChanges<Rows> {
+        SourceChanges {
+            rows: self
+                .rows
+                .values()
+                .map(|(_, r)| Ok(r.clone()))
+                .collect::<Vec<_>>()
+                .into_iter(),
+            watermark: None,
+            deleted: Vec::new(),
+            incremental: false,
+        }
+    }
+}
+
+fn synthetic(n: u64, seed: u64, prefix: &str) -> Vec<RawReview> {
+    SyntheticReviews::new(SyntheticConfig {
+        reviews: n,
+        seed,
+        invalid_share: 0.03,
+        ..Default::default()
+    })
+    .enumerate()
+    .map(|(i, mut r)| {
+        r.review_id = Some(format!("{prefix}{i:05}"));
+        r
+    })
+    .collect()
+}
+
+/// Day 2's changes: new reviews, edits, edits that make a review invalid, deletions.
+fn change_day(src: &mut Source, seed: u64, prefix: &str) {
+    for r in synthetic(80, seed, prefix) {
+        src.upsert(r);
+    }
+    let ids: Vec<String> = src.rows.keys().cloned().collect();
+    for (i, id) in ids.iter().enumerate().take(60) {
+        let mut r = src.rows[id].1.clone();
+        match i % 4 {
+            0 | 1 => r.text = Some(format!("Edited on {prefix}: sturdy and well made, {i}.")),
+            2 => r.rating = Some("9".into()), // now invalid: must leave the dataset
+            _ => {
+                src.delete(id);
+                continue;
+            }
+        }
+        src.upsert(r);
+    }
+}
+
+fn scorer() -> Arc<Scorer> {
+    Arc::new(Scorer::new(
+        Arc::new(KeywordClassifier::default()),
+        ScoreWeights::default(),
+    ))
+}
+
+fn options(run: &str) -> RunOptions {
+    RunOptions {
+        run_id: RunId::parse(run).unwrap(),
+        shard_rows: Some(150),
+        workers: 2,
+        merge_previous: false,
+        lease_ttl: Duration::from_secs(3600),
+    }
+}
+
+async fn run(
+    lake: Arc<dyn Lake>,
+    src: &Source,
+    opts: &RunOptions,
+) -> Result<RunSummary, StageError> {
+    run_from_source(
+        lake,
+        |base| src.changes(base),
+        scorer(),
+        opts,
+        Arc::new(NoProgress),
+    )
+    .await
+}
+
+/// The live snapshot as (review id -> (rating, text)), checking no review is there twice.
+async fn live(lake: &dyn Lake) -> BTreeMap<String, (u8, String)> {
+    let manifest = live_manifest(lake).await.unwrap().expect("a live snapshot");
+    let mut out = BTreeMap::new();
+    for key in &manifest.keys {
+        for b in read_parquet(Dataset::Curated, lake.get(key).await.unwrap()).unwrap() {
+            for r in batch_to_curated(&b).unwrap() {
+                let dup = out.insert(r.review_id.clone(), (r.rating, r.text));
+                assert!(dup.is_none(), "review {} published twice", r.review_id);
+            }
+        }
+    }
+    assert_eq!(manifest.rows, out.len() as u64, "manifest rows");
+    out
+}
+
+/// What a full load of the source's current state publishes.
+async fn expected(src: &Source) -> BTreeMap<String, (u8, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(dir.path()));
+    run_from_source(
+        lake.clone(),
+        |_| src.full(),
+        scorer(),
+        &options("full"),
+        Arc::new(NoProgress),
+    )
+    .await
+    .unwrap();
+    live(lake.as_ref()).await
+}
+
+/// A lake whose writes under `prefix` fail once at the `fail_at`-th, like an S3 5xx.
+struct FaultyLake {
+    inner: LocalLake,
+    prefix: &'static str,
+    fail_at: usize,
+    seen: AtomicUsize,
+}
+
+impl FaultyLake {
+    fn fault(&self, key: &str) -> Result<(), LakeError> {
+        if key.starts_with(self.prefix)
+            && self.seen.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at
+        {
+            return Err(LakeError::S3 {
+                operation: "PutObject",
+                key: key.to_owned(),
+                message: "InternalError (injected)".into(),
+                retryable: true,
+            });
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Lake for FaultyLake {
+    async fn put(&self, key: &str, body: Bytes) -> Result<(), LakeError> {
+        self.fault(key)?;
+        self.inner.put(key, body).await
+    }
+    async fn get(&self, key: &str) -> Result<Bytes, LakeError> {
+        self.inner.get(key).await
+    }
+    async fn get_versioned(&self, key: &str) -> Result<Option<(Bytes, Version)>, LakeError> {
+        self.inner.get_versioned(key).await
+    }
+    async fn put_if(
+        &self,
+        key: &str,
+        body: Bytes,
+        condition: &PutCondition,
+    ) -> Result<Version, LakeError> {
+        self.fault(key)?;
+        self.inner.put_if(key, body, condition).await
+    }
+    async fn size(&self, key: &str) -> Result<Option<u64>, LakeError> {
+        self.inner.size(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, LakeError> {
+        self.inner.list(prefix).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), LakeError> {
+        self.inner.delete(key).await
+    }
+    fn describe(&self) -> String {
+        "faulty local lake".into()
+    }
+}
+
+/// How far a run gets before its process dies.
+#[derive(Debug, Clone, Copy)]
+enum DiesAfter {
+    Begin,
+    Extract,
+    Transform,
+    Score,
+}
+
+/// Run the stages of `run` by hand up to `dies_after`, then abandon it (a killed process:
+/// nothing is cleaned up, the lease stays taken until it expires).
+async fn dying_run(lake: Arc<dyn Lake>, src: &Source, run: &str, dies_after: DiesAfter) {
+    let run = RunId::parse(run).unwrap();
+    let base = begin_run(lake.as_ref(), &run, Duration::ZERO)
+        .await
+        .unwrap();
+    if let DiesAfter::Begin = dies_after {
+        return;
+    }
+    let changes = src.changes(&base);
+    let out = extract_rows(
+        lake.clone(),
+        &run,
+        changes.rows,
+        &NoProgress,
+        changes.watermark,
+    )
+    .await
+    .unwrap();
+    let deletions = write_deletions(lake.as_ref(), &run, &changes.deleted)
+        .await
+        .unwrap();
+    if let DiesAfter::Extract = dies_after {
+        return;
+    }
+    let t = transform(
+        lake.clone(),
+        &TransformInput {
+            run_id: run.clone(),
+            raw_keys: out.raw_keys,
+            shard_rows: Some(150),
+            merge_previous: true,
+            deletions_key: Some(deletions),
+        },
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    if let DiesAfter::Transform = dies_after {
+        return;
+    }
+    score_shards(lake, scorer(), &t.shards, 2, Arc::new(NoProgress))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_fails_at_any_stage_loses_nothing_once_the_next_run_commits() {
+    let cases: [(&str, &'static str, usize); 5] = [
+        ("extract", "raw/", 1),
+        ("transform", "cleaned/", 2),
+        ("rejects", "rejects/", 1),
+        ("score", "curated/run=", 2),
+        ("commit", "curated/_latest.json", 1),
+    ];
+    for (name, prefix, fail_at) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(dir.path()));
+        let mut src = Source::default();
+        for r in synthetic(300, 1, "A") {
+            src.upsert(r);
+        }
+        let first = run(lake.clone(), &src, &options("d1")).await.unwrap();
+        assert!(first.accounted);
+        let live_before = lake
+            .get(reviews_lake::layout::LATEST_MANIFEST)
+            .await
+            .unwrap();
+
+        change_day(&mut src, 2, "B");
+        let faulty: Arc<dyn Lake> = Arc::new(FaultyLake {
+            inner: LocalLake::new(dir.path()),
+            prefix,
+            fail_at,
+            seen: AtomicUsize::new(0),
+        });
+        let err = run(faulty, &src, &options("d2")).await.unwrap_err();
+        assert!(err.is_retryable(), "{name}: {err}");
+        assert_eq!(
+            lake.get(reviews_lake::layout::LATEST_MANIFEST)
+                .await
+                .unwrap(),
+            live_before,
+            "{name}: nothing committed"
+        );
+
+        // The next scheduled run (another run id), after more changes.
+        change_day(&mut src, 3, "C");
+        let next = run(lake.clone(), &src, &options("d3")).await.unwrap();
+        assert!(next.accounted, "{name}: {:?}", next.changes);
+        assert_eq!(live(lake.as_ref()).await, expected(&src).await, "{name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_killed_after_any_stage_loses_nothing_once_the_next_run_commits() {
+    for dies_after in [
+        DiesAfter::Begin,
+        DiesAfter::Extract,
+        DiesAfter::Transform,
+        DiesAfter::Score,
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(dir.path()));
+        let mut src = Source::default();
+        for r in synthetic(300, 1, "A") {
+            src.upsert(r);
+        }
+        run(lake.clone(), &src, &options("d1")).await.unwrap();
+        change_day(&mut src, 2, "B");
+        // Dies holding a lease that has expired by the next schedule.
+        dying_run(lake.clone(), &src, "d2", dies_after).await;
+        change_day(&mut src, 3, "C");
+        let next = run(lake.clone(), &src, &options("d3")).await.unwrap();
+        assert!(next.accounted, "{dies_after:?}: {:?}", next.changes);
+        assert_eq!(
+            live(lake.as_ref()).await,
+            expected(&src).await,
+            "{dies_after:?}"
+        );
+        // Every change of the dead run was read again: d3 started at d1's watermark.
+        let base = state::run_base(
+            lake.as_ref(),
+            &RunId::parse("d3").unwrap(),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(base.live_run, Some(RunId::parse("d1").unwrap()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_execution_while_one_holds_the_lease_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(dir.path()));
+    let mut src = Source::default();
+    for r in synthetic(300, 1, "A") {
+        src.upsert(r);
+    }
+    run(lake.clone(), &src, &options("d1")).await.unwrap();
+    change_day(&mut src, 2, "B");
+
+    // Run "a" has started (holds the lease) when "b" is launched.
+    begin_run(
+        lake.as_ref(),
+        &RunId::parse("a").unwrap(),
+        Duration::from_secs(3600),
+    )
+    .await
+    .unwrap();
+    let before: BTreeSet<String> = lake.list("").await.unwrap().into_iter().collect();
+    let pointer = lake
+        .get(reviews_lake::layout::LATEST_MANIFEST)
+        .await
+        .unwrap();
+    let err = run(lake.clone(), &src, &options("b")).await.unwrap_err();
+    assert!(
+        matches!(&err, StageError::LeaseHeld { holder, .. } if holder.as_str() == "a"),
+        "{err}"
+    );
+    let after: BTreeSet<String> = lake.list("").await.unwrap().into_iter().collect();
+    assert_eq!(before, after, "the refused execution wrote nothing");
+    assert_eq!(
+        lake.get(reviews_lake::layout::LATEST_MANIFEST)
+            .await
+            .unwrap(),
+        pointer
+    );
+
+    // "a" finishes; everything is there.
+    run(lake.clone(), &src, &options("a")).await.unwrap();
+    assert_eq!(live(lake.as_ref()).await, expected(&src).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_executions_at_once_one_wins_and_the_next_run_has_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(dir.path()));
+    let mut src = Source::default();
+    for r in synthetic(300, 1, "A") {
+        src.upsert(r);
+    }
+    run(lake.clone(), &src, &options("d1")).await.unwrap();
+    change_day(&mut src, 2, "B");
+    let (opts_a, opts_b) = (options("a"), options("b"));
+    let (a, b) = tokio::join!(
+        run(lake.clone(), &src, &opts_a),
+        run(lake.clone(), &src, &opts_b)
+    );
+    let outcomes = [&a, &b];
+    assert!(
+        outcomes.iter().any(|r| r.is_ok()),
+        "one of them published: {a:?} {b:?}"
+    );
+    for r in outcomes {
+        if let Err(e) = r {
+            assert!(matches!(e, StageError::LeaseHeld { .. }), "{e}");
+        }
+    }
+    assert_eq!(live(lake.as_ref()).await, expected(&src).await);
+    change_day(&mut src, 3, "C");
+    run(lake.clone(), &src, &options("c")).await.unwrap();
+    assert_eq!(live(lake.as_ref()).await, expected(&src).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_lost_its_expired_lease_cannot_publish_over_a_newer_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(dir.path()));
+    let mut src = Source::default();
+    for r in synthetic(300, 1, "A") {
+        src.upsert(r);
+    }
+    run(lake.clone(), &src, &options("d1")).await.unwrap();
+    change_day(&mut src, 2, "B");
+    // "slow" builds everything on d1, but its lease expires before it publishes.
+    dying_run(lake.clone(), &src, "slow", DiesAfter::Score).await;
+    change_day(&mut src, 3, "C");
+    run(lake.clone(), &src, &options("fast")).await.unwrap();
+    let committed = live_manifest(lake.as_ref()).await.unwrap().unwrap();
+
+    let slow = RunId::parse("slow").unwrap();
+    let curated_keys: Vec<String> = lake
+        .list(&format!("curated/run={slow}/"))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|k| k.ends_with(".parquet"))
+        .collect();
+    let err = reviews_stages::publish(
+        lake.clone(),
+        &reviews_stages::PublishInput {
+            run_id: slow,
+            curated_keys,
+            expected_rows: None,
+            watermark: Some("999".into()),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, StageError::Conflict(_)), "{err}");
+    assert_eq!(
+        live_manifest(lake.as_ref()).await.unwrap().unwrap(),
+        committed,
+        "the pointer did not move backwards"
+    );
+    assert_eq!(live(lake.as_ref()).await, expected(&src).await);
+}
