@@ -225,6 +225,47 @@ def scenario_fatal():
           f"{d['status']}, error {d.get('error')}, cause {d.get('cause', '')[:120]}")
 
 
+def scenario_overlap():
+    """Two executions at once (a schedule and a manual re-run): one runs the stages, the other
+    ends at AnotherRunHoldsLease having written nothing; the pointer moves once."""
+    load_more(303)
+    before = json.loads(s3.get_object(Bucket=BUCKET, Key="curated/_latest.json")["Body"].read())
+    first = start({})
+    second = start({})
+    d1, d2 = wait(*first), wait(*second)
+    outcomes = []
+    for d in (d1, d2):
+        lease_held = any(e["type"] == "SucceedStateEntered"
+                         and e["stateEnteredEventDetails"]["name"] == "AnotherRunHoldsLease"
+                         for e in history(d["executionArn"]))
+        outcomes.append("lease_held" if lease_held else d["_output"].get("publish", {}).get("status"))
+    latest = json.loads(s3.get_object(Bucket=BUCKET, Key="curated/_latest.json")["Body"].read())
+    loser = [d for d, o in zip((d1, d2), outcomes) if o == "lease_held"]
+    loser_keys = s3_keys(f"raw/run={loser[0]['_output'].get('run_id')}/") if loser and loser[0]["_output"].get("run_id") else []
+    check("two executions at once: one publishes, the other ends at AnotherRunHoldsLease and writes nothing",
+          d1["status"] == "SUCCEEDED" and d2["status"] == "SUCCEEDED" and sorted(outcomes) == ["lease_held", "published"]
+          and latest.get("sequence") == before.get("sequence", 0) + 1 and not loser_keys,
+          f"{d1['status']}/{d2['status']}, outcomes {outcomes}, sequence {before.get('sequence')} -> {latest.get('sequence')}")
+
+
+def scenario_deletion():
+    """A review deleted at the source leaves the live dataset with the next run, counted."""
+    before = json.loads(s3.get_object(Bucket=BUCKET, Key="curated/_latest.json")["Body"].read())
+    admin = os.environ["REVIEWS_PG_ADMIN_URL"].rsplit("/", 1)[0] + "/" + os.environ["E2E_DB"]
+    deleted = subprocess.run(
+        ["psql", admin, "-Atc", "DELETE FROM review WHERE review_id IN (SELECT review_id FROM review WHERE rating "
+         "BETWEEN 1 AND 5 AND char_length(text) > 40 ORDER BY review_id LIMIT 3) RETURNING review_id"],
+        check=True, capture_output=True, text=True).stdout.split()
+    d = run({})
+    o = d["_output"]
+    changes = o.get("rows", {}).get("changes", {})
+    latest = json.loads(s3.get_object(Bucket=BUCKET, Key="curated/_latest.json")["Body"].read())
+    check("rows deleted at the source leave the dataset with the next run; the counts add up",
+          d["status"] == "SUCCEEDED" and len(deleted) == 3 and 1 <= changes.get("deleted", 0) <= 3
+          and latest.get("rows") == before.get("rows", 0) - changes.get("deleted", 0) + changes.get("new", 0) - changes.get("removed_by_reject", 0) - changes.get("erased", 0),
+          f"{d['status']}, deleted {deleted}, changes {changes}, rows {before.get('rows')} -> {latest.get('rows')}")
+
+
 def scenario_schedule():
     found, seen = rule_starts_execution(sfn, events, SM_ARN, rule="reviews-e2e-schedule")
     d = wait(found["executionArn"], found["name"], time.monotonic()) if found else {}
@@ -260,6 +301,8 @@ def main():
     scenario_mongo_down()
     scenario_postgres_down()
     scenario_fatal()
+    scenario_overlap()
+    scenario_deletion()
     if not args.no_schedule:
         scenario_schedule()
     scenario_no_secret_in_logs()

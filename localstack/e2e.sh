@@ -44,8 +44,9 @@ REVIEWS_MONGO_URI="$(bash scripts/services/mongo.sh url)" \
 REVIEWS_SCHEDULE_STATE=DISABLED REVIEWS_SHARD_ROWS=500 \
   bash localstack/deploy.sh
 # The functions' settings beyond outputs.env: a short MongoDB wait (the archive scenario stops
-# it), the model from this checkout, logs at info.
-REVIEWS_MONGO_TIMEOUT_SECS=2 REVIEWS_MODEL_DIR="$LS_ROOT/models" RUST_LOG=info \
+# it), no extract safety lag (the scenarios change the source and run at once; nothing else
+# writes to it), the model from this checkout, logs at info.
+REVIEWS_MONGO_TIMEOUT_SECS=2 REVIEWS_PG_SAFETY_LAG_SECS=0 REVIEWS_MODEL_DIR="$LS_ROOT/models" RUST_LOG=info \
   bash localstack/watch.sh
 
 REVIEWS_MONGO_DIR="${REVIEWS_MONGO_DIR:-$LS_ROOT/.cache/services/mongo}" LS_CACHE="$LS_CACHE" \

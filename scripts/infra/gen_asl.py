@@ -103,6 +103,7 @@ TRANSFORM_COUNTS = {
     "rejected_by_reason.$": "$.transform.rejected_by_reason",
     "rejects_key.$": "$.transform.rejects_key",
     "carried.$": "$.transform.carried",
+    "changes.$": "$.transform.changes",
 }
 LOAD_CLEANED = {
     "shards.$": "States.ArrayLength($.transform.shards)",
@@ -156,6 +157,7 @@ main_branch = {
                 "raw_keys.$": "$.raw_keys",
                 "shard_rows.$": "$.shard_rows",
                 "merge_previous.$": "$.incremental",
+                "deletions_key.$": "$.deletions_key",
             },
             {
                 "run_id.$": "$.Payload.run_id",
@@ -166,6 +168,7 @@ main_branch = {
                 "rejects_key.$": "$.Payload.rejects_key",
                 "carried.$": "$.Payload.carried",
                 "total_rows.$": "$.Payload.total_rows",
+                "changes.$": "$.Payload.changes",
                 "shards.$": "$.Payload.shards",
             },
             "$.transform",
@@ -175,9 +178,27 @@ main_branch = {
         ),
         "CountRows": {
             "Type": "Pass",
-            "Comment": "Nothing is lost: cleaned + rejected must equal the rows extracted.",
+            "Comment": (
+                "Nothing is lost: cleaned + rejected must equal the rows extracted, and the "
+                "dataset must be the base snapshot plus the changes: total + deleted + "
+                "removed_by_reject + erased = previous + new (each sum one intrinsic, as "
+                "emulators evaluate them)."
+            ),
             "Parameters": {
-                "cleaned_plus_rejected.$": "States.MathAdd($.transform.cleaned, $.transform.rejected)"
+                "cleaned_plus_rejected.$": "States.MathAdd($.transform.cleaned, $.transform.rejected)",
+                "total_plus_deleted.$": "States.MathAdd($.transform.changes.total, $.transform.changes.deleted)",
+                "removed.$": "States.MathAdd($.transform.changes.removed_by_reject, $.transform.changes.erased)",
+                "previous_plus_new.$": "States.MathAdd($.transform.changes.previous, $.transform.changes.new)",
+            },
+            "ResultPath": "$.accounted",
+            "Next": "CountChanges",
+        },
+        "CountChanges": {
+            "Type": "Pass",
+            "Parameters": {
+                "cleaned_plus_rejected.$": "$.accounted.cleaned_plus_rejected",
+                "previous_plus_new.$": "$.accounted.previous_plus_new",
+                "total_plus_removed.$": "States.MathAdd($.accounted.total_plus_deleted, $.accounted.removed)",
             },
             "ResultPath": "$.accounted",
             "Next": "RowsAccountedFor",
@@ -192,6 +213,14 @@ main_branch = {
                             "Variable": "$.accounted.cleaned_plus_rejected",
                             "NumericEqualsPath": "$.rows_extracted",
                         },
+                        {
+                            "Variable": "$.accounted.total_plus_removed",
+                            "NumericEqualsPath": "$.accounted.previous_plus_new",
+                        },
+                        {
+                            "Variable": "$.transform.changes.total",
+                            "NumericEqualsPath": "$.transform.total_rows",
+                        },
                     ],
                     "Next": "AnythingToScore",
                 }
@@ -205,8 +234,10 @@ main_branch = {
                 "error": "RowsUnaccounted",
                 "cause.$": (
                     "States.Format('transform failed: extracted {} rows, transform read {}, "
-                    "cleaned {} + rejected {}', $.rows_extracted, $.transform.rows_in, "
-                    "$.transform.cleaned, $.transform.rejected)"
+                    "cleaned {} + rejected {}; dataset {} + removed = {}, base + new = {}', "
+                    "$.rows_extracted, $.transform.rows_in, $.transform.cleaned, "
+                    "$.transform.rejected, $.transform.changes.total, "
+                    "$.accounted.total_plus_removed, $.accounted.previous_plus_new)"
                 ),
             },
             "ResultPath": "$.failure",
@@ -227,19 +258,46 @@ main_branch = {
                 "run_id.$": "$.run_id",
                 "curated_keys.$": "$.score.curated_keys",
                 "expected_rows.$": "$.transform.total_rows",
+                "watermark.$": "$.watermark",
             },
             {
-                "status": "published",
+                "status.$": "$.Payload.status",
                 "run_id.$": "$.Payload.run_id",
                 "manifest_key.$": "$.Payload.manifest_key",
                 "rows.$": "$.Payload.rows",
                 "checksum.$": "$.Payload.checksum",
+                "sequence.$": "$.Payload.sequence",
             },
             "$.publish",
-            next_state="MainDone",
+            next_state="SnapshotAccountedFor",
             catch_to="PublishFailed",
-            comment="Step 7: validate the curated run, then move curated/_latest.json to it.",
+            comment=(
+                "Step 7: validate the curated run, then commit it: one conditional write of "
+                "curated/_latest.json (snapshot + watermark together). A run built on a commit "
+                "that is no longer live is refused (FatalError)."
+            ),
         ),
+        "SnapshotAccountedFor": {
+            "Type": "Choice",
+            "Comment": "The live snapshot holds exactly the rows transform wrote.",
+            "Choices": [
+                {"Variable": "$.publish.rows", "NumericEqualsPath": "$.transform.total_rows", "Next": "MainDone"}
+            ],
+            "Default": "SnapshotUnaccounted",
+        },
+        "SnapshotUnaccounted": {
+            "Type": "Pass",
+            "Parameters": {
+                "step": "publish",
+                "error": "RowsUnaccounted",
+                "cause.$": (
+                    "States.Format('publish failed: the snapshot holds {} rows, transform wrote {}', "
+                    "$.publish.rows, $.transform.total_rows)"
+                ),
+            },
+            "ResultPath": "$.failure",
+            "Next": "MainBranchFailed",
+        },
         "MainDone": {
             "Type": "Pass",
             "Parameters": {
@@ -347,22 +405,39 @@ definition = {
                 "run_id.$": "$.config.run_id",
             },
             {
+                "status.$": "$.Payload.status",
+                "lease_holder.$": "$.Payload.lease_holder",
                 "run_id.$": "$.Payload.run_id",
                 "raw_keys.$": "$.Payload.raw_keys",
                 "rows.$": "$.Payload.rows",
                 "watermark.$": "$.Payload.watermark",
                 "incremental.$": "$.Payload.incremental",
+                "deletions_key.$": "$.Payload.deletions_key",
+                "deleted.$": "$.Payload.deleted",
             },
             "$.extract",
-            next_state="Stages",
+            next_state="LeaseFree",
             catch_to="ExtractFailed",
             comment=(
-                "Step 1: PostgreSQL -> raw/run=<run_id>/ (incremental from state/watermark.json). "
-                "PostgreSQL down is a RetryableError, absorbed by the backoff below."
+                "Step 1: take the run lease, then PostgreSQL -> raw/run=<run_id>/ (incremental "
+                "from the watermark of the live commit). PostgreSQL down is a RetryableError, "
+                "absorbed by the backoff below."
             ),
             retryable_attempts=6,
             retryable_interval=2,
         ),
+        "LeaseFree": {
+            "Type": "Choice",
+            "Comment": "Another execution holds the run lease: end here, having changed nothing.",
+            "Choices": [
+                {"Variable": "$.extract.status", "StringEquals": "lease_held", "Next": "AnotherRunHoldsLease"}
+            ],
+            "Default": "Stages",
+        },
+        "AnotherRunHoldsLease": {
+            "Type": "Succeed",
+            "Comment": "Not a failure: the other run goes on; this one's rows are extracted by a later run.",
+        },
         "Stages": {
             "Type": "Parallel",
             "Comment": "Archive beside the main branch; only the main branch can fail the run.",
@@ -371,6 +446,8 @@ definition = {
                 "raw_keys.$": "$.extract.raw_keys",
                 "rows_extracted.$": "$.extract.rows",
                 "incremental.$": "$.extract.incremental",
+                "deletions_key.$": "$.extract.deletions_key",
+                "watermark.$": "$.extract.watermark",
                 "shard_rows.$": "$.config.shard_rows",
                 "max_concurrency.$": "$.config.max_concurrency",
             },
@@ -392,6 +469,7 @@ definition = {
                     "extracted.$": "$.extract.rows",
                     "cleaned.$": "$.stages.main.transform.cleaned",
                     "rejected.$": "$.stages.main.transform.rejected",
+                    "changes.$": "$.stages.main.transform.changes",
                     "all_accounted_for": True,
                 },
                 "extract.$": "$.extract",
@@ -410,6 +488,24 @@ definition = {
             "Comment": "The branch error and cause (cause already names the failed step).",
             "Parameters": {"step": "stages", "error.$": "$.error.Error", "cause.$": "$.error.Cause"},
             "ResultPath": "$.failure",
+            "Next": "ReleaseLease",
+        },
+        "ReleaseLease": {
+            "Type": "Task",
+            "Comment": (
+                "Give the run lease back so the next execution need not wait for it to expire "
+                "(nothing was committed: the watermark did not move, the rows are extracted "
+                "again). Best effort: if this fails, the lease expires."
+            ),
+            "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {
+                "FunctionName": "${PublishFunctionArn}",
+                "Payload": {"release_lease.$": "$.extract.run_id"},
+            },
+            "TimeoutSeconds": 60,
+            "ResultPath": None,
+            "Retry": retry(2, 1),
+            "Catch": catch("PipelineFailed"),
             "Next": "PipelineFailed",
         },
         "PipelineFailed": fail("The run failed; error and cause are those recorded above."),

@@ -74,9 +74,11 @@ async fn main() {
             );
         }
         Some("extract") => {
+            // No safety lag: the rows were loaded just now, and nothing writes concurrently.
             let pg = admin
                 .with_database(&cfg.database)
-                .with_credentials(&cfg.reader_role, &cfg.reader_password);
+                .with_credentials(&cfg.reader_role, &cfg.reader_password)
+                .with_safety_lag(std::time::Duration::ZERO);
             let tmp = tempfile::tempdir().unwrap();
             let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(tmp.path()));
             let run = RunId::parse("bench").unwrap();

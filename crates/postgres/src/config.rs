@@ -9,6 +9,16 @@ use tokio_postgres::{Client, NoTls};
 
 use crate::error::{PgError, is_transient};
 
+/// The default [`PgConfig::safety_lag`]: 5 minutes. It must exceed the longest write
+/// transaction on the source: a row's `updated_at` (and a deletion's `deleted_at`) is stamped
+/// with `now()`, the start of the writing transaction, so a transaction that runs longer than
+/// the lag can commit a row below a watermark that has already moved past it, and that row is
+/// never extracted.
+pub const DEFAULT_SAFETY_LAG: Duration = Duration::from_secs(300);
+
+/// The environment variable [`safety_lag_from_env`] reads: the safety lag in seconds.
+pub const SAFETY_LAG_ENV: &str = "REVIEWS_PG_SAFETY_LAG_SECS";
+
 /// How to reach PostgreSQL and how hard to try. The URL holds a secret: [`fmt::Debug`] shows
 /// only host, port, user and database.
 #[derive(Clone)]
@@ -24,15 +34,18 @@ pub struct PgConfig {
     pub schema: String,
     /// Rows fetched from the server-side cursor per round trip.
     pub fetch_rows: i32,
-    /// Rows whose `updated_at` is newer than the server's clock minus this lag are left for the
-    /// next run, so that a writer's transaction that started before the extract but commits
-    /// after it (its rows carry the older timestamp) is not skipped. Zero reads up to now.
+    /// Rows whose `updated_at` (and deletions whose `deleted_at`) is newer than the server's
+    /// clock minus this lag are left for the next run, so that a writer's transaction that
+    /// started before the extract but commits after it (its rows carry the older timestamp) is
+    /// not skipped. Must exceed the longest write transaction on the source; default
+    /// [`DEFAULT_SAFETY_LAG`]. Zero reads up to now (tests only: it loses late commits).
     pub safety_lag: Duration,
 }
 
 impl PgConfig {
     /// Settings from a `postgres://user:password@host:port/db` URL (or a key=value string),
-    /// with 5 connection attempts, 0.2 s initial backoff and a 5 s connect timeout by default.
+    /// with 5 connection attempts, 0.2 s initial backoff, a 5 s connect timeout and a
+    /// [`DEFAULT_SAFETY_LAG`] of 5 minutes by default.
     pub fn new(url: &str) -> Result<Self, PgError> {
         let mut parsed = tokio_postgres::Config::from_str(url)
             .map_err(|e| PgError::Config(format!("invalid PostgreSQL URL: {e}")))?;
@@ -48,7 +61,7 @@ impl PgConfig {
             backoff_max: Duration::from_secs(5),
             schema: "public".to_owned(),
             fetch_rows: 5_000,
-            safety_lag: Duration::ZERO,
+            safety_lag: DEFAULT_SAFETY_LAG,
         })
     }
 
@@ -69,6 +82,12 @@ impl PgConfig {
     pub fn with_attempts(mut self, attempts: u32, backoff_initial: Duration) -> Self {
         self.connect_attempts = attempts.max(1);
         self.backoff_initial = backoff_initial;
+        self
+    }
+
+    /// The same settings with another [`PgConfig::safety_lag`].
+    pub fn with_safety_lag(mut self, lag: Duration) -> Self {
+        self.safety_lag = lag;
         self
     }
 
@@ -147,8 +166,36 @@ impl fmt::Debug for PgConfig {
             .field("user", &self.parsed.get_user())
             .field("connect_attempts", &self.connect_attempts)
             .field("schema", &self.schema)
+            .field("safety_lag", &self.safety_lag)
             .finish_non_exhaustive()
     }
+}
+
+/// The safety lag from [`SAFETY_LAG_ENV`] (`REVIEWS_PG_SAFETY_LAG_SECS`): `None` when it is
+/// unset or blank (keep the default), else a non-negative number of seconds (`300`, `2.5`).
+/// Anything else is a [`PgError::Config`] naming the variable and the value.
+pub fn safety_lag_from_env() -> Result<Option<Duration>, PgError> {
+    match std::env::var(SAFETY_LAG_ENV) {
+        Ok(v) if v.trim().is_empty() => Ok(None),
+        Ok(v) => parse_safety_lag(&v).map(Some),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(PgError::Config(format!(
+            "{SAFETY_LAG_ENV} is not valid UTF-8; expected a number of seconds"
+        ))),
+    }
+}
+
+fn parse_safety_lag(value: &str) -> Result<Duration, PgError> {
+    let v = value.trim();
+    v.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .ok_or_else(|| {
+            PgError::Config(format!(
+                "{SAFETY_LAG_ENV}={v:?} is not a number of seconds (expected e.g. 300 or 2.5)"
+            ))
+        })
 }
 
 /// A PostgreSQL identifier we accept from configuration (database, role, schema names):
@@ -199,6 +246,26 @@ mod tests {
             &"x".repeat(64),
         ] {
             assert!(check_identifier("name", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_safety_lag_defaults_to_five_minutes_and_parses_from_text() {
+        let c = PgConfig::new("postgres://u:p@127.0.0.1:5433/db").unwrap();
+        assert_eq!(c.safety_lag, DEFAULT_SAFETY_LAG);
+        assert_eq!(DEFAULT_SAFETY_LAG, Duration::from_secs(300));
+        let c = c.with_safety_lag(Duration::ZERO);
+        assert_eq!(c.safety_lag, Duration::ZERO);
+        assert_eq!(parse_safety_lag("300").unwrap(), Duration::from_secs(300));
+        assert_eq!(
+            parse_safety_lag(" 2.5 ").unwrap(),
+            Duration::from_millis(2500)
+        );
+        assert_eq!(parse_safety_lag("0").unwrap(), Duration::ZERO);
+        for bad in ["five", "", "-1", "NaN", "inf", "5m"] {
+            let err = parse_safety_lag(bad).expect_err(bad).to_string();
+            assert!(err.contains(SAFETY_LAG_ENV), "{err}");
+            assert!(err.contains("not a number of seconds"), "{err}");
         }
     }
 

@@ -1,14 +1,17 @@
-//! Extract from PostgreSQL as the read-only role: validate the source schema, then stream the
-//! rows changed since the watermark, in `(updated_at, review_id)` order, through a server-side
-//! cursor into raw/ (never the whole table in memory), and move the watermark only after raw/
-//! is written.
+//! Extract from PostgreSQL as the read-only role: validate the source schema, then, in one
+//! REPEATABLE READ snapshot, list the reviews deleted since the watermark and stream the rows
+//! changed since it, in `(updated_at, review_id)` order, through a server-side cursor into raw/
+//! (never the whole table in memory). The extract does not move the watermark: it starts from
+//! the live commit's (`curated/_latest.json`, see [`reviews_lake::state::run_base`]) and hands
+//! the new position to publish in [`ExtractOutput::watermark`], which commits it with the data.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use reviews_domain::RawReview;
-use reviews_lake::{Lake, LakeError, RunId, layout};
+use reviews_lake::{Lake, LakeError, RunId, state};
+use reviews_stages::extract::write_deletions;
 use reviews_stages::{ExtractOutput, Progress, StageError, extract_rows};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -25,6 +28,18 @@ use crate::error::{ExtractError, PgError};
 pub struct Watermark {
     pub updated_at: DateTime<Utc>,
     pub review_id: String,
+    /// The last deletion listed, in `(deleted_at, review_id)` order: the next extract lists
+    /// the deletions after it. `None` when none was seen yet, and in watermarks written before
+    /// deletions were tracked (which then list every deletion the source holds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<DeletionMark>,
+}
+
+/// A position in the source's `review_deletion` table.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct DeletionMark {
+    pub deleted_at: DateTime<Utc>,
+    pub review_id: String,
 }
 
 impl Watermark {
@@ -38,14 +53,6 @@ impl Watermark {
     }
 }
 
-/// `state/watermark.json`: the watermark and the run that wrote it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct StoredWatermark {
-    #[serde(flatten)]
-    watermark: Watermark,
-    run_id: RunId,
-}
-
 /// `state/runs/run=<id>/extract.json`: the range a run extracted, so that re-running the same
 /// run id re-reads the same range (and does not overwrite its raw/ with an empty file).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -53,22 +60,21 @@ struct RunRange {
     from: Option<Watermark>,
     to: Option<Watermark>,
     rows: u64,
+    #[serde(default)]
+    deleted: u64,
 }
 
 fn run_range_key(run: &RunId) -> String {
     format!("state/runs/run={run}/extract.json")
 }
 
-/// The stored watermark, if any.
+/// The watermark of the live commit (`curated/_latest.json`): where the next run's extract
+/// starts. `None` when nothing was published, or the live commit carries no watermark.
 pub async fn read_watermark(lake: &dyn Lake) -> Result<Option<Watermark>, ExtractError> {
-    match lake.get(layout::WATERMARK).await {
-        Ok(bytes) => {
-            let stored: StoredWatermark = serde_json::from_slice(&bytes)
-                .map_err(|e| PgError::Watermark(format!("{}: {e}", layout::WATERMARK)))?;
-            Ok(Some(stored.watermark))
-        }
-        Err(LakeError::NotFound(_)) => Ok(None),
-        Err(e) => Err(StageError::from(e).into()),
+    let live = state::read_pointer(lake).await.map_err(StageError::from)?;
+    match live.and_then(|(manifest, _)| manifest.watermark) {
+        Some(json) => Ok(Some(Watermark::from_json(&json)?)),
+        None => Ok(None),
     }
 }
 
@@ -128,19 +134,30 @@ const NEEDED: &[(&str, &str, &[Kind])] = {
     ]
 };
 
+/// The deletions table: optional (a source set up before it existed has none, and its
+/// deletions are then not reported), but when it is there its columns must fit.
+const DELETIONS_TABLE: &str = "review_deletion";
+const DELETIONS: &[(&str, &str, &[Kind])] = &[
+    (DELETIONS_TABLE, "review_id", &[Kind::Text]),
+    (DELETIONS_TABLE, "deleted_at", &[Kind::TimestampTz]),
+];
+
 /// The source schema as validated: the kind of each needed column.
 #[derive(Debug, Clone)]
 pub struct SourceSchema {
     schema: String,
     kinds: HashMap<(&'static str, &'static str), Kind>,
+    deletions: bool,
 }
 
 /// Check that the tables and columns the extract needs exist, visible to the connected role,
 /// with types it can read. The error names every missing table or column and every
-/// incompatible type, e.g. `missing column review.rating`.
+/// incompatible type, e.g. `missing column review.rating`. The deletions table
+/// (`review_deletion`) is optional: its absence is not an error (see
+/// [`SourceSchema::tracks_deletions`]), but its columns are checked when it is there.
 pub async fn validate_schema(client: &Client, schema: &str) -> Result<SourceSchema, PgError> {
     check_identifier("schema", schema)?;
-    let tables: Vec<&str> = vec!["review", "product", "buyer"];
+    let tables: Vec<&str> = vec!["review", "product", "buyer", DELETIONS_TABLE];
     let rows = client
         .query(
             "SELECT table_name::text, column_name::text, data_type::text
@@ -156,16 +173,17 @@ pub async fn validate_schema(client: &Client, schema: &str) -> Result<SourceSche
         .collect();
     let mut problems = Vec::new();
     let mut kinds = HashMap::new();
-    for table in &tables {
+    for table in tables.iter().filter(|t| **t != DELETIONS_TABLE) {
         if !found.keys().any(|(t, _)| t == table) {
             problems.push(format!(
                 "missing table {schema}.{table} (or not visible to this role)"
             ));
         }
     }
-    for (table, column, accepted) in NEEDED {
+    let deletions = found.keys().any(|(t, _)| t == DELETIONS_TABLE);
+    for (table, column, accepted) in NEEDED.iter().chain(DELETIONS) {
         if !found.keys().any(|(t, _)| t == table) {
-            continue; // reported as a missing table
+            continue; // reported as a missing table, or the optional one is absent
         }
         match found.get(&((*table).to_owned(), (*column).to_owned())) {
             None => problems.push(format!("missing column {table}.{column}")),
@@ -184,6 +202,7 @@ pub async fn validate_schema(client: &Client, schema: &str) -> Result<SourceSche
         Ok(SourceSchema {
             schema: schema.to_owned(),
             kinds,
+            deletions,
         })
     } else {
         Err(PgError::Schema { problems })
@@ -206,6 +225,12 @@ fn expected_types(kinds: &[Kind]) -> String {
 }
 
 impl SourceSchema {
+    /// Whether the source has the deletions table (`review_deletion`, visible to the role):
+    /// then the extract lists the reviews deleted since the watermark.
+    pub fn tracks_deletions(&self) -> bool {
+        self.deletions
+    }
+
     /// The expression that reads `alias.column` as text, as the source holds it.
     fn text_expr(&self, alias: &str, table: &'static str, column: &'static str) -> String {
         let col = format!("{alias}.{}", ident(column));
@@ -238,25 +263,72 @@ impl SourceSchema {
             t("review", "verified_purchase"),
             t("review", "review_date"),
         );
-        let mut n = 1;
-        if lower {
-            sql.push_str(&format!(
-                " AND (r.updated_at, r.review_id) > (${}::timestamptz, ${}::text)",
-                n + 1,
-                n + 2
-            ));
-            n += 2;
-        }
-        if upper {
-            sql.push_str(&format!(
-                " AND (r.updated_at, r.review_id) <= (${}::timestamptz, ${}::text)",
-                n + 1,
-                n + 2
-            ));
-        }
+        push_range(&mut sql, "r.updated_at", "r.review_id", lower, upper);
         sql.push_str(" ORDER BY r.updated_at, r.review_id");
         sql
     }
+
+    /// The deletions query, parameters as in [`Self::select_sql`] with `(deleted_at,
+    /// review_id)` bounds. `newest_only`: just the last position (for a full extract, which
+    /// lists nothing: everything not extracted is gone anyway).
+    fn deletions_sql(&self, lower: bool, upper: bool, newest_only: bool) -> String {
+        let mut sql = format!(
+            "SELECT d.review_id::text, d.deleted_at FROM {}.{} d \
+             WHERE d.deleted_at <= now() - make_interval(secs => $1::float8)",
+            ident(&self.schema),
+            ident(DELETIONS_TABLE)
+        );
+        push_range(&mut sql, "d.deleted_at", "d.review_id", lower, upper);
+        if newest_only {
+            sql.push_str(" ORDER BY d.deleted_at DESC, d.review_id DESC LIMIT 1");
+        } else {
+            sql.push_str(" ORDER BY d.deleted_at, d.review_id");
+        }
+        sql
+    }
+}
+
+/// Append `AND (at, id) > ($2, $3)` when `lower`, then `AND (at, id) <= (.., ..)` when
+/// `upper`, numbering the parameters after `$1` (the lag).
+fn push_range(sql: &mut String, at: &str, id: &str, lower: bool, upper: bool) {
+    let mut n = 1;
+    if lower {
+        sql.push_str(&format!(
+            " AND ({at}, {id}) > (${}::timestamptz, ${}::text)",
+            n + 1,
+            n + 2
+        ));
+        n += 2;
+    }
+    if upper {
+        sql.push_str(&format!(
+            " AND ({at}, {id}) <= (${}::timestamptz, ${}::text)",
+            n + 1,
+            n + 2
+        ));
+    }
+}
+
+type Params = Vec<Box<dyn ToSql + Sync + Send>>;
+
+fn lag_and_bounds<'a>(
+    lag: f64,
+    bounds: impl IntoIterator<Item = (&'a DateTime<Utc>, &'a String)>,
+) -> Params {
+    let mut params: Params = vec![Box::new(lag)];
+    for (at, id) in bounds {
+        params.push(Box::new(*at));
+        params.push(Box::new(id.clone()));
+    }
+    params
+}
+
+/// What to read of `review_deletion` in the extract's snapshot.
+struct DeletionQuery {
+    sql: String,
+    params: Params,
+    /// List the rows (an incremental extract); else only the newest position is read.
+    list: bool,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -267,16 +339,36 @@ type Batch = Result<Vec<RawReview>, PgError>;
 /// Batches in flight between the reading task and the Parquet encoder.
 const CHANNEL_BATCHES: usize = 4;
 
-/// Read the range through a portal (a server-side cursor) inside one REPEATABLE READ, READ ONLY
-/// transaction, `fetch_rows` rows per round trip, sending each batch to `tx`. Returns the
-/// watermark of the last row sent. Stops early (Ok(None)) when the receiver is gone.
+/// What the reading task saw, in one snapshot.
+#[derive(Debug, Default)]
+struct Pumped {
+    /// `(updated_at, review_id)` of the last review row sent.
+    last: Option<(DateTime<Utc>, String)>,
+    /// The deleted review ids listed, in `(deleted_at, review_id)` order.
+    deleted_ids: Vec<String>,
+    /// The position of the last deletion listed (or, for a full extract, the newest one).
+    deleted_last: Option<DeletionMark>,
+}
+
+fn refs(params: &Params) -> Vec<&(dyn ToSql + Sync)> {
+    params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect()
+}
+
+/// Inside one REPEATABLE READ, READ ONLY transaction (one snapshot, one `now()` for the lag):
+/// read the deletions, then the review rows through a portal (a server-side cursor),
+/// `fetch_rows` rows per round trip, sending each batch to `tx`. Returns what it read; `None`
+/// after a failure (sent to `tx`) or when the receiver is gone.
 async fn pump(
     mut client: Client,
     sql: String,
-    params: Vec<Box<dyn ToSql + Sync + Send>>,
+    params: Params,
+    deletions: Option<DeletionQuery>,
     fetch_rows: i32,
     tx: mpsc::Sender<Batch>,
-) -> Option<Watermark> {
+) -> Option<Pumped> {
     let result = async {
         let t = client
             .build_transaction()
@@ -285,16 +377,25 @@ async fn pump(
             .start()
             .await
             .map_err(PgError::query("begin extract"))?;
-        let refs: Vec<&(dyn ToSql + Sync)> = params
-            .iter()
-            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-            .collect();
+        let mut pumped = Pumped::default();
+        if let Some(q) = &deletions {
+            let rows = t
+                .query(q.sql.as_str(), &refs(&q.params))
+                .await
+                .map_err(PgError::query("read deletions"))?;
+            pumped.deleted_last = rows.last().map(|r| DeletionMark {
+                review_id: r.get(0),
+                deleted_at: r.get(1),
+            });
+            if q.list {
+                pumped.deleted_ids = rows.iter().map(|r| r.get(0)).collect();
+            }
+        }
         let portal = t
-            .bind(sql.as_str(), &refs)
+            .bind(sql.as_str(), &refs(&params))
             .await
             .map_err(PgError::query("open extract cursor"))?;
         let mut position = 0u64;
-        let mut last: Option<Watermark> = None;
         loop {
             let rows = t
                 .query_portal(&portal, fetch_rows.max(1))
@@ -310,10 +411,10 @@ async fn pump(
                 batch.push(raw_of(row, position));
             }
             if let Some(row) = rows.last() {
-                last = Some(Watermark {
-                    updated_at: row.get(14),
-                    review_id: row.get::<_, Option<String>>(0).unwrap_or_default(),
-                });
+                pumped.last = Some((
+                    row.get(14),
+                    row.get::<_, Option<String>>(0).unwrap_or_default(),
+                ));
             }
             if tx.send(Ok(batch)).await.is_err() {
                 return Ok(None); // the consumer stopped: nothing more to do
@@ -323,11 +424,11 @@ async fn pump(
             }
         }
         t.commit().await.map_err(PgError::query("end extract"))?;
-        Ok::<_, PgError>(last)
+        Ok::<_, PgError>(Some(pumped))
     }
     .await;
     match result {
-        Ok(last) => last,
+        Ok(pumped) => pumped,
         Err(e) => {
             let _ = tx.send(Err(e)).await;
             None
@@ -400,14 +501,24 @@ impl Iterator for ChannelRows {
 // ---------------------------------------------------------------------------------------------
 // the stage
 
-/// Extract the rows changed since the watermark into `raw/run=<run>/part-00000.parquet`.
+/// Extract the rows changed since the watermark into `raw/run=<run>/part-NNNNN.parquet`, and
+/// the reviews deleted since it into `raw/run=<run>/deletions.json`.
 ///
 /// The starting point is `watermark_in` when given; else, when this run id already extracted
 /// once, the same range as then (a re-run re-reads its own range and overwrites only its own
-/// objects); else `state/watermark.json`; else everything. Connects as the configured (read-
-/// only) role with retry and backoff, validates the schema, then streams. Only after raw/ is
-/// written are the run's range and `state/watermark.json` written; the stored watermark only
-/// moves forward.
+/// objects); else the watermark of the commit the run builds on
+/// ([`reviews_lake::state::run_base`], fixed on the run's first attempt); else everything (a
+/// full extract). Connects as the configured (read-only) role with retry and backoff,
+/// validates the schema, then reads deletions and rows in one snapshot, leaving out what is
+/// newer than [`PgConfig::safety_lag`]. Only after raw/ is written is the run's range
+/// recorded (`state/runs/run=<id>/extract.json`). The watermark itself does not move here:
+/// [`ExtractOutput::watermark`] carries the new position, which publish commits with the data.
+///
+/// Deletions: an incremental extract lists the `review_deletion` rows after the watermark's
+/// [`Watermark::deleted`] ([`ExtractOutput::deletions_key`], [`ExtractOutput::deleted`]); a
+/// full extract lists none (its rows are the whole dataset) and only records the newest
+/// position. A source without the table is extracted without deletions (`deletions_key` is
+/// `None`), with a warning.
 ///
 /// Must run on a multi-thread tokio runtime (as [`extract_rows`] must).
 pub async fn extract_to_lake(
@@ -428,7 +539,17 @@ pub async fn extract_to_lake(
                 let upper = range.to.clone().or(range.from.clone());
                 (range.from, upper)
             }
-            Err(LakeError::NotFound(_)) => (read_watermark(lake.as_ref()).await?, None),
+            Err(LakeError::NotFound(_)) => {
+                let base = state::run_base(lake.as_ref(), run, Utc::now())
+                    .await
+                    .map_err(StageError::from)?;
+                let from = base
+                    .watermark
+                    .as_deref()
+                    .map(Watermark::from_json)
+                    .transpose()?;
+                (from, None)
+            }
             Err(e) => return Err(StageError::from(e).into()),
         },
     };
@@ -439,16 +560,31 @@ pub async fn extract_to_lake(
         .await
         .map_err(PgError::query("set session"))?;
     let schema = validate_schema(&client, &cfg.schema).await?;
+    let lag = cfg.safety_lag.as_secs_f64();
     let sql = schema.select_sql(from.is_some(), upper.is_some());
-    let mut params: Vec<Box<dyn ToSql + Sync + Send>> =
-        vec![Box::new(cfg.safety_lag.as_secs_f64())];
-    for w in [&from, &upper].into_iter().flatten() {
-        params.push(Box::new(w.updated_at));
-        params.push(Box::new(w.review_id.clone()));
-    }
+    let params = lag_and_bounds(
+        lag,
+        [&from, &upper]
+            .into_iter()
+            .flatten()
+            .map(|w| (&w.updated_at, &w.review_id)),
+    );
+    let deletions = if !schema.tracks_deletions() {
+        tracing::warn!(
+            run_id = %run, source = %cfg.target(),
+            "the source has no {}.{DELETIONS_TABLE} table (set up before deletions were \
+             tracked, or not readable by this role): deletions at the source are not reported; \
+             run `reviews db setup` to add it",
+            cfg.schema
+        );
+        None
+    } else {
+        deletion_query(&schema, lag, from.as_ref(), upper.as_ref())
+    };
+    let tracked = schema.tracks_deletions();
 
     let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
-    let reader = tokio::spawn(pump(client, sql, params, cfg.fetch_rows, tx));
+    let reader = tokio::spawn(pump(client, sql, params, deletions, cfg.fetch_rows, tx));
     let failure = Arc::new(Mutex::new(None));
     let rows = ChannelRows {
         rx,
@@ -457,27 +593,41 @@ pub async fn extract_to_lake(
         done: false,
     };
     let written = extract_rows(lake.clone(), run, rows, progress, None).await;
-    let last = reader
+    let pumped = reader
         .await
         .map_err(|e| StageError::Internal(format!("extract reader task: {e}")))?;
-    let mut out = match written {
-        Ok(out) => out,
-        Err(e) => {
-            // A source failure comes back from extract_rows as a plain message: return the
-            // typed error instead, so a dropped connection stays retryable.
-            if let Some(pg) = failure.lock().expect("not poisoned").take() {
-                return Err(pg.into());
-            }
-            return Err(e.into());
-        }
-    };
+    // A source failure comes back from extract_rows as a plain message: return the typed
+    // error instead, so a dropped connection stays retryable.
+    if let Some(pg) = failure.lock().expect("not poisoned").take() {
+        return Err(pg.into());
+    }
+    let mut out = written?;
+    let pumped = pumped.ok_or_else(|| {
+        StageError::Internal("the extract reader stopped before the end of the rows".into())
+    })?;
 
-    // raw/ is written: record the range, then move the watermark (forward only).
-    let to = last.or_else(|| from.clone());
+    // raw/ is written: then the deletions beside it, then the run's range.
+    let deleted_to = pumped
+        .deleted_last
+        .or_else(|| from.as_ref().and_then(|w| w.deleted.clone()));
+    let to = pumped
+        .last
+        .or_else(|| from.as_ref().map(|w| (w.updated_at, w.review_id.clone())))
+        .map(|(updated_at, review_id)| Watermark {
+            updated_at,
+            review_id,
+            deleted: deleted_to,
+        });
+    if tracked {
+        let key = write_deletions(lake.as_ref(), run, &pumped.deleted_ids).await?;
+        out.deletions_key = Some(key);
+        out.deleted = pumped.deleted_ids.len() as u64;
+    }
     let range = RunRange {
         from: from.clone(),
         to: to.clone(),
         rows: out.rows,
+        deleted: out.deleted,
     };
     lake.put(
         &range_key,
@@ -485,28 +635,45 @@ pub async fn extract_to_lake(
     )
     .await
     .map_err(StageError::from)?;
-    if let Some(to) = &to {
-        let current = read_watermark(lake.as_ref()).await?;
-        if current.as_ref().is_none_or(|c| c < to) {
-            let stored = StoredWatermark {
-                watermark: to.clone(),
-                run_id: run.clone(),
-            };
-            lake.put(
-                layout::WATERMARK,
-                serde_json::to_vec(&stored).expect("serialises").into(),
-            )
-            .await
-            .map_err(StageError::from)?;
-        }
-    }
     out.watermark = to.as_ref().map(Watermark::to_json);
     out.incremental = from.is_some();
     tracing::info!(
-        run_id = %run, rows = out.rows, source = %cfg.target(),
+        run_id = %run, rows = out.rows, deleted = out.deleted, source = %cfg.target(),
         watermark = out.watermark.as_deref().unwrap_or(""), "PostgreSQL extract done"
     );
     Ok(out)
+}
+
+/// The deletions to read for the range `(from, upper]`: `None` when there is nothing to read
+/// (a re-run whose first attempt saw no deletion).
+fn deletion_query(
+    schema: &SourceSchema,
+    lag: f64,
+    from: Option<&Watermark>,
+    upper: Option<&Watermark>,
+) -> Option<DeletionQuery> {
+    let lower = from.and_then(|w| w.deleted.as_ref());
+    let upper = match upper {
+        // A re-run reads up to where its first attempt got; if that saw no deletion (the
+        // mark did not move from `from`'s), there is nothing to read again.
+        Some(w) => match &w.deleted {
+            Some(m) if Some(m) != lower => Some(m),
+            _ => return None,
+        },
+        None => None,
+    };
+    let list = from.is_some();
+    Some(DeletionQuery {
+        sql: schema.deletions_sql(lower.is_some(), upper.is_some(), !list),
+        params: lag_and_bounds(
+            lag,
+            [lower, upper]
+                .into_iter()
+                .flatten()
+                .map(|m| (&m.deleted_at, &m.review_id)),
+        ),
+        list,
+    })
 }
 
 #[cfg(test)]
@@ -520,9 +687,22 @@ mod tests {
                 .unwrap()
                 .with_timezone(&Utc),
             review_id: "R1".into(),
+            deleted: None,
         };
         assert_eq!(Watermark::from_json(&w.to_json()).unwrap(), w);
+        assert!(!w.to_json().contains("deleted"), "{}", w.to_json());
         assert!(Watermark::from_json("{}").is_err());
+        // A watermark written before deletions were tracked still reads.
+        let old = r#"{"updated_at":"2026-11-29T08:55:38.123456Z","review_id":"R1"}"#;
+        assert_eq!(Watermark::from_json(old).unwrap(), w);
+        let with = Watermark {
+            deleted: Some(DeletionMark {
+                deleted_at: w.updated_at,
+                review_id: "R0".into(),
+            }),
+            ..w.clone()
+        };
+        assert_eq!(Watermark::from_json(&with.to_json()).unwrap(), with);
     }
 
     #[test]
@@ -534,6 +714,7 @@ mod tests {
         let s = SourceSchema {
             schema: "public".into(),
             kinds,
+            deletions: true,
         };
         let both = s.select_sql(true, true);
         assert!(both.contains("> ($2::timestamptz, $3::text)"), "{both}");
@@ -542,5 +723,65 @@ mod tests {
         assert!(upper.contains("<= ($2::timestamptz, $3::text)"), "{upper}");
         assert!(both.contains("to_char(r.\"review_date\", 'YYYY-MM-DD')"));
         assert!(both.contains("r.\"rating\"::text"));
+        let d = s.deletions_sql(true, true, false);
+        assert!(d.contains("FROM \"public\".\"review_deletion\" d"), "{d}");
+        assert!(
+            d.contains("(d.deleted_at, d.review_id) > ($2::timestamptz, $3::text)"),
+            "{d}"
+        );
+        assert!(
+            d.contains("(d.deleted_at, d.review_id) <= ($4::timestamptz, $5::text)"),
+            "{d}"
+        );
+        assert!(d.ends_with("ORDER BY d.deleted_at, d.review_id"), "{d}");
+        let newest = s.deletions_sql(false, false, true);
+        assert!(newest.ends_with("DESC LIMIT 1"), "{newest}");
+    }
+
+    #[test]
+    fn deletions_are_listed_after_the_mark_and_a_rerun_reads_its_own_range() {
+        let s = SourceSchema {
+            schema: "public".into(),
+            kinds: HashMap::new(),
+            deletions: true,
+        };
+        let at = Utc::now();
+        let mark = |id: &str| DeletionMark {
+            deleted_at: at,
+            review_id: id.into(),
+        };
+        let wm = |deleted: Option<DeletionMark>| Watermark {
+            updated_at: at,
+            review_id: "R".into(),
+            deleted,
+        };
+        // Full extract: only the newest position.
+        let q = deletion_query(&s, 0.0, None, None).unwrap();
+        assert!(!q.list && q.params.len() == 1);
+        // Incremental from an old watermark (no mark): every deletion.
+        let q = deletion_query(&s, 0.0, Some(&wm(None)), None).unwrap();
+        assert!(q.list && q.params.len() == 1);
+        // Incremental after a mark.
+        let q = deletion_query(&s, 0.0, Some(&wm(Some(mark("a")))), None).unwrap();
+        assert!(q.list && q.params.len() == 3);
+        // Re-run: between the marks; nothing when the first attempt saw no deletion.
+        let q = deletion_query(
+            &s,
+            0.0,
+            Some(&wm(Some(mark("a")))),
+            Some(&wm(Some(mark("b")))),
+        )
+        .unwrap();
+        assert!(q.list && q.params.len() == 5);
+        assert!(
+            deletion_query(
+                &s,
+                0.0,
+                Some(&wm(Some(mark("a")))),
+                Some(&wm(Some(mark("a"))))
+            )
+            .is_none()
+        );
+        assert!(deletion_query(&s, 0.0, Some(&wm(None)), Some(&wm(None))).is_none());
     }
 }

@@ -2,10 +2,11 @@
 //!
 //! - [`setup`]: `reviews db setup`, the equivalent of the original create_database script:
 //!   the source database, the tables `product`, `buyer`, `review` with keys and the indexes the
-//!   extract needs, an owner role and the read-only `etl_reader`; idempotent. [`load_reviews`]
-//!   optionally loads review rows into it.
+//!   extract needs, `review_deletion` (kept up by a trigger), an owner role and the read-only
+//!   `etl_reader`; idempotent. [`load_reviews`] optionally loads review rows into it.
 //! - [`extract_to_lake`]: the extract stage on PostgreSQL, as the read-only role: validate the
-//!   schema, stream the rows changed since the watermark into raw/, then move the watermark.
+//!   schema, then, in one snapshot, list the reviews deleted and stream the rows changed since
+//!   the live commit's watermark into raw/; the new watermark goes to publish, which commits it.
 //!
 //! Errors are typed ([`PgError`], [`ExtractError`]) and sorted into retryable (server down,
 //! refusing, restarting, connection dropped) and fatal (configuration, schema, permissions).
@@ -18,7 +19,11 @@ pub mod extract;
 mod scram;
 pub mod setup;
 
-pub use config::{PgConfig, check_identifier};
+pub use config::{
+    DEFAULT_SAFETY_LAG, PgConfig, SAFETY_LAG_ENV, check_identifier, safety_lag_from_env,
+};
 pub use error::{ExtractError, PgError};
-pub use extract::{SourceSchema, Watermark, extract_to_lake, read_watermark, validate_schema};
+pub use extract::{
+    DeletionMark, SourceSchema, Watermark, extract_to_lake, read_watermark, validate_schema,
+};
 pub use setup::{LoadOptions, LoadReport, SetupConfig, SetupReport, load_reviews, setup};

@@ -121,10 +121,19 @@ const CREATE_TABLES: &[(&str, &str)] = &[
             updated_at        timestamptz NOT NULL DEFAULT now()
         )",
     ),
+    // One row per review id deleted at the source (kept up by `track_review_deletion`), so
+    // that an incremental extract can report deletions: a deleted row leaves no `updated_at`.
+    (
+        "review_deletion",
+        "CREATE TABLE review_deletion (
+            review_id  text PRIMARY KEY,
+            deleted_at timestamptz NOT NULL
+        )",
+    ),
 ];
 
-/// Indexes: the extract's incremental read (by `(updated_at, review_id)`), the foreign keys,
-/// and erasure lookups by buyer.
+/// Indexes: the extract's incremental reads (reviews by `(updated_at, review_id)`, deletions
+/// by `(deleted_at, review_id)`), the foreign keys, and erasure lookups by buyer.
 const CREATE_INDEXES: &[(&str, &str)] = &[
     (
         "review_updated_at_review_id_idx",
@@ -138,16 +147,49 @@ const CREATE_INDEXES: &[(&str, &str)] = &[
         "review_buyer_id_idx",
         "CREATE INDEX review_buyer_id_idx ON review (buyer_id)",
     ),
+    (
+        "review_deletion_deleted_at_review_id_idx",
+        "CREATE INDEX review_deletion_deleted_at_review_id_idx
+         ON review_deletion (deleted_at, review_id)",
+    ),
 ];
 
-/// Keeps `updated_at` current on every UPDATE that changes a row, whatever the writer does.
-const TOUCH_FUNCTION: &str = "CREATE FUNCTION touch_updated_at() RETURNS trigger
+/// The trigger functions, by name (in schema public).
+const FUNCTIONS: &[(&str, &str)] = &[
+    // Keeps `updated_at` current on every UPDATE that changes a row, whatever the writer does.
+    (
+        "touch_updated_at",
+        "CREATE FUNCTION touch_updated_at() RETURNS trigger
     LANGUAGE plpgsql AS $$
     BEGIN
         NEW.updated_at := now();
         RETURN NEW;
     END
-    $$";
+    $$",
+    ),
+    // Keeps `review_deletion` up: a deleted review id (or the old id of a review whose id
+    // changed) is recorded with `now()`, the start of the deleting transaction (hence the
+    // extract's safety lag); a review inserted again under that id removes its deletion row.
+    // SECURITY DEFINER (as the owner, with a fixed search_path): any role allowed to write
+    // review keeps the deletions in step without privileges on review_deletion.
+    (
+        "track_review_deletion",
+        "CREATE FUNCTION track_review_deletion() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    BEGIN
+        IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.review_id <> NEW.review_id) THEN
+            INSERT INTO public.review_deletion (review_id, deleted_at)
+            VALUES (OLD.review_id, now())
+            ON CONFLICT (review_id) DO UPDATE SET deleted_at = EXCLUDED.deleted_at;
+        END IF;
+        IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND OLD.review_id <> NEW.review_id) THEN
+            DELETE FROM public.review_deletion WHERE review_id = NEW.review_id;
+        END IF;
+        RETURN NULL;
+    END
+    $$",
+    ),
+];
 
 const TRIGGERS: &[(&str, &str)] = &[
     (
@@ -159,6 +201,12 @@ const TRIGGERS: &[(&str, &str)] = &[
         "product_touch_updated_at",
         "CREATE TRIGGER product_touch_updated_at BEFORE UPDATE ON product FOR EACH ROW
          WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION touch_updated_at()",
+    ),
+    (
+        "review_track_deletion",
+        "CREATE TRIGGER review_track_deletion
+         AFTER INSERT OR DELETE OR UPDATE OF review_id ON review FOR EACH ROW
+         EXECUTE FUNCTION track_review_deletion()",
     ),
 ];
 
@@ -174,7 +222,7 @@ const SET_PASSWORD_FUNCTION: &str =
     END
     $$";
 
-/// Create (or check) the source database, its tables, indexes, trigger and roles. Connects as
+/// Create (or check) the source database, its tables, indexes, triggers and roles. Connects as
 /// an administrator (a superuser, or on RDS the master user) with `admin`; `admin`'s database
 /// is only used to create the source database. Idempotent: a second run changes nothing and
 /// returns an empty [`SetupReport::changes`]. Not meant to run concurrently with itself.
@@ -342,7 +390,8 @@ pub async fn setup(admin: &PgConfig, cfg: &SetupConfig) -> Result<SetupReport, P
     }
     drop(client);
 
-    // Inside the database: tables, indexes, trigger, grants; objects owned by the owner role.
+    // Inside the database: tables, indexes, triggers, grants; objects owned by the owner role.
+    // A database set up before `review_deletion` existed gets it (and its trigger) here.
     let db = admin.with_database(&cfg.database).connect().await?;
     db.batch_execute(&format!(
         "SET search_path = public; SET ROLE {}",
@@ -366,20 +415,22 @@ pub async fn setup(admin: &PgConfig, cfg: &SetupConfig) -> Result<SetupReport, P
             changes.push(format!("created index {index}"));
         }
     }
-    let function_exists = db
-        .query_opt(
-            "SELECT 1 FROM pg_proc WHERE proname = 'touch_updated_at'
-               AND pronamespace = 'public'::regnamespace",
-            &[],
-        )
-        .await
-        .map_err(PgError::query("look up function"))?
-        .is_some();
-    if !function_exists {
-        db.batch_execute(TOUCH_FUNCTION)
+    for (function, ddl) in FUNCTIONS {
+        let exists = db
+            .query_opt(
+                "SELECT 1 FROM pg_proc WHERE proname = $1
+                   AND pronamespace = 'public'::regnamespace",
+                &[function],
+            )
             .await
-            .map_err(PgError::query("create trigger function"))?;
-        changes.push("created function touch_updated_at".to_owned());
+            .map_err(PgError::query("look up function"))?
+            .is_some();
+        if !exists {
+            db.batch_execute(ddl)
+                .await
+                .map_err(PgError::query("create trigger function"))?;
+            changes.push(format!("created function {function}"));
+        }
     }
     for (trigger, ddl) in TRIGGERS {
         let exists = db
@@ -400,14 +451,14 @@ pub async fn setup(admin: &PgConfig, cfg: &SetupConfig) -> Result<SetupReport, P
     db.batch_execute("RESET ROLE")
         .await
         .map_err(PgError::query("reset role"))?;
-    // The reader: USAGE on the schema and SELECT on the three tables, nothing else.
+    // The reader: USAGE on the schema and SELECT on the four tables, nothing else.
     let grants_ok = db
         .query_one(
             "SELECT has_schema_privilege($1, 'public', 'USAGE')
                 AND bool_and(has_table_privilege($1, 'public.' || t, 'SELECT'))
                 AND NOT bool_or(has_table_privilege($1, 'public.' || t,
                         'INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER'))
-             FROM unnest(ARRAY['product', 'buyer', 'review']) AS t",
+             FROM unnest(ARRAY['product', 'buyer', 'review', 'review_deletion']) AS t",
             &[&cfg.reader_role],
         )
         .await
@@ -416,15 +467,15 @@ pub async fn setup(admin: &PgConfig, cfg: &SetupConfig) -> Result<SetupReport, P
     if !grants_ok {
         let sql = format!(
             "GRANT USAGE ON SCHEMA public TO {r};
-             REVOKE ALL ON product, buyer, review FROM {r};
-             GRANT SELECT ON product, buyer, review TO {r}",
+             REVOKE ALL ON product, buyer, review, review_deletion FROM {r};
+             GRANT SELECT ON product, buyer, review, review_deletion TO {r}",
             r = ident(&cfg.reader_role)
         );
         db.batch_execute(&sql)
             .await
             .map_err(PgError::query("grant table privileges"))?;
         changes.push(format!(
-            "{} may SELECT product, buyer, review (and nothing else)",
+            "{} may SELECT product, buyer, review, review_deletion (and nothing else)",
             cfg.reader_role
         ));
     }

@@ -5,16 +5,20 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use common::*;
 use reviews_domain::RawReview;
 use reviews_domain::schema::batch_to_raw;
+use reviews_lake::manifest::Manifest;
 use reviews_lake::parquet_io::{Dataset, read_parquet};
+use reviews_lake::state::{self, CommitOutcome};
 use reviews_lake::{Lake, LocalLake, RunId, layout};
 use reviews_postgres::{
     ExtractError, LoadOptions, PgConfig, PgError, SetupConfig, Watermark, extract_to_lake,
     load_reviews, read_watermark, setup,
 };
-use reviews_stages::NoProgress;
+use reviews_stages::extract::read_deletions;
+use reviews_stages::{ExtractOutput, NoProgress};
 use reviews_testkit::synthetic;
 use tokio_postgres::error::SqlState;
 
@@ -37,6 +41,43 @@ fn row(id: &str, rating: &str, text: &str, date: &str) -> RawReview {
         source_position: None,
         read_defect: None,
     }
+}
+
+/// Make the run's watermark live, as publish would (the extract itself never moves it).
+async fn commit_watermark(lake: &dyn Lake, out: &ExtractOutput) {
+    let base = state::run_base(lake, &out.run_id, Utc::now())
+        .await
+        .unwrap();
+    let snapshot = Manifest {
+        dataset: "curated".into(),
+        schema_version: 1,
+        run_id: out.run_id.clone(),
+        keys: vec![],
+        rows: out.rows,
+        products: 0,
+        checksum: format!("test-{}", out.run_id),
+        part_checksums: vec![],
+        topics: vec![],
+        created_at: Utc::now(),
+        sequence: 0,
+        base_sequence: base.sequence,
+        watermark: out.watermark.clone(),
+        erased_buyers: 0,
+    };
+    let outcome = state::commit(lake, &snapshot).await.unwrap();
+    assert!(
+        matches!(outcome, CommitOutcome::Committed(_)),
+        "{outcome:?}"
+    );
+}
+
+fn ids(rows: &[RawReview]) -> Vec<&str> {
+    let mut ids: Vec<&str> = rows
+        .iter()
+        .map(|r| r.review_id.as_deref().unwrap())
+        .collect();
+    ids.sort();
+    ids
 }
 
 async fn raw_rows(lake: &dyn Lake, run: &RunId) -> Vec<RawReview> {
@@ -99,7 +140,10 @@ async fn catalog_snapshot(admin: &PgConfig, cfg: &SetupConfig) -> String {
          FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace ORDER BY 1",
         "SELECT nspname || ' ' || coalesce(nspacl::text, '') FROM pg_namespace
          WHERE nspname = 'public'",
-        "SELECT md5(prosrc) FROM pg_proc WHERE proname = 'touch_updated_at'",
+        "SELECT proname || ' ' || md5(prosrc) || ' ' || prosecdef::text || ' '
+             || coalesce(proconfig::text, '') || ' ' || pg_get_userbyid(proowner)
+         FROM pg_proc WHERE proname IN ('touch_updated_at', 'track_review_deletion')
+         ORDER BY 1",
         "SELECT count(*)::text || ' ' || coalesce(max(updated_at)::text, '') FROM review",
     ];
     for q in queries {
@@ -130,7 +174,7 @@ async fn setup_is_idempotent_with_the_default_names() {
             .any(|c| c == "created database amazonreviews"),
         "{first:?}"
     );
-    for table in ["product", "buyer", "review"] {
+    for table in ["product", "buyer", "review", "review_deletion"] {
         assert!(
             first.changes.contains(&format!("created table {table}")),
             "{first:?}"
@@ -237,7 +281,8 @@ async fn extract_names_missing_columns_and_tables() {
     db.batch_execute(
         "ALTER TABLE review DROP COLUMN rating;
          ALTER TABLE review RENAME COLUMN marketplace TO market;
-         ALTER TABLE product ALTER COLUMN category TYPE bytea USING category::bytea",
+         ALTER TABLE product ALTER COLUMN category TYPE bytea USING category::bytea;
+         ALTER TABLE review_deletion ALTER COLUMN deleted_at TYPE text",
     )
     .await
     .unwrap();
@@ -254,11 +299,16 @@ async fn extract_names_missing_columns_and_tables() {
         msg.contains("column product.category has type bytea, expected text"),
         "{msg}"
     );
+    // The deletions table is optional, but when it is there its columns must fit.
+    assert!(
+        msg.contains("column review_deletion.deleted_at has type text, expected timestamptz"),
+        "{msg}"
+    );
     assert!(!err.is_retryable());
     assert_eq!(err.error_type(), "FatalError");
     assert!(matches!(
         err,
-        ExtractError::Postgres(PgError::Schema { ref problems }) if problems.len() == 3
+        ExtractError::Postgres(PgError::Schema { ref problems }) if problems.len() == 4
     ));
     // Nothing written, watermark untouched.
     assert!(lake.list("raw/").await.unwrap().is_empty());
@@ -292,7 +342,8 @@ async fn incremental_extract_returns_only_new_and_changed_rows() {
 
     let tmp = tempfile::tempdir().unwrap();
     let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(tmp.path()));
-    let mut pg = reader(&admin, &cfg);
+    // No lag: the rows just loaded are visible at once.
+    let mut pg = reader(&admin, &cfg).with_safety_lag(Duration::ZERO);
     pg.fetch_rows = 37; // many cursor round trips
     let r1 = RunId::parse("2026-11-29-r1").unwrap();
     let out1 = extract_to_lake(lake.clone(), &r1, &pg, None, &NoProgress)
@@ -314,6 +365,10 @@ async fn incremental_extract_returns_only_new_and_changed_rows() {
     assert_eq!(r.verified_purchase.as_deref(), Some("true"));
     assert_eq!(r.helpful_votes.as_deref(), Some("1"));
     assert!(r.source_position.is_some());
+    assert!(!out1.incremental);
+    // The extract does not move the watermark: only a commit does.
+    assert!(read_watermark(lake.as_ref()).await.unwrap().is_none());
+    commit_watermark(lake.as_ref(), &out1).await;
     let wm1 = read_watermark(lake.as_ref()).await.unwrap().unwrap();
     assert_eq!(out1.watermark.as_deref(), Some(wm1.to_json().as_str()));
 
@@ -334,13 +389,16 @@ async fn incremental_extract_returns_only_new_and_changed_rows() {
         .unwrap();
     let rows2 = raw_rows(lake.as_ref(), &r2).await;
     assert_eq!(out2.rows, load2.inserted + 1);
+    assert!(out2.incremental);
     assert_eq!(rows2.len() as u64, out2.rows);
     assert!(rows2.iter().all(|r| {
         let id = r.review_id.as_deref().unwrap();
         id.starts_with('B') || id == "DIRTY-RATING"
     }));
+    commit_watermark(lake.as_ref(), &out2).await;
     let wm2 = read_watermark(lake.as_ref()).await.unwrap().unwrap();
     assert!(wm2 > wm1);
+    assert_eq!(out2.watermark, Some(wm2.to_json()));
 
     // Nothing new: an empty extract, the watermark stays.
     let r3 = RunId::parse("2026-11-29-r3").unwrap();
@@ -348,10 +406,7 @@ async fn incremental_extract_returns_only_new_and_changed_rows() {
         .await
         .unwrap();
     assert_eq!(out3.rows, 0);
-    assert_eq!(
-        read_watermark(lake.as_ref()).await.unwrap(),
-        Some(wm2.clone())
-    );
+    assert_eq!(out3.watermark, Some(wm2.to_json()));
 
     // Re-running r2 re-reads r2's range (not an empty one), and moves nothing back.
     let again = extract_to_lake(lake.clone(), &r2, &pg, None, &NoProgress)
@@ -364,7 +419,7 @@ async fn incremental_extract_returns_only_new_and_changed_rows() {
         Some(wm2.clone())
     );
 
-    // An explicit watermark overrides the stored one.
+    // An explicit watermark overrides the live one.
     let r4 = RunId::parse("2026-11-29-r4").unwrap();
     let out4 = extract_to_lake(lake.clone(), &r4, &pg, Some(wm1), &NoProgress)
         .await
@@ -423,7 +478,9 @@ async fn extract_with_the_server_stopped_is_retryable_and_succeeds_once_it_is_ba
     let run = RunId::parse("retry-run").unwrap();
 
     cluster.sh("stop");
-    let pg = reader(&admin, &cfg).with_attempts(3, Duration::from_millis(20));
+    let pg = reader(&admin, &cfg)
+        .with_attempts(3, Duration::from_millis(20))
+        .with_safety_lag(Duration::ZERO);
     let started = std::time::Instant::now();
     let err = extract_to_lake(lake.clone(), &run, &pg, None, &NoProgress)
         .await
@@ -450,15 +507,19 @@ async fn extract_with_the_server_stopped_is_retryable_and_succeeds_once_it_is_ba
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         postgres_sh(&["start"], &env);
     });
-    let pg = reader(&admin, &cfg).with_attempts(12, Duration::from_millis(100));
+    let pg = reader(&admin, &cfg)
+        .with_attempts(12, Duration::from_millis(100))
+        .with_safety_lag(Duration::ZERO);
     let out = extract_to_lake(lake.clone(), &run, &pg, None, &NoProgress)
         .await
         .unwrap();
     restarter.join().unwrap();
     assert!(out.rows > 30, "{out:?}");
     assert_eq!(raw_rows(lake.as_ref(), &run).await.len() as u64, out.rows);
-    let wm: Watermark = read_watermark(lake.as_ref()).await.unwrap().unwrap();
-    assert_eq!(out.watermark, Some(wm.to_json()));
+    let wm = Watermark::from_json(out.watermark.as_deref().unwrap()).unwrap();
+    assert!(wm.review_id.starts_with('R'), "{wm:?}");
+    // Nothing committed: the live watermark did not move.
+    assert!(read_watermark(lake.as_ref()).await.unwrap().is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
@@ -476,7 +537,7 @@ async fn a_connection_dropped_mid_stream_is_retryable() {
     let tmp = tempfile::tempdir().unwrap();
     let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(tmp.path()));
     let run = RunId::parse("dropped").unwrap();
-    let mut pg = reader(&admin, &cfg);
+    let mut pg = reader(&admin, &cfg).with_safety_lag(Duration::ZERO);
     pg.fetch_rows = 1;
     // Kill the reader's backend while it streams one row per round trip.
     let killer = {
@@ -512,4 +573,245 @@ async fn a_connection_dropped_mid_stream_is_retryable() {
     );
     assert!(lake.list("raw/").await.unwrap().is_empty());
     assert!(read_watermark(lake.as_ref()).await.unwrap().is_none());
+}
+
+/// `updated_at` of a review, as the source holds it.
+async fn updated_at(db: &tokio_postgres::Client, id: &str) -> DateTime<Utc> {
+    db.query_one("SELECT updated_at FROM review WHERE review_id = $1", &[&id])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_committed_late_is_missed_without_a_lag_and_extracted_with_one() {
+    let admin = admin();
+    let cfg = fresh("late").await;
+    setup(&admin, &cfg).await.unwrap();
+    let target = admin.with_database(&cfg.database);
+    load_reviews(
+        &target,
+        vec![row("EARLY", "5", "Early.", "2015-01-02")],
+        &LoadOptions::default(),
+    )
+    .await
+    .unwrap();
+    let lag = Duration::from_secs(2);
+    // EARLY is older than the lag when the first extracts run.
+    tokio::time::sleep(lag + Duration::from_millis(200)).await;
+
+    // A long writer: its row is stamped with the transaction's start, and commits later.
+    let long_writer = target.connect().await.unwrap();
+    long_writer
+        .batch_execute(
+            "BEGIN; INSERT INTO review (review_id, product_id, buyer_id, rating, text)
+             VALUES ('LATE', 'PTEST1', 'C00000001', 4, 'Late.')",
+        )
+        .await
+        .unwrap();
+    let began = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let other = target.connect().await.unwrap();
+    other
+        .batch_execute(
+            "INSERT INTO review (review_id, product_id, buyer_id, rating, text)
+             VALUES ('ONTIME', 'PTEST1', 'C00000001', 5, 'On time.')",
+        )
+        .await
+        .unwrap();
+
+    // While LATE is uncommitted: one lake extracts with no lag, the other with a 2 s lag.
+    let no_lag = reader(&admin, &cfg).with_safety_lag(Duration::ZERO);
+    let with_lag = reader(&admin, &cfg).with_safety_lag(lag);
+    let tmp0 = tempfile::tempdir().unwrap();
+    let lake0: Arc<dyn Lake> = Arc::new(LocalLake::new(tmp0.path()));
+    let tmp2 = tempfile::tempdir().unwrap();
+    let lake2: Arc<dyn Lake> = Arc::new(LocalLake::new(tmp2.path()));
+    let a = RunId::parse("late-a").unwrap();
+    let out0 = extract_to_lake(lake0.clone(), &a, &no_lag, None, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&raw_rows(lake0.as_ref(), &a).await),
+        ["EARLY", "ONTIME"]
+    );
+    commit_watermark(lake0.as_ref(), &out0).await;
+    let out2 = extract_to_lake(lake2.clone(), &a, &with_lag, None, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(ids(&raw_rows(lake2.as_ref(), &a).await), ["EARLY"]);
+    commit_watermark(lake2.as_ref(), &out2).await;
+
+    long_writer.batch_execute("COMMIT").await.unwrap();
+    assert!(
+        began.elapsed() < lag,
+        "the writer's transaction must be shorter than the lag"
+    );
+    let db = target.connect().await.unwrap();
+    let late_at = updated_at(&db, "LATE").await;
+    let ontime_at = updated_at(&db, "ONTIME").await;
+    assert!(late_at < ontime_at);
+
+    // No lag: LATE committed below the live watermark, so the next run never sees it.
+    let wm0 = read_watermark(lake0.as_ref()).await.unwrap().unwrap();
+    assert_eq!(
+        (wm0.updated_at, wm0.review_id.as_str()),
+        (ontime_at, "ONTIME")
+    );
+    assert!(late_at < wm0.updated_at);
+    let b = RunId::parse("late-b").unwrap();
+    let next0 = extract_to_lake(lake0.clone(), &b, &no_lag, None, &NoProgress)
+        .await
+        .unwrap();
+    assert!(next0.incremental);
+    assert_eq!(next0.rows, 0, "the late row is lost without a lag");
+
+    // With the lag: once it has passed, the next run extracts LATE (and ONTIME).
+    let wm2 = read_watermark(lake2.as_ref()).await.unwrap().unwrap();
+    assert_eq!(wm2.review_id, "EARLY");
+    let wait = (ontime_at + chrono::Duration::from_std(lag).unwrap() - Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    tokio::time::sleep(wait + Duration::from_millis(200)).await;
+    let next2 = extract_to_lake(lake2.clone(), &b, &with_lag, None, &NoProgress)
+        .await
+        .unwrap();
+    assert!(next2.incremental);
+    assert_eq!(ids(&raw_rows(lake2.as_ref(), &b).await), ["LATE", "ONTIME"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletions_at_the_source_reach_the_next_extract() {
+    let admin = admin();
+    let cfg = fresh("deletions").await;
+    setup(&admin, &cfg).await.unwrap();
+    let target = admin.with_database(&cfg.database);
+    let five: Vec<RawReview> = (1..=5)
+        .map(|i| row(&format!("D{i}"), "4", "Fine.", "2015-01-02"))
+        .collect();
+    load_reviews(&target, five.clone(), &LoadOptions::default())
+        .await
+        .unwrap();
+    let db = target.connect().await.unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(tmp.path()));
+    let pg = reader(&admin, &cfg).with_safety_lag(Duration::ZERO);
+
+    // A full extract lists no deletion (its rows are the whole dataset), but writes the file.
+    let r1 = RunId::parse("del-r1").unwrap();
+    let out1 = extract_to_lake(lake.clone(), &r1, &pg, None, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(out1.rows, 5);
+    let key1 = out1.deletions_key.clone().unwrap();
+    assert_eq!(key1, format!("raw/run={r1}/deletions.json"));
+    assert_eq!(
+        (
+            read_deletions(lake.as_ref(), &key1).await.unwrap(),
+            out1.deleted
+        ),
+        (vec![], 0)
+    );
+    commit_watermark(lake.as_ref(), &out1).await;
+
+    // Deleted at the source: the trigger records it, and the next extract lists it.
+    db.execute("DELETE FROM review WHERE review_id = 'D2'", &[])
+        .await
+        .unwrap();
+    assert_eq!(deleted_ids(&db).await, ["D2"]);
+    let r2 = RunId::parse("del-r2").unwrap();
+    let out2 = extract_to_lake(lake.clone(), &r2, &pg, None, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!((out2.rows, out2.deleted), (0, 1));
+    let key2 = out2.deletions_key.clone().unwrap();
+    assert_eq!(read_deletions(lake.as_ref(), &key2).await.unwrap(), ["D2"]);
+    let wm2 = Watermark::from_json(out2.watermark.as_deref().unwrap()).unwrap();
+    assert_eq!(wm2.deleted.as_ref().unwrap().review_id, "D2");
+
+    // Another deletion after r2: a re-run of r2 re-reads r2's deletions, not the new one.
+    db.execute("DELETE FROM review WHERE review_id = 'D3'", &[])
+        .await
+        .unwrap();
+    let again = extract_to_lake(lake.clone(), &r2, &pg, None, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!((again.rows, again.deleted), (0, 1));
+    assert_eq!(read_deletions(lake.as_ref(), &key2).await.unwrap(), ["D2"]);
+    assert_eq!(again.watermark, out2.watermark);
+    commit_watermark(lake.as_ref(), &again).await;
+
+    // Re-creating D2 removes its deletion row; the next run has D2 as a row, D3 as deleted.
+    load_reviews(&target, vec![five[1].clone()], &LoadOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(deleted_ids(&db).await, ["D3"]);
+    let r3 = RunId::parse("del-r3").unwrap();
+    let out3 = extract_to_lake(lake.clone(), &r3, &pg, None, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(ids(&raw_rows(lake.as_ref(), &r3).await), ["D2"]);
+    assert_eq!(out3.deleted, 1);
+    assert_eq!(
+        read_deletions(lake.as_ref(), out3.deletions_key.as_deref().unwrap())
+            .await
+            .unwrap(),
+        ["D3"]
+    );
+    commit_watermark(lake.as_ref(), &out3).await;
+
+    // A source set up before deletions were tracked: extracted without them, no error.
+    db.batch_execute("DROP TRIGGER review_track_deletion ON review; DROP TABLE review_deletion")
+        .await
+        .unwrap();
+    db.execute("DELETE FROM review WHERE review_id = 'D4'", &[])
+        .await
+        .unwrap();
+    let r4 = RunId::parse("del-r4").unwrap();
+    let out4 = extract_to_lake(lake.clone(), &r4, &pg, None, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!((out4.rows, out4.deleted, out4.deletions_key), (0, 0, None));
+    assert!(
+        !lake
+            .list(&format!("raw/run={r4}/"))
+            .await
+            .unwrap()
+            .iter()
+            .any(|k| k.ends_with("deletions.json"))
+    );
+    // Setup again adds the table back (an upgrade), and deletions are tracked from then on.
+    let report = setup(&admin, &cfg).await.unwrap();
+    assert!(
+        report
+            .changes
+            .contains(&"created table review_deletion".to_owned()),
+        "{report:?}"
+    );
+    db.execute("DELETE FROM review WHERE review_id = 'D5'", &[])
+        .await
+        .unwrap();
+    let r5 = RunId::parse("del-r5").unwrap();
+    let out5 = extract_to_lake(lake.clone(), &r5, &pg, None, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(out5.deleted, 1);
+    assert_eq!(
+        read_deletions(lake.as_ref(), out5.deletions_key.as_deref().unwrap())
+            .await
+            .unwrap(),
+        ["D5"]
+    );
+}
+
+async fn deleted_ids(db: &tokio_postgres::Client) -> Vec<String> {
+    db.query(
+        "SELECT review_id FROM review_deletion ORDER BY review_id",
+        &[],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
 }

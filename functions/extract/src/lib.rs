@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use reviews_lake::{Lake, RunId};
 use reviews_lambda::{FunctionError, Secret};
 use reviews_postgres::{PgConfig, extract_to_lake};
-use reviews_stages::NoProgress;
+use reviews_stages::{NoProgress, StageError};
 use serde::{Deserialize, Serialize};
 
 /// The state machine's payload: the execution's name and start time, and an optional run id
@@ -22,9 +22,22 @@ pub struct ExtractEvent {
     pub run_id: Option<RunId>,
 }
 
+/// Whether the run goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExtractStatus {
+    /// raw/ is written: the stages run.
+    Extracted,
+    /// Another run holds the run lease: this execution ends here, having changed nothing.
+    LeaseHeld,
+}
+
 /// Small on purpose: the state machine passes it on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExtractResult {
+    pub status: ExtractStatus,
+    /// The run holding the lease when `status` is `lease_held`.
+    pub lease_holder: Option<RunId>,
     pub run_id: RunId,
     /// The raw/ parts, in source order.
     pub raw_keys: Vec<String>,
@@ -35,6 +48,9 @@ pub struct ExtractResult {
     /// carries the earlier cleaned rows over.
     pub incremental: bool,
     pub started_at: DateTime<Utc>,
+    /// The review ids deleted at the source in the range (null when the source has none).
+    pub deletions_key: Option<String>,
+    pub deleted: u64,
 }
 
 /// The given run id, else `<start date>-<execution name>` (see [`RunId::for_execution`]).
@@ -56,6 +72,10 @@ pub struct ExtractFunction {
     database_url: Arc<Secret>,
     /// Connection attempts inside one invocation; the state machine retries beyond that.
     connect_attempts: u32,
+    /// How long the run lease holds (a run that dies keeps the next one out this long).
+    lease_ttl: Duration,
+    /// Rows newer than this are left for the next run (`None`: the extract's default).
+    safety_lag: Option<Duration>,
 }
 
 impl ExtractFunction {
@@ -64,10 +84,23 @@ impl ExtractFunction {
             lake,
             database_url,
             connect_attempts: 3,
+            lease_ttl: reviews_stages::DEFAULT_LEASE_TTL,
+            safety_lag: None,
         }
     }
 
-    /// `REVIEWS_LAKE_URI`, and `REVIEWS_PG_SECRET_ID` (or, locally, `REVIEWS_PG_URL`).
+    pub fn with_lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl;
+        self
+    }
+
+    pub fn with_safety_lag(mut self, lag: Duration) -> Self {
+        self.safety_lag = Some(lag);
+        self
+    }
+
+    /// `REVIEWS_LAKE_URI`, and `REVIEWS_PG_SECRET_ID` (or, locally, `REVIEWS_PG_URL`);
+    /// optionally `REVIEWS_LEASE_TTL_SECS` and `REVIEWS_PG_SAFETY_LAG_SECS`.
     pub async fn from_env() -> Result<Self, FunctionError> {
         let lake = reviews_lambda::lake_from_env().await?;
         let url = Secret::from_env(
@@ -76,26 +109,74 @@ impl ExtractFunction {
             "REVIEWS_PG_URL",
         )
         .await?;
-        Ok(Self::new(lake, url))
+        let mut f = Self::new(lake, url).with_lease_ttl(
+            reviews_stages::lease_ttl_from_env()
+                .map_err(|e| FunctionError::fatal(e.to_string()))?,
+        );
+        if let Some(lag) = reviews_postgres::safety_lag_from_env()
+            .map_err(|e| FunctionError::fatal(e.to_string()))?
+        {
+            f = f.with_safety_lag(lag);
+        }
+        Ok(f)
     }
 
     pub async fn handle(&self, event: serde_json::Value) -> Result<ExtractResult, FunctionError> {
         let event: ExtractEvent = reviews_lambda::parse_input(event)?;
         let run = run_id_for(&event)?;
+        match reviews_stages::begin_run(self.lake.as_ref(), &run, self.lease_ttl).await {
+            Ok(_) => {}
+            Err(StageError::LeaseHeld { holder, expires_at }) => {
+                tracing::warn!(run_id = %run, holder = %holder, %expires_at,
+                    "another run holds the lease: this execution does nothing");
+                return Ok(ExtractResult {
+                    status: ExtractStatus::LeaseHeld,
+                    lease_holder: Some(holder),
+                    run_id: run,
+                    raw_keys: Vec::new(),
+                    rows: 0,
+                    watermark: None,
+                    incremental: false,
+                    started_at: Utc::now(),
+                    deletions_key: None,
+                    deleted: 0,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        // Boxed: the extract future is deep, and the runtime's future nests it again.
+        let result = Box::pin(self.extract(&run)).await;
+        if result.is_err() {
+            // Nothing moved; let another execution (or this one's retry) take the lease.
+            if let Err(e) = reviews_lake::state::release_lease(self.lake.as_ref(), &run).await {
+                tracing::warn!(run_id = %run, error = %e, "could not release the run lease");
+            }
+        }
+        result
+    }
+
+    async fn extract(&self, run: &RunId) -> Result<ExtractResult, FunctionError> {
         let url = self.database_url.get().await?;
-        let cfg = PgConfig::new(url)
+        let mut cfg = PgConfig::new(url)
             .map_err(|e| FunctionError::fatal(e.to_string()))?
             .with_attempts(self.connect_attempts, Duration::from_millis(250));
-        let out = extract_to_lake(self.lake.clone(), &run, &cfg, None, &NoProgress)
+        if let Some(lag) = self.safety_lag {
+            cfg = cfg.with_safety_lag(lag);
+        }
+        let out = extract_to_lake(self.lake.clone(), run, &cfg, None, &NoProgress)
             .await
             .map_err(|e| FunctionError::classified(e.is_retryable(), e.to_string()))?;
         Ok(ExtractResult {
+            status: ExtractStatus::Extracted,
+            lease_holder: None,
             run_id: out.run_id,
             raw_keys: out.raw_keys,
             rows: out.rows,
             watermark: out.watermark,
             incremental: out.incremental,
             started_at: out.started_at,
+            deletions_key: out.deletions_key,
+            deleted: out.deleted,
         })
     }
 }

@@ -1,11 +1,23 @@
 //! Step 7: validate every curated part of the run (schema, row count, product order,
-//! checksums), then point curated/_latest.json at it. Readers never see a half-written run.
+//! checksums), then commit it: one conditional write of curated/_latest.json that moves the
+//! snapshot and the watermark together. Readers never see a half-written run; a run built on
+//! a commit that is no longer live is refused.
+//!
+//! The same function gives the run lease back on the state machine's failure path
+//! (`{"release_lease": "<run_id>"}`), so the next execution need not wait for it to expire.
 
 use std::sync::Arc;
 
-use reviews_lake::Lake;
+use reviews_lake::{Lake, RunId};
 use reviews_lambda::FunctionError;
-use reviews_stages::{PublishInput, PublishOutput, publish};
+use reviews_stages::{PublishInput, publish};
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReleaseInput {
+    release_lease: RunId,
+}
 
 pub struct PublishFunction {
     lake: Arc<dyn Lake>,
@@ -21,8 +33,20 @@ impl PublishFunction {
         Ok(Self::new(reviews_lambda::lake_from_env().await?))
     }
 
-    pub async fn handle(&self, event: serde_json::Value) -> Result<PublishOutput, FunctionError> {
+    pub async fn handle(
+        &self,
+        event: serde_json::Value,
+    ) -> Result<serde_json::Value, FunctionError> {
+        if event.get("release_lease").is_some() {
+            let input: ReleaseInput = reviews_lambda::parse_input(event)?;
+            reviews_lake::state::release_lease(self.lake.as_ref(), &input.release_lease)
+                .await
+                .map_err(reviews_stages::StageError::from)?;
+            tracing::info!(run_id = %input.release_lease, "run lease released after a failure");
+            return Ok(serde_json::json!({"released": input.release_lease}));
+        }
         let input: PublishInput = reviews_lambda::parse_input(event)?;
-        Ok(publish(self.lake.clone(), &input).await?)
+        let out = publish(self.lake.clone(), &input).await?;
+        Ok(serde_json::to_value(out).expect("serialises"))
     }
 }

@@ -81,7 +81,8 @@ impl Chain {
                 "run_id": run_id,
                 "raw_keys": extract["raw_keys"],
                 "shard_rows": 100,
-                "merge_previous": extract["incremental"]
+                "merge_previous": extract["incremental"],
+                "deletions_key": extract["deletions_key"]
             }))
             .await
             .unwrap();
@@ -104,7 +105,8 @@ impl Chain {
             .handle(json!({
                 "run_id": run_id,
                 "curated_keys": curated_keys,
-                "expected_rows": transform.total_rows
+                "expected_rows": transform.total_rows,
+                "watermark": extract["watermark"]
             }))
             .await
             .unwrap();
@@ -112,7 +114,7 @@ impl Chain {
             extract,
             serde_json::to_value(archive).unwrap(),
             serde_json::to_value(transform).unwrap(),
-            serde_json::to_value(publish).unwrap(),
+            publish,
         )
     }
 }
@@ -135,7 +137,9 @@ async fn stage_handlers_chain_through_emulated_s3_and_secrets_manager() {
     let secret = |what, id: &str| Arc::new(Secret::from_manager(what, secrets.clone(), id));
     let chain = Chain {
         lake: lake.clone(),
-        extract: ExtractFunction::new(lake.clone(), secret("pg", "reviews/test/postgres")),
+        // The source is written just before each execution: no safety lag.
+        extract: ExtractFunction::new(lake.clone(), secret("pg", "reviews/test/postgres"))
+            .with_safety_lag(Duration::ZERO),
         archive: ArchiveFunction::new(lake.clone(), secret("mongo", "reviews/test/mongodb")),
         transform: TransformFunction::new(lake.clone()),
         score: ScoreFunction::new(
@@ -186,7 +190,7 @@ async fn stage_handlers_chain_through_emulated_s3_and_secrets_manager() {
         "curated/run=2026-11-29-exec-1/",
         "rejects/run=2026-11-29-exec-1/",
         "curated/_latest.json",
-        "state/watermark.json",
+        "state/lease.json",
         "state/archived/run=2026-11-29-exec-1.json",
     ] {
         assert!(
@@ -212,10 +216,53 @@ async fn stage_handlers_chain_through_emulated_s3_and_secrets_manager() {
         .unwrap()
         .unwrap();
     assert_eq!(live.run_id.to_string(), "2026-11-29-exec-2");
+    // The watermark moved with the commit, to where exec-2's extract ended.
+    assert_eq!(
+        live.watermark.as_ref(),
+        extract2["watermark"].as_str().map(str::to_owned).as_ref()
+    );
+    assert_eq!(publish2["status"], "published");
 
     // A re-run of the same execution rewrites the same objects: same checksum.
     let (_, _, _, again) = chain.execute("exec-2").await;
     assert_eq!(again["checksum"], publish2["checksum"]);
+    assert_eq!(again["status"], "already_live");
+
+    // A second execution while another holds the lease: it ends with lease_held and writes
+    // nothing; the holder goes on.
+    reviews_stages::begin_run(
+        chain.lake.as_ref(),
+        &reviews_lake::RunId::parse("holder").unwrap(),
+        Duration::from_secs(600),
+    )
+    .await
+    .unwrap();
+    let held = chain
+        .extract
+        .handle(json!({"execution_name": "exec-3", "start_time": "2026-11-29T07:00:00.000Z"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        held.status,
+        reviews_extract_function::ExtractStatus::LeaseHeld
+    );
+    assert_eq!(held.lease_holder.unwrap().as_str(), "holder");
+    assert!(
+        chain
+            .lake
+            .list("raw/run=2026-11-29-exec-3/")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The failure path gives a lease back.
+    chain
+        .publish
+        .handle(json!({"release_lease": "holder"}))
+        .await
+        .unwrap();
+    let (extract4, ..) = chain.execute("exec-4").await;
+    assert_eq!(extract4["status"], "extracted");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
