@@ -225,6 +225,25 @@ def scenario_fatal():
           f"{d['status']}, error {d.get('error')}, cause {d.get('cause', '')[:120]}")
 
 
+def scenario_conditional_put():
+    """The commit point relies on S3 conditional writes: check that this S3 honours them."""
+    key = "e2e/conditional.json"
+    first = s3.put_object(Bucket=BUCKET, Key=key, Body=b"1", IfNoneMatch="*")
+    codes = []
+    for kwargs in ({"IfNoneMatch": "*"}, {"IfMatch": '"0123456789abcdef0123456789abcdef"'}):
+        try:
+            s3.put_object(Bucket=BUCKET, Key=key, Body=b"2", **kwargs)
+            codes.append(200)
+        except s3.exceptions.ClientError as e:
+            codes.append(e.response["ResponseMetadata"]["HTTPStatusCode"])
+    ok = s3.put_object(Bucket=BUCKET, Key=key, Body=b"3", IfMatch=first["ETag"])
+    body = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    s3.delete_object(Bucket=BUCKET, Key=key)
+    check("LocalStack S3 honours If-None-Match: * and If-Match (the commit point's compare-and-swap)",
+          codes == [412, 412] and body == b"3" and ok.get("ETag"),
+          f"refused with {codes}, matching write {'ok' if ok.get('ETag') else 'failed'}")
+
+
 def scenario_overlap():
     """Two executions at once (a schedule and a manual re-run): one runs the stages, the other
     ends at AnotherRunHoldsLease having written nothing; the pointer moves once."""
@@ -301,6 +320,7 @@ def main():
     scenario_mongo_down()
     scenario_postgres_down()
     scenario_fatal()
+    scenario_conditional_put()
     scenario_overlap()
     scenario_deletion()
     if not args.no_schedule:

@@ -71,10 +71,9 @@ pub const CLEANED: &str = "cleaned";
 pub const REJECTS: &str = "rejects";
 pub const CURATED: &str = "curated";
 
-/// The pointer to the live curated dataset.
+/// The pointer to the live curated dataset: the lake's commit point, which also carries the
+/// watermark of the next incremental extract (see [`crate::state`]).
 pub const LATEST_MANIFEST: &str = "curated/_latest.json";
-/// Where the next incremental extract starts.
-pub const WATERMARK: &str = "state/watermark.json";
 
 /// The folder of one dataset of one run: `cleaned/run=<id>/`.
 pub fn run_prefix(dataset: &str, run: &RunId) -> String {

@@ -514,3 +514,104 @@ async fn a_run_that_lost_its_expired_lease_cannot_publish_over_a_newer_commit() 
     );
     assert_eq!(live(lake.as_ref()).await, expected(&src).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_or_short_carried_file_stops_the_run_and_commits_nothing() {
+    for damage in ["missing", "short"] {
+        let dir = tempfile::tempdir().unwrap();
+        let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(dir.path()));
+        let mut src = Source::default();
+        for r in synthetic(300, 1, "A") {
+            src.upsert(r);
+        }
+        run(lake.clone(), &src, &options("d1")).await.unwrap();
+        let pointer = lake
+            .get(reviews_lake::layout::LATEST_MANIFEST)
+            .await
+            .unwrap();
+        let d1 = RunId::parse("d1").unwrap();
+        let record = state::read_cleaned_record(lake.as_ref(), &d1)
+            .await
+            .unwrap()
+            .unwrap();
+        let biggest = record.parts.iter().max_by_key(|p| p.rows).unwrap();
+        let smallest = record.parts.iter().min_by_key(|p| p.rows).unwrap();
+        assert!(smallest.rows < biggest.rows, "{:?}", record.parts);
+        let victim = &biggest.key;
+        match damage {
+            "missing" => lake.delete(victim).await.unwrap(),
+            // A valid Parquet file with fewer rows than its transform wrote.
+            _ => {
+                let bytes = lake.get(&smallest.key).await.unwrap();
+                lake.put(victim, bytes).await.unwrap();
+            }
+        }
+        change_day(&mut src, 2, "B");
+        let err = run(lake.clone(), &src, &options("d2")).await.unwrap_err();
+        assert!(matches!(err, StageError::Validation(_)), "{damage}: {err}");
+        assert!(err.to_string().contains(victim.as_str()), "{damage}: {err}");
+        assert_eq!(
+            lake.get(reviews_lake::layout::LATEST_MANIFEST)
+                .await
+                .unwrap(),
+            pointer,
+            "{damage}: nothing committed"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_transformed_before_an_erasure_is_not_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(dir.path()));
+    let mut src = Source::default();
+    for r in synthetic(300, 1, "A") {
+        src.upsert(r);
+    }
+    run(lake.clone(), &src, &options("d1")).await.unwrap();
+    change_day(&mut src, 2, "B");
+    // "late" is transformed and scored, then a buyer is erased, then it tries to publish.
+    dying_run(lake.clone(), &src, "late", DiesAfter::Score).await;
+    let buyer = src
+        .rows
+        .values()
+        .find_map(|(_, r)| r.buyer_id.clone())
+        .unwrap();
+    assert!(
+        state::add_erased_buyer(lake.as_ref(), &buyer)
+            .await
+            .unwrap()
+    );
+    let late = RunId::parse("late").unwrap();
+    let curated_keys: Vec<String> = lake
+        .list(&format!("curated/run={late}/"))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|k| k.ends_with(".parquet"))
+        .collect();
+    let err = reviews_stages::publish(
+        lake.clone(),
+        &reviews_stages::PublishInput {
+            run_id: late,
+            curated_keys,
+            expected_rows: None,
+            watermark: None,
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&err, StageError::Conflict(m) if m.contains("erasure")),
+        "{err}"
+    );
+    assert_eq!(
+        live_manifest(lake.as_ref())
+            .await
+            .unwrap()
+            .unwrap()
+            .run_id
+            .as_str(),
+        "d1"
+    );
+}
