@@ -113,28 +113,10 @@ impl Lake for S3Lake {
     }
 
     async fn get(&self, key: &str) -> Result<Bytes, LakeError> {
-        let full = self.full_key(key)?;
-        let out = match self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(&full)
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(SdkError::ServiceError(e)) if e.err().is_no_such_key() => {
-                return Err(LakeError::NotFound(key.to_owned()));
-            }
-            Err(e) => return Err(s3_error("GetObject", key, e)),
-        };
-        let data = out.body.collect().await.map_err(|e| LakeError::S3 {
-            operation: "GetObject",
-            key: key.to_owned(),
-            message: format!("reading body: {e}"),
-            retryable: true,
-        })?;
-        Ok(data.into_bytes())
+        match self.get_versioned(key).await? {
+            Some((bytes, _)) => Ok(bytes),
+            None => Err(LakeError::NotFound(key.to_owned())),
+        }
     }
 
     async fn get_versioned(&self, key: &str) -> Result<Option<(Bytes, Version)>, LakeError> {

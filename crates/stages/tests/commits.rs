@@ -7,17 +7,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
 use reviews_domain::RawReview;
 use reviews_domain::lexicon::KeywordClassifier;
 use reviews_domain::schema::batch_to_curated;
 use reviews_domain::score::ScoreWeights;
 use reviews_lake::parquet_io::{Dataset, read_parquet};
 use reviews_lake::state::{self, RunBase};
-use reviews_lake::{Lake, LakeError, LocalLake, PutCondition, RunId, Version};
+use reviews_lake::{Lake, LocalLake, RunId};
 use reviews_sources::{SyntheticConfig, SyntheticReviews};
 use reviews_stages::extract::{extract_rows, write_deletions};
 use reviews_stages::publish::live_manifest;
@@ -25,6 +23,7 @@ use reviews_stages::{
     NoProgress, RunOptions, RunSummary, Scorer, SourceChanges, StageError, TransformInput,
     begin_run, run_from_source, score_shards, transform,
 };
+use reviews_testkit::FaultyLake;
 
 type Rows = std::vec::IntoIter<Result<RawReview, Infallible>>;
 
@@ -196,63 +195,17 @@ async fn expected(src: &Source) -> BTreeMap<String, (u8, String)> {
     live(lake.as_ref()).await
 }
 
-/// A lake whose writes under `prefix` fail once at the `fail_at`-th, like an S3 5xx.
-struct FaultyLake {
-    inner: LocalLake,
-    prefix: &'static str,
-    fail_at: usize,
-    seen: AtomicUsize,
-}
-
-impl FaultyLake {
-    fn fault(&self, key: &str) -> Result<(), LakeError> {
-        if key.starts_with(self.prefix)
-            && self.seen.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at
-        {
-            return Err(LakeError::S3 {
-                operation: "PutObject",
-                key: key.to_owned(),
-                message: "InternalError (injected)".into(),
-                retryable: true,
-            });
-        }
-        Ok(())
+/// A lake with day 1 committed (300 reviews) and the source as it was then.
+async fn day_one() -> (tempfile::TempDir, Arc<dyn Lake>, Source) {
+    let dir = tempfile::tempdir().unwrap();
+    let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(dir.path()));
+    let mut src = Source::default();
+    for r in synthetic(300, 1, "A") {
+        src.upsert(r);
     }
-}
-
-#[async_trait::async_trait]
-impl Lake for FaultyLake {
-    async fn put(&self, key: &str, body: Bytes) -> Result<(), LakeError> {
-        self.fault(key)?;
-        self.inner.put(key, body).await
-    }
-    async fn get(&self, key: &str) -> Result<Bytes, LakeError> {
-        self.inner.get(key).await
-    }
-    async fn get_versioned(&self, key: &str) -> Result<Option<(Bytes, Version)>, LakeError> {
-        self.inner.get_versioned(key).await
-    }
-    async fn put_if(
-        &self,
-        key: &str,
-        body: Bytes,
-        condition: &PutCondition,
-    ) -> Result<Version, LakeError> {
-        self.fault(key)?;
-        self.inner.put_if(key, body, condition).await
-    }
-    async fn size(&self, key: &str) -> Result<Option<u64>, LakeError> {
-        self.inner.size(key).await
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, LakeError> {
-        self.inner.list(prefix).await
-    }
-    async fn delete(&self, key: &str) -> Result<(), LakeError> {
-        self.inner.delete(key).await
-    }
-    fn describe(&self) -> String {
-        "faulty local lake".into()
-    }
+    let first = run(lake.clone(), &src, &options("d1")).await.unwrap();
+    assert!(first.accounted);
+    (dir, lake, src)
 }
 
 /// How far a run gets before its process dies.
@@ -321,26 +274,15 @@ async fn a_run_that_fails_at_any_stage_loses_nothing_once_the_next_run_commits()
         ("commit", "curated/_latest.json", 1),
     ];
     for (name, prefix, fail_at) in cases {
-        let dir = tempfile::tempdir().unwrap();
-        let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(dir.path()));
-        let mut src = Source::default();
-        for r in synthetic(300, 1, "A") {
-            src.upsert(r);
-        }
-        let first = run(lake.clone(), &src, &options("d1")).await.unwrap();
-        assert!(first.accounted);
+        let (dir, lake, mut src) = day_one().await;
         let live_before = lake
             .get(reviews_lake::layout::LATEST_MANIFEST)
             .await
             .unwrap();
 
         change_day(&mut src, 2, "B");
-        let faulty: Arc<dyn Lake> = Arc::new(FaultyLake {
-            inner: LocalLake::new(dir.path()),
-            prefix,
-            fail_at,
-            seen: AtomicUsize::new(0),
-        });
+        let faulty: Arc<dyn Lake> =
+            Arc::new(FaultyLake::new(LocalLake::new(dir.path()), prefix, fail_at));
         let err = run(faulty, &src, &options("d2")).await.unwrap_err();
         assert!(err.is_retryable(), "{name}: {err}");
         assert_eq!(
@@ -367,13 +309,7 @@ async fn a_run_killed_after_any_stage_loses_nothing_once_the_next_run_commits() 
         DiesAfter::Transform,
         DiesAfter::Score,
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(dir.path()));
-        let mut src = Source::default();
-        for r in synthetic(300, 1, "A") {
-            src.upsert(r);
-        }
-        run(lake.clone(), &src, &options("d1")).await.unwrap();
+        let (_dir, lake, mut src) = day_one().await;
         change_day(&mut src, 2, "B");
         // Dies holding a lease that has expired by the next schedule.
         dying_run(lake.clone(), &src, "d2", dies_after).await;
@@ -399,13 +335,7 @@ async fn a_run_killed_after_any_stage_loses_nothing_once_the_next_run_commits() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_execution_while_one_holds_the_lease_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(dir.path()));
-    let mut src = Source::default();
-    for r in synthetic(300, 1, "A") {
-        src.upsert(r);
-    }
-    run(lake.clone(), &src, &options("d1")).await.unwrap();
+    let (_dir, lake, mut src) = day_one().await;
     change_day(&mut src, 2, "B");
 
     // Run "a" has started (holds the lease) when "b" is launched.
@@ -442,13 +372,7 @@ async fn a_second_execution_while_one_holds_the_lease_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_executions_at_once_one_wins_and_the_next_run_has_everything() {
-    let dir = tempfile::tempdir().unwrap();
-    let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(dir.path()));
-    let mut src = Source::default();
-    for r in synthetic(300, 1, "A") {
-        src.upsert(r);
-    }
-    run(lake.clone(), &src, &options("d1")).await.unwrap();
+    let (_dir, lake, mut src) = day_one().await;
     change_day(&mut src, 2, "B");
     let (opts_a, opts_b) = (options("a"), options("b"));
     let (a, b) = tokio::join!(
@@ -473,13 +397,7 @@ async fn two_executions_at_once_one_wins_and_the_next_run_has_everything() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_that_lost_its_expired_lease_cannot_publish_over_a_newer_commit() {
-    let dir = tempfile::tempdir().unwrap();
-    let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(dir.path()));
-    let mut src = Source::default();
-    for r in synthetic(300, 1, "A") {
-        src.upsert(r);
-    }
-    run(lake.clone(), &src, &options("d1")).await.unwrap();
+    let (_dir, lake, mut src) = day_one().await;
     change_day(&mut src, 2, "B");
     // "slow" builds everything on d1, but its lease expires before it publishes.
     dying_run(lake.clone(), &src, "slow", DiesAfter::Score).await;
@@ -518,13 +436,7 @@ async fn a_run_that_lost_its_expired_lease_cannot_publish_over_a_newer_commit() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_or_short_carried_file_stops_the_run_and_commits_nothing() {
     for damage in ["missing", "short"] {
-        let dir = tempfile::tempdir().unwrap();
-        let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(dir.path()));
-        let mut src = Source::default();
-        for r in synthetic(300, 1, "A") {
-            src.upsert(r);
-        }
-        run(lake.clone(), &src, &options("d1")).await.unwrap();
+        let (_dir, lake, mut src) = day_one().await;
         let pointer = lake
             .get(reviews_lake::layout::LATEST_MANIFEST)
             .await
@@ -562,13 +474,7 @@ async fn a_missing_or_short_carried_file_stops_the_run_and_commits_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_transformed_before_an_erasure_is_not_published() {
-    let dir = tempfile::tempdir().unwrap();
-    let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(dir.path()));
-    let mut src = Source::default();
-    for r in synthetic(300, 1, "A") {
-        src.upsert(r);
-    }
-    run(lake.clone(), &src, &options("d1")).await.unwrap();
+    let (_dir, lake, mut src) = day_one().await;
     change_day(&mut src, 2, "B");
     // "late" is transformed and scored, then a buyer is erased, then it tries to publish.
     dying_run(lake.clone(), &src, "late", DiesAfter::Score).await;

@@ -4,79 +4,17 @@
 //! pointer never names a run that did not validate.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use bytes::Bytes;
 use reviews_domain::lexicon::KeywordClassifier;
 use reviews_domain::schema::batch_to_reviews;
 use reviews_domain::score::ScoreWeights;
 use reviews_lake::parquet_io::{Dataset, read_parquet};
-use reviews_lake::{Lake, LakeError, LocalLake, PutCondition, RunId, Version, layout};
+use reviews_lake::{Lake, LocalLake, RunId, layout};
 use reviews_sources::{SyntheticConfig, SyntheticReviews};
 use reviews_stages::publish::live_manifest;
 use reviews_stages::{NoProgress, RunOptions, Scorer, run_local};
-
-/// A lake whose `n`-th put of a key with `prefix` fails once, like an S3 5xx.
-struct FaultyLake {
-    inner: LocalLake,
-    prefix: &'static str,
-    fail_at: usize,
-    seen: AtomicUsize,
-    failed: Mutex<Option<String>>,
-}
-
-impl FaultyLake {
-    fn fault(&self, key: &str) -> Result<(), LakeError> {
-        if key.starts_with(self.prefix)
-            && self.seen.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at
-        {
-            *self.failed.lock().unwrap() = Some(key.to_owned());
-            return Err(LakeError::S3 {
-                operation: "PutObject",
-                key: key.to_owned(),
-                message: "InternalError (injected)".into(),
-                retryable: true,
-            });
-        }
-        Ok(())
-    }
-}
-
-#[async_trait::async_trait]
-impl Lake for FaultyLake {
-    async fn put(&self, key: &str, body: Bytes) -> Result<(), LakeError> {
-        self.fault(key)?;
-        self.inner.put(key, body).await
-    }
-    async fn get_versioned(&self, key: &str) -> Result<Option<(Bytes, Version)>, LakeError> {
-        self.inner.get_versioned(key).await
-    }
-    async fn put_if(
-        &self,
-        key: &str,
-        body: Bytes,
-        condition: &PutCondition,
-    ) -> Result<Version, LakeError> {
-        self.fault(key)?;
-        self.inner.put_if(key, body, condition).await
-    }
-    async fn get(&self, key: &str) -> Result<Bytes, LakeError> {
-        self.inner.get(key).await
-    }
-    async fn size(&self, key: &str) -> Result<Option<u64>, LakeError> {
-        self.inner.size(key).await
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, LakeError> {
-        self.inner.list(prefix).await
-    }
-    async fn delete(&self, key: &str) -> Result<(), LakeError> {
-        self.inner.delete(key).await
-    }
-    fn describe(&self) -> String {
-        "faulty local lake".into()
-    }
-}
+use reviews_testkit::FaultyLake;
 
 fn source(
     n: u64,
@@ -156,13 +94,7 @@ async fn a_write_failing_once_mid_stage_loses_nothing_after_a_rerun() {
         .await
         .unwrap();
 
-        let faulty = Arc::new(FaultyLake {
-            inner: LocalLake::new(dir.path()),
-            prefix,
-            fail_at,
-            seen: AtomicUsize::new(0),
-            failed: Mutex::new(None),
-        });
+        let faulty = Arc::new(FaultyLake::new(LocalLake::new(dir.path()), prefix, fail_at));
         let err = run_local(
             faulty.clone(),
             source(ROWS),
@@ -176,10 +108,7 @@ async fn a_write_failing_once_mid_stage_loses_nothing_after_a_rerun() {
             err.is_retryable(),
             "{name}: a transient write failure is retryable: {err}"
         );
-        assert!(
-            faulty.failed.lock().unwrap().is_some(),
-            "{name}: the fault fired"
-        );
+        assert!(faulty.failed_key().is_some(), "{name}: the fault fired");
         // Readers still see the good run, whole.
         let live = live_manifest(good.as_ref()).await.unwrap().unwrap();
         assert_eq!(

@@ -3,6 +3,8 @@
 //! wire server are the ones `scripts/test` starts (or started here on first use). Tests that
 //! need a server never skip: a missing server is a failure that says how to get it.
 
+pub mod faulty;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,6 +15,8 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::Credentials;
 use reviews_domain::RawReview;
 use reviews_sources::{SyntheticConfig, SyntheticReviews};
+
+pub use faulty::FaultyLake;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
