@@ -272,7 +272,7 @@ def scenario_deletion():
     before = json.loads(s3.get_object(Bucket=BUCKET, Key="curated/_latest.json")["Body"].read())
     admin = os.environ["REVIEWS_PG_ADMIN_URL"].rsplit("/", 1)[0] + "/" + os.environ["E2E_DB"]
     deleted = subprocess.run(
-        ["psql", admin, "-Atc", "DELETE FROM review WHERE review_id IN (SELECT review_id FROM review WHERE rating "
+        ["psql", admin, "-qAtc", "DELETE FROM review WHERE review_id IN (SELECT review_id FROM review WHERE rating "
          "BETWEEN 1 AND 5 AND char_length(text) > 40 ORDER BY review_id LIMIT 3) RETURNING review_id"],
         check=True, capture_output=True, text=True).stdout.split()
     d = run({})
