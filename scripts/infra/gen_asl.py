@@ -249,7 +249,21 @@ main_branch = {
             "Choices": [
                 {"Variable": "$.transform.total_rows", "NumericGreaterThan": 0, "Next": "ScoreShards"}
             ],
-            "Default": "NothingToPublish",
+            "Default": "ReleaseLeaseUnpublished",
+        },
+        "ReleaseLeaseUnpublished": {
+            "Type": "Task",
+            "Comment": "Nothing to publish: give the run lease back (best effort; it also expires).",
+            "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {
+                "FunctionName": "${PublishFunctionArn}",
+                "Payload": {"release_lease.$": "$.run_id"},
+            },
+            "TimeoutSeconds": 60,
+            "ResultPath": None,
+            "Retry": retry(2, 1),
+            "Catch": catch("NothingToPublish"),
+            "Next": "NothingToPublish",
         },
         "ScoreShards": score_map,
         "Publish": invoke(
