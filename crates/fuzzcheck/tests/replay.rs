@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus").join(target);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus")
+        .join(target);
     let mut inputs: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
@@ -22,7 +24,10 @@ fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
 fn replay(target: &str, check: fn(&[u8])) {
     for (name, data) in corpus(target) {
         let outcome = std::panic::catch_unwind(|| check(&data));
-        assert!(outcome.is_ok(), "fuzz/corpus/{target}/{name} violates an invariant");
+        assert!(
+            outcome.is_ok(),
+            "fuzz/corpus/{target}/{name} violates an invariant"
+        );
     }
 }
 

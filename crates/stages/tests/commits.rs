@@ -264,6 +264,32 @@ async fn dying_run(lake: Arc<dyn Lake>, src: &Source, run: &str, dies_after: Die
         .unwrap();
 }
 
+/// Publish what an abandoned run scored (the last step it did not get to).
+async fn publish_scored(
+    lake: Arc<dyn Lake>,
+    run: &str,
+    watermark: Option<&str>,
+) -> Result<reviews_stages::PublishOutput, StageError> {
+    let run = RunId::parse(run).unwrap();
+    let curated_keys: Vec<String> = lake
+        .list(&format!("curated/run={run}/"))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|k| k.ends_with(".parquet"))
+        .collect();
+    reviews_stages::publish(
+        lake,
+        &reviews_stages::PublishInput {
+            run_id: run,
+            curated_keys,
+            expected_rows: None,
+            watermark: watermark.map(str::to_owned),
+        },
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_that_fails_at_any_stage_loses_nothing_once_the_next_run_commits() {
     let cases: [(&str, &'static str, usize); 5] = [
@@ -405,25 +431,9 @@ async fn a_run_that_lost_its_expired_lease_cannot_publish_over_a_newer_commit() 
     run(lake.clone(), &src, &options("fast")).await.unwrap();
     let committed = live_manifest(lake.as_ref()).await.unwrap().unwrap();
 
-    let slow = RunId::parse("slow").unwrap();
-    let curated_keys: Vec<String> = lake
-        .list(&format!("curated/run={slow}/"))
+    let err = publish_scored(lake.clone(), "slow", Some("999"))
         .await
-        .unwrap()
-        .into_iter()
-        .filter(|k| k.ends_with(".parquet"))
-        .collect();
-    let err = reviews_stages::publish(
-        lake.clone(),
-        &reviews_stages::PublishInput {
-            run_id: slow,
-            curated_keys,
-            expected_rows: None,
-            watermark: Some("999".into()),
-        },
-    )
-    .await
-    .unwrap_err();
+        .unwrap_err();
     assert!(matches!(err, StageError::Conflict(_)), "{err}");
     assert_eq!(
         live_manifest(lake.as_ref()).await.unwrap().unwrap(),
@@ -488,25 +498,9 @@ async fn a_run_transformed_before_an_erasure_is_not_published() {
             .await
             .unwrap()
     );
-    let late = RunId::parse("late").unwrap();
-    let curated_keys: Vec<String> = lake
-        .list(&format!("curated/run={late}/"))
+    let err = publish_scored(lake.clone(), "late", None)
         .await
-        .unwrap()
-        .into_iter()
-        .filter(|k| k.ends_with(".parquet"))
-        .collect();
-    let err = reviews_stages::publish(
-        lake.clone(),
-        &reviews_stages::PublishInput {
-            run_id: late,
-            curated_keys,
-            expected_rows: None,
-            watermark: None,
-        },
-    )
-    .await
-    .unwrap_err();
+        .unwrap_err();
     assert!(
         matches!(&err, StageError::Conflict(m) if m.contains("erasure")),
         "{err}"
