@@ -69,6 +69,9 @@ check_deps() {
     manifest=Cargo.toml
     [ "$name" = fuzz ] && manifest=fuzz/Cargo.toml
     log="$root/.cache/security/cargo-deny-$name.log"
+    # cargo deny runs --offline: fetch every platform's crates first (a fresh machine has only
+    # those its own builds downloaded, and cargo metadata needs them all).
+    cargo fetch --locked --manifest-path "$manifest" >"$log" 2>&1 || { cat "$log"; rc=1; continue; }
     echo "deps: cargo deny check ${checks[*]} ($manifest)"
     if nice -n 19 cargo deny --offline --locked --color never --manifest-path "$manifest" --config deny.toml \
       check "${checks[@]}" >"$log" 2>&1; then :; else rc=1; fi
