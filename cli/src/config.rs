@@ -2,10 +2,8 @@
 //! topic classifier.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use reviews_domain::TopicClassifier;
 use reviews_domain::score::ScoreWeights;
 use reviews_nlp::EncoderConfig;
 use reviews_stages::Scorer;
@@ -33,7 +31,7 @@ pub enum ClassifierChoice {
 }
 
 /// Build the classifier. Says on stderr which one it took and why.
-pub fn classifier(choice: ClassifierChoice) -> Result<Arc<dyn TopicClassifier>> {
+pub fn classifier(choice: ClassifierChoice) -> Result<reviews_nlp::Selected> {
     let choice = match choice {
         ClassifierChoice::Auto => reviews_nlp::ClassifierChoice::Auto,
         ClassifierChoice::Model => reviews_nlp::ClassifierChoice::Model,
@@ -42,18 +40,18 @@ pub fn classifier(choice: ClassifierChoice) -> Result<Arc<dyn TopicClassifier>> 
     let selected = reviews_nlp::select_classifier(choice, EncoderConfig::default())
         .context("building the topic classifier")?;
     eprintln!("{}", selected.description);
-    Ok(selected.classifier)
+    Ok(selected)
 }
 
 /// Load the weights (from `path`, else config/scoring.toml when present, else the built-in
 /// defaults) and build the scorer around `classifier`.
-pub fn load_scorer(path: Option<&Path>, classifier: Arc<dyn TopicClassifier>) -> Result<Scorer> {
+pub fn load_scorer(path: Option<&Path>, classifier: reviews_nlp::Selected) -> Result<Scorer> {
     let weights = match path {
         Some(p) => read(p)?,
         None if Path::new(DEFAULT_CONFIG).exists() => read(Path::new(DEFAULT_CONFIG))?,
         None => ScoreWeights::default(),
     };
-    Ok(Scorer::new(classifier, weights))
+    Ok(Scorer::new(classifier.classifier, weights).with_classifier_id(classifier.id))
 }
 
 fn read(path: &Path) -> Result<ScoreWeights> {

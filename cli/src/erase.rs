@@ -120,7 +120,7 @@ pub async fn run(args: EraseArgs) -> Result<()> {
             .map_err(anyhow::Error::msg)?;
         let options = RunOptions {
             run_id: run_id.clone(),
-            shard_rows: None,
+            buckets: reviews_stages::buckets_from_env()?,
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             merge_previous: true,
             lease_ttl: reviews_stages::lease_ttl_from_env()?,

@@ -86,10 +86,13 @@ pub(crate) struct RunArgs {
     /// Run id (default: <today>-local). Re-running a run id replaces that run's objects only.
     #[arg(long)]
     run_id: Option<String>,
-    /// Target rows per scoring shard.
-    #[arg(long)]
-    shard_rows: Option<usize>,
-    /// Shards scored at once (default: the number of cores).
+    /// Product buckets the dataset is split into (a run rewrites only the buckets its
+    /// changes fall into; default: the live snapshot's count, else 64). Another count than
+    /// the live snapshot's re-buckets it once.
+    #[arg(long, env = "REVIEWS_BUCKETS",
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(reviews_lake::layout::MAX_BUCKETS)))]
+    buckets: Option<u32>,
+    /// Buckets merged and scored at once (default: the number of cores).
     #[arg(long)]
     workers: Option<usize>,
     /// Scoring configuration (weights); default: config/scoring.toml if present, else built-in.
@@ -187,7 +190,7 @@ pub(crate) async fn run(args: RunArgs) -> Result<()> {
     let lake = open_lake(&args.lake.lake).await?;
     let options = RunOptions {
         run_id,
-        shard_rows: args.shard_rows,
+        buckets: args.buckets,
         workers: args
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
@@ -261,8 +264,15 @@ fn print_summary(s: &RunSummary) {
         println!("    {reason:<22} {n:>8}");
     }
     println!(
-        "  curated          {:>10}   in {} shard(s)",
-        s.curated, s.shards
+        "  curated          {:>10}   in {} bucket(s), {} written by this run",
+        s.curated, s.buckets, s.buckets_written
+    );
+    if let Some(why) = &s.full_pass {
+        println!("                                (every bucket rewritten: {why})");
+    }
+    println!(
+        "  classified       {:>10}   ({} unchanged texts reused their topics)",
+        s.encoded, s.reused
     );
     println!("  products         {:>10}", s.products);
     let c = &s.changes;

@@ -87,7 +87,7 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         synthetic: args.reviews,
         seed: 42,
         run_id: None,
-        shard_rows: None,
+        buckets: None,
         workers: None,
         config: None,
         classifier: crate::config::ClassifierChoice::Auto,

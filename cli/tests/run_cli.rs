@@ -53,8 +53,8 @@ fn uk_sample_end_to_end_and_readable_by_pyarrow() {
             input.to_str().unwrap(),
             "--run-id",
             "uk",
-            "--shard-rows",
-            "3000",
+            "--buckets",
+            "4",
             "--json",
         ],
         dir.path(),
@@ -73,7 +73,10 @@ fn uk_sample_end_to_end_and_readable_by_pyarrow() {
     );
     assert_eq!(s["curated"].as_u64().unwrap(), cleaned);
     assert_eq!(s["accounted"], Value::Bool(true));
-    assert!(s["shards"].as_u64().unwrap() >= 3);
+    assert_eq!(
+        (s["buckets"].as_u64(), s["buckets_written"].as_u64()),
+        (Some(4), Some(4))
+    );
 
     let latest: Value =
         serde_json::from_slice(&std::fs::read(lake.join("curated/_latest.json")).unwrap()).unwrap();
@@ -159,7 +162,7 @@ fn french_tsv_is_read_and_guessed_french() {
 
     let py = Command::new(python())
         .args(["-c", "import sys,pyarrow.parquet as pq,collections; t=pq.read_table(sys.argv[1]); print(collections.Counter(t.column('language_guess').to_pylist()).most_common(1)[0][0])"])
-        .arg(lake.join("cleaned/run=fr/part-00000.parquet"))
+        .arg(lake.join("cleaned/run=fr/changes"))
         .output()
         .unwrap();
     assert!(
@@ -347,8 +350,8 @@ fn killed_during_the_curated_write_then_rerun() {
         "keywords",
         "--workers",
         "1",
-        "--shard-rows",
-        "2000",
+        "--buckets",
+        "8",
     ];
     let first: Vec<&str> = base
         .iter()

@@ -34,6 +34,8 @@ def main() -> None:
     curated = sorted((lake / "curated" / f"run={run}").glob("*.parquet"))
     out = {"cleaned": [], "curated": []}
     keys = []
+    # Each curated file is one product bucket, sorted on its own (product asc, relevance desc).
+    per_file_sorted = True
     for p in cleaned:
         d = describe(p)
         d.pop("table")
@@ -43,15 +45,17 @@ def main() -> None:
         t = d.pop("table")
         ids = t.column("product_id").to_pylist()
         rel = t.column("relevance").to_pylist()
-        keys.extend(zip(ids, rel))
+        pairs = list(zip(ids, rel))
+        per_file_sorted &= all(
+            (a[0] < b[0]) or (a[0] == b[0] and a[1] >= b[1]) for a, b in zip(pairs, pairs[1:])
+        )
+        keys.extend(pairs)
         if not out["curated"]:
             first = t.slice(0, 1).to_pylist()[0]
             d["first_row"] = {k: first[k] for k in ("product_id", "review_id", "rating", "relevance", "text")}
             d["first_row"]["topics"] = first["topics"]
         out["curated"].append(d)
-    out["curated_sorted"] = all(
-        (a[0] < b[0]) or (a[0] == b[0] and a[1] >= b[1]) for a, b in zip(keys, keys[1:])
-    )
+    out["curated_sorted"] = per_file_sorted
     out["curated_rows"] = len(keys)
     print(json.dumps(out, default=str))
 

@@ -336,7 +336,12 @@ fn build(
                 row += 1;
             }
             product.len = (row - start) as u32;
-            if products.last().is_some_and(|p| p.product_id.as_str() >= id) {
+            // Within a part, products ascend (each product is one run of rows); across
+            // parts (product buckets) any order, but a product lives in one part only.
+            if products
+                .last()
+                .is_some_and(|p| p.part == part_no as u32 && p.product_id.as_str() >= id)
+            {
                 return Err(LoadError::BadPart {
                     key: key.clone(),
                     message: format!("product {id} out of order"),
@@ -353,11 +358,15 @@ fn build(
             message: format!("manifest says {} rows, parts hold {rows}", manifest.rows),
         });
     }
-    let by_id = products
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.product_id.clone(), i as u32))
-        .collect();
+    let mut by_id = HashMap::with_capacity(products.len());
+    for (i, p) in products.iter().enumerate() {
+        if by_id.insert(p.product_id.clone(), i as u32).is_some() {
+            return Err(LoadError::BadPart {
+                key: manifest.keys[p.part as usize].clone(),
+                message: format!("product {} is in more than one part", p.product_id),
+            });
+        }
+    }
     let mut popular: Vec<u32> = (0..products.len() as u32).collect();
     popular.sort_by(|&a, &b| {
         let (pa, pb) = (&products[a as usize], &products[b as usize]);

@@ -31,7 +31,7 @@ async fn publish_run(lake: Arc<dyn Lake>, run: &str, reviews: u64, seed: u64) ->
     ));
     let opts = RunOptions {
         run_id: RunId::parse(run).unwrap(),
-        shard_rows: Some(700),
+        buckets: Some(4),
         workers: 2,
         merge_previous: false,
         lease_ttl: reviews_stages::DEFAULT_LEASE_TTL,
@@ -359,7 +359,7 @@ async fn hot_reload_switches_runs_and_refuses_a_corrupt_one() {
         reviews_lake::Manifest::from_json(&lake.get(layout::LATEST_MANIFEST).await.unwrap())
             .unwrap();
     m.run_id = third.clone();
-    m.keys = vec![layout::curated_key(&third, 0)];
+    m.keys = vec![layout::curated_bucket_key(&third, 0)];
     m.checksum = "0".repeat(64);
     lake.put(
         &m.keys[0],

@@ -57,7 +57,7 @@ fn build_fixture() -> Fixture {
         ));
         let opts = RunOptions {
             run_id: RunId::parse("fuzz").expect("run id"),
-            shard_rows: Some(100),
+            buckets: Some(4),
             workers: 1,
             merge_previous: false,
             lease_ttl: reviews_stages::DEFAULT_LEASE_TTL,

@@ -84,16 +84,55 @@ pub fn raw_key(run: &RunId, part: usize) -> String {
     format!("{}part-{part:05}.parquet", run_prefix(RAW, run))
 }
 
-pub fn cleaned_key(run: &RunId, part: usize) -> String {
-    format!("{}part-{part:05}.parquet", run_prefix(CLEANED, run))
+/// Product buckets: cleaned/ and curated/ are split by a hash of the product id into a fixed
+/// number of buckets (the count is configuration, recorded in every snapshot), so a run
+/// rewrites only the buckets its changes fall into.
+pub const DEFAULT_BUCKETS: u32 = 64;
+/// More buckets than this would make listings and the Map's item list unwieldy.
+pub const MAX_BUCKETS: u32 = 4096;
+
+/// The bucket of a product: FNV-1a (64 bit) of the product id's bytes, modulo `buckets`.
+/// Fixed here for good: changing it would move every product to another bucket.
+pub fn bucket_of(product_id: &str, buckets: u32) -> u32 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in product_id.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h % u64::from(buckets.max(1))) as u32
 }
 
-pub fn rejects_key(run: &RunId) -> String {
-    format!("{}rejects.csv", run_prefix(REJECTS, run))
+/// The valid rows of raw part `part` that fall into `bucket`:
+/// `cleaned/run=<id>/changes/bucket=<b>/part-<p>.parquet`.
+pub fn change_key(run: &RunId, bucket: u32, part: usize) -> String {
+    format!(
+        "{}changes/bucket={bucket:05}/part-{part:05}.parquet",
+        run_prefix(CLEANED, run)
+    )
 }
 
-pub fn curated_key(run: &RunId, part: usize) -> String {
-    format!("{}part-{part:05}.parquet", run_prefix(CURATED, run))
+/// A base snapshot's rows moved to this run's bucket count (a re-bucketing):
+/// `cleaned/run=<id>/base/bucket=<b>.parquet`.
+pub fn rebased_key(run: &RunId, bucket: u32) -> String {
+    format!(
+        "{}base/bucket={bucket:05}.parquet",
+        run_prefix(CLEANED, run)
+    )
+}
+
+/// Every cleaned row of one bucket after the run: `cleaned/run=<id>/bucket=<b>.parquet`.
+pub fn cleaned_bucket_key(run: &RunId, bucket: u32) -> String {
+    format!("{}bucket={bucket:05}.parquet", run_prefix(CLEANED, run))
+}
+
+/// One bucket's curated rows: `curated/run=<id>/bucket=<b>.parquet`.
+pub fn curated_bucket_key(run: &RunId, bucket: u32) -> String {
+    format!("{}bucket={bucket:05}.parquet", run_prefix(CURATED, run))
+}
+
+/// The rejects of one raw part: `rejects/run=<id>/part-<p>.csv`.
+pub fn part_rejects_key(run: &RunId, part: usize) -> String {
+    format!("{}part-{part:05}.csv", run_prefix(REJECTS, run))
 }
 
 /// The manifest of one curated run, kept beside its parts so rollback is one pointer copy.
@@ -132,9 +171,28 @@ mod tests {
     #[test]
     fn keys() {
         let r = RunId::parse("r1").unwrap();
-        assert_eq!(cleaned_key(&r, 3), "cleaned/run=r1/part-00003.parquet");
-        assert_eq!(rejects_key(&r), "rejects/run=r1/rejects.csv");
-        assert_eq!(run_of_key(&curated_key(&r, 0)), Some(r));
+        assert_eq!(part_rejects_key(&r, 3), "rejects/run=r1/part-00003.csv");
+        assert_eq!(run_of_key(&curated_bucket_key(&r, 0)), Some(r.clone()));
         assert_eq!(run_of_key("curated/_latest.json"), None);
+        assert_eq!(
+            change_key(&r, 7, 2),
+            "cleaned/run=r1/changes/bucket=00007/part-00002.parquet"
+        );
+        assert_eq!(
+            curated_bucket_key(&r, 1),
+            "curated/run=r1/bucket=00001.parquet"
+        );
+    }
+
+    #[test]
+    fn buckets_are_stable_and_spread() {
+        // Fixed values: a change of the hash would silently move every product.
+        assert_eq!(bucket_of("", 64), (0xcbf2_9ce4_8422_2325u64 % 64) as u32);
+        assert_eq!(bucket_of("B00001", 1), 0);
+        let mut seen = [0u32; 16];
+        for i in 0..16_000 {
+            seen[bucket_of(&format!("P{i:06}"), 16) as usize] += 1;
+        }
+        assert!(seen.iter().all(|&n| (700..1300).contains(&n)), "{seen:?}");
     }
 }

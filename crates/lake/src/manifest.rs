@@ -11,7 +11,8 @@ pub struct Manifest {
     pub dataset: String,
     pub schema_version: u32,
     pub run_id: RunId,
-    /// Curated part keys, in product order (part i holds products before part i+1).
+    /// Curated part keys: one per non-empty product bucket, in bucket order (a snapshot from
+    /// before buckets: parts in product order).
     pub keys: Vec<String>,
     pub rows: u64,
     pub products: u64,
@@ -35,6 +36,40 @@ pub struct Manifest {
     /// How many erased buyers the dataset was built without (the erased list only grows).
     #[serde(default)]
     pub erased_buyers: u64,
+    /// How many product buckets the snapshot is split into (0: a snapshot from before
+    /// buckets, whose parts are cut by product order).
+    #[serde(default)]
+    pub buckets: u32,
+    /// The files of every non-empty bucket, in bucket order. A bucket a run did not change
+    /// points at the files of the run that last wrote it.
+    #[serde(default)]
+    pub bucket_files: Vec<BucketFile>,
+}
+
+/// The files that hold one product bucket of a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketFile {
+    pub bucket: u32,
+    /// Every cleaned row of the bucket (the next run's carry-over base).
+    pub cleaned_key: String,
+    /// The bucket's curated rows (what the API serves).
+    pub curated_key: String,
+    pub rows: u64,
+    pub products: u64,
+    /// SHA-256 of the curated file.
+    pub checksum: String,
+    /// The run that wrote the files.
+    pub run_id: RunId,
+}
+
+impl Manifest {
+    /// The files of `bucket`, if the snapshot has rows there.
+    pub fn bucket(&self, bucket: u32) -> Option<&BucketFile> {
+        self.bucket_files
+            .binary_search_by_key(&bucket, |f| f.bucket)
+            .ok()
+            .map(|i| &self.bucket_files[i])
+    }
 }
 
 impl Manifest {

@@ -187,6 +187,9 @@ pub struct RunBase {
     pub watermark: Option<String>,
     /// The run's logical start time (fixed on the first attempt).
     pub started_at: DateTime<Utc>,
+    /// The base snapshot itself (its buckets and their files), when one was live.
+    #[serde(default)]
+    pub snapshot: Option<Manifest>,
 }
 
 /// The base of `run`: fixed on its first call, read back on every later one.
@@ -208,6 +211,7 @@ pub async fn run_base(
         watermark: live.as_ref().and_then(|m| m.watermark.clone()),
         // Microsecond precision: what Parquet timestamps keep.
         started_at: DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now),
+        snapshot: live,
     };
     match write_if(lake, &key, &base, &PutCondition::Absent).await {
         Ok(_) => Ok(base),
@@ -255,6 +259,19 @@ pub struct ChangeCounts {
 }
 
 impl ChangeCounts {
+    /// Add another bucket's counts to these.
+    pub fn add(&mut self, other: &ChangeCounts) {
+        self.previous += other.previous;
+        self.new += other.new;
+        self.updated += other.updated;
+        self.deleted += other.deleted;
+        self.removed_by_reject += other.removed_by_reject;
+        self.erased += other.erased;
+        self.carried += other.carried;
+        self.rejected += other.rejected;
+        self.total += other.total;
+    }
+
     /// Whether the counts add up.
     pub fn balanced(&self) -> bool {
         let removed = self.deleted + self.removed_by_reject + self.erased;
@@ -291,6 +308,145 @@ pub async fn write_cleaned_record(
     let key = run_record_key(&record.run_id, "cleaned");
     let body = serde_json::to_vec_pretty(record).expect("serialises");
     lake.put(&key, body.into()).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// the incremental steps: route (per raw part), plan, merge (per bucket)
+
+/// Valid rows of one raw part in one bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeFile {
+    pub bucket: u32,
+    pub key: String,
+    pub rows: u64,
+}
+
+/// `state/runs/run=<id>/route-<part>.json`: what routing one raw part wrote. Written last by
+/// the route step, so a part without one was not routed (or died on the way).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouteRecord {
+    pub run_id: RunId,
+    pub part: usize,
+    pub raw_key: String,
+    pub buckets: u32,
+    pub rows_in: u64,
+    pub cleaned: u64,
+    pub rejected: u64,
+    pub rejected_by_reason: std::collections::BTreeMap<String, u64>,
+    pub rejects_key: String,
+    pub changes: Vec<ChangeFile>,
+    /// Review ids of rejected rows, by the bucket of their product (`None`: the row has no
+    /// usable product id, so its earlier version may be in any bucket).
+    pub rejected_ids: Vec<(Option<u32>, String)>,
+    /// How many erased buyers the rows were filtered against.
+    pub erased_buyers: u64,
+}
+
+pub fn route_record_key(run: &RunId, part: usize) -> String {
+    run_record_key(run, &format!("route-{part:05}"))
+}
+
+/// Where one bucket's carried rows come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BaseFile {
+    pub cleaned_key: String,
+    /// The base's curated file of the bucket: topic scores are reused from it for reviews
+    /// whose text did not change. `None` after a re-bucketing.
+    pub curated_key: Option<String>,
+    pub rows: u64,
+}
+
+/// `state/runs/run=<id>/tasks/bucket=<b>.json`: everything one bucket's merge needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketTask {
+    pub run_id: RunId,
+    pub bucket: u32,
+    pub buckets: u32,
+    /// The bucket's rows in the base snapshot (none: the bucket starts empty).
+    pub base: Option<BaseFile>,
+    /// The run's valid rows in this bucket, in part order.
+    pub changes: Vec<ChangeFile>,
+    /// Review ids deleted at the source that may be in this bucket.
+    pub deleted: Vec<String>,
+    /// Review ids whose new version was rejected, that may be in this bucket.
+    pub rejected: Vec<String>,
+}
+
+pub fn bucket_task_key(run: &RunId, bucket: u32) -> String {
+    format!("state/runs/run={run}/tasks/bucket={bucket:05}.json")
+}
+
+/// `state/runs/run=<id>/plan.json`: which buckets the run rewrites, and the totals of its
+/// routed parts. Written last by the plan step; the ItemReader list of the bucket Map is
+/// beside it ([`plan_items_key`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub run_id: RunId,
+    pub base_sequence: u64,
+    pub buckets: u32,
+    /// Buckets the run rewrites, ascending; every other bucket is referenced from the base.
+    pub changed: Vec<u32>,
+    /// The run carries the base snapshot's rows: buckets it does not rewrite are referenced
+    /// from the base. False for a full load, which replaces the dataset.
+    pub carry_base: bool,
+    /// Why every bucket is rewritten, when it is (a full load, a new bucket count, an
+    /// erasure, a removal of unknown product).
+    pub full_pass: Option<String>,
+    pub rows_in: u64,
+    pub cleaned: u64,
+    pub rejected: u64,
+    pub rejected_by_reason: std::collections::BTreeMap<String, u64>,
+    pub rejects_keys: Vec<String>,
+    pub deleted: u64,
+    pub erased_buyers: u64,
+}
+
+pub fn plan_key(run: &RunId) -> String {
+    run_record_key(run, "plan")
+}
+
+/// The JSON array of `{run_id, bucket}` items the state machine's Distributed Map reads.
+pub fn plan_items_key(run: &RunId) -> String {
+    run_record_key(run, "plan-items")
+}
+
+/// `state/runs/run=<id>/bucket-<b>.json`: what the merge of one bucket wrote (written last).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BucketRecord {
+    pub run_id: RunId,
+    pub bucket: u32,
+    /// The bucket's files; `None` when no row is left in it.
+    pub file: Option<crate::manifest::BucketFile>,
+    /// The bucket's change counts (`rejected` stays 0: rejects are counted per part).
+    pub counts: ChangeCounts,
+    /// Reviews classified by the model in this run / reused from the base by unchanged text.
+    pub encoded: u64,
+    pub reused: u64,
+}
+
+pub fn bucket_record_key(run: &RunId, bucket: u32) -> String {
+    run_record_key(run, &format!("bucket-{bucket:05}"))
+}
+
+/// Read a state document that must exist.
+pub async fn read_required<T: DeserializeOwned>(
+    lake: &dyn Lake,
+    key: &str,
+) -> Result<T, LakeError> {
+    read::<T>(lake, key)
+        .await?
+        .map(|(doc, _)| doc)
+        .ok_or_else(|| LakeError::NotFound(key.to_owned()))
+}
+
+/// Write a run's own record (a retry of the same step rewrites it).
+pub async fn write_record<T: Serialize>(
+    lake: &dyn Lake,
+    key: &str,
+    doc: &T,
+) -> Result<(), LakeError> {
+    let body = serde_json::to_vec_pretty(doc).expect("state documents serialise");
+    lake.put(key, body.into()).await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -440,6 +596,8 @@ mod tests {
             base_sequence,
             watermark: Some(format!("after-{r}")),
             erased_buyers: 0,
+            buckets: 0,
+            bucket_files: vec![],
         }
     }
 

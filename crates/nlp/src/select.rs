@@ -39,6 +39,9 @@ impl FromStr for ClassifierChoice {
 pub struct Selected {
     pub classifier: Arc<dyn TopicClassifier>,
     pub description: String,
+    /// Names this classifier for reuse of its results: two runs with the same id give a
+    /// text the same topics (the model's folder name and size, or `keywords`).
+    pub id: String,
 }
 
 /// Build the classifier for `choice` with the model files of `config` (see
@@ -51,6 +54,7 @@ pub fn select_classifier(
     let keywords = |why: String| Selected {
         classifier: Arc::new(KeywordClassifier::default()),
         description: why,
+        id: "keywords".to_owned(),
     };
     match choice {
         ClassifierChoice::Keywords => Ok(keywords("topic classifier: keywords".to_owned())),
@@ -68,11 +72,16 @@ pub fn select_classifier(
         }),
         _ => {
             let dir = config.model_dir.clone();
+            let size = std::fs::metadata(dir.join("model.onnx")).map_or(0, |m| m.len());
+            let name = dir
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
             let encoder = SentenceEncoder::shared(config)?;
             let c = ZeroShotClassifier::new(encoder, ZeroShotConfig::default())?;
             Ok(Selected {
                 classifier: Arc::new(c),
                 description: format!("topic classifier: zero-shot model {}", dir.display()),
+                id: format!("zero-shot:{name}:{size}"),
             })
         }
     }

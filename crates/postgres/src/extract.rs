@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use reviews_domain::RawReview;
 use reviews_lake::{Lake, LakeError, RunId, state};
-use reviews_stages::extract::write_deletions;
+use reviews_stages::extract::{Deletion, write_deletions};
 use reviews_stages::{ExtractOutput, Progress, StageError, extract_rows};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -148,6 +148,9 @@ pub struct SourceSchema {
     schema: String,
     kinds: HashMap<(&'static str, &'static str), Kind>,
     deletions: bool,
+    /// `review_deletion.product_id` is there (a source set up before it existed lacks it:
+    /// its deletions then have no product, and the pipeline looks in every bucket).
+    deletion_products: bool,
 }
 
 /// Check that the tables and columns the extract needs exist, visible to the connected role,
@@ -181,6 +184,9 @@ pub async fn validate_schema(client: &Client, schema: &str) -> Result<SourceSche
         }
     }
     let deletions = found.keys().any(|(t, _)| t == DELETIONS_TABLE);
+    let deletion_products = found
+        .get(&(DELETIONS_TABLE.to_owned(), "product_id".to_owned()))
+        .is_some_and(|t| Kind::of(t) == Some(Kind::Text));
     for (table, column, accepted) in NEEDED.iter().chain(DELETIONS) {
         if !found.keys().any(|(t, _)| t == table) {
             continue; // reported as a missing table, or the optional one is absent
@@ -203,6 +209,7 @@ pub async fn validate_schema(client: &Client, schema: &str) -> Result<SourceSche
             schema: schema.to_owned(),
             kinds,
             deletions,
+            deletion_products,
         })
     } else {
         Err(PgError::Schema { problems })
@@ -273,8 +280,13 @@ impl SourceSchema {
     /// lists nothing: everything not extracted is gone anyway).
     fn deletions_sql(&self, lower: bool, upper: bool, newest_only: bool) -> String {
         let mut sql = format!(
-            "SELECT d.review_id::text, d.deleted_at FROM {}.{} d \
+            "SELECT d.review_id::text, d.deleted_at, {} FROM {}.{} d \
              WHERE d.deleted_at <= now() - make_interval(secs => $1::float8)",
+            if self.deletion_products {
+                "d.product_id"
+            } else {
+                "NULL::text"
+            },
             ident(&self.schema),
             ident(DELETIONS_TABLE)
         );
@@ -345,7 +357,7 @@ struct Pumped {
     /// `(updated_at, review_id)` of the last review row sent.
     last: Option<(DateTime<Utc>, String)>,
     /// The deleted review ids listed, in `(deleted_at, review_id)` order.
-    deleted_ids: Vec<String>,
+    deleted: Vec<Deletion>,
     /// The position of the last deletion listed (or, for a full extract, the newest one).
     deleted_last: Option<DeletionMark>,
 }
@@ -388,7 +400,10 @@ async fn pump(
                 deleted_at: r.get(1),
             });
             if q.list {
-                pumped.deleted_ids = rows.iter().map(|r| r.get(0)).collect();
+                pumped.deleted = rows
+                    .iter()
+                    .map(|r| Deletion::of(r.get::<_, String>(0), r.get(2)))
+                    .collect();
             }
         }
         let portal = t
@@ -619,9 +634,9 @@ pub async fn extract_to_lake(
             deleted: deleted_to,
         });
     if tracked {
-        let key = write_deletions(lake.as_ref(), run, &pumped.deleted_ids).await?;
+        let key = write_deletions(lake.as_ref(), run, &pumped.deleted).await?;
         out.deletions_key = Some(key);
-        out.deleted = pumped.deleted_ids.len() as u64;
+        out.deleted = pumped.deleted.len() as u64;
     }
     let range = RunRange {
         from: from.clone(),
@@ -715,6 +730,7 @@ mod tests {
             schema: "public".into(),
             kinds,
             deletions: true,
+            deletion_products: true,
         };
         let both = s.select_sql(true, true);
         assert!(both.contains("> ($2::timestamptz, $3::text)"), "{both}");
@@ -744,6 +760,7 @@ mod tests {
             schema: "public".into(),
             kinds: HashMap::new(),
             deletions: true,
+            deletion_products: true,
         };
         let at = Utc::now();
         let mark = |id: &str| DeletionMark {

@@ -127,7 +127,8 @@ const CREATE_TABLES: &[(&str, &str)] = &[
         "review_deletion",
         "CREATE TABLE review_deletion (
             review_id  text PRIMARY KEY,
-            deleted_at timestamptz NOT NULL
+            deleted_at timestamptz NOT NULL,
+            product_id text
         )",
     ),
 ];
@@ -159,7 +160,7 @@ const FUNCTIONS: &[(&str, &str)] = &[
     // Keeps `updated_at` current on every UPDATE that changes a row, whatever the writer does.
     (
         "touch_updated_at",
-        "CREATE FUNCTION touch_updated_at() RETURNS trigger
+        "CREATE OR REPLACE FUNCTION touch_updated_at() RETURNS trigger
     LANGUAGE plpgsql AS $$
     BEGIN
         NEW.updated_at := now();
@@ -169,18 +170,25 @@ const FUNCTIONS: &[(&str, &str)] = &[
     ),
     // Keeps `review_deletion` up: a deleted review id (or the old id of a review whose id
     // changed) is recorded with `now()`, the start of the deleting transaction (hence the
-    // extract's safety lag); a review inserted again under that id removes its deletion row.
+    // extract's safety lag), and the product it was under, so that the pipeline removes it
+    // from that product's bucket only. A review moved to another product is recorded too
+    // (it leaves its old product). Two pending removals of one id under different products
+    // keep no product (the pipeline then looks in every bucket). A review inserted again
+    // under that id removes its deletion row.
     // SECURITY DEFINER (as the owner, with a fixed search_path): any role allowed to write
     // review keeps the deletions in step without privileges on review_deletion.
     (
         "track_review_deletion",
-        "CREATE FUNCTION track_review_deletion() RETURNS trigger
+        "CREATE OR REPLACE FUNCTION track_review_deletion() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     BEGIN
-        IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.review_id <> NEW.review_id) THEN
-            INSERT INTO public.review_deletion (review_id, deleted_at)
-            VALUES (OLD.review_id, now())
-            ON CONFLICT (review_id) DO UPDATE SET deleted_at = EXCLUDED.deleted_at;
+        IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND (OLD.review_id <> NEW.review_id
+                OR OLD.product_id IS DISTINCT FROM NEW.product_id)) THEN
+            INSERT INTO public.review_deletion AS d (review_id, deleted_at, product_id)
+            VALUES (OLD.review_id, now(), OLD.product_id)
+            ON CONFLICT (review_id) DO UPDATE SET deleted_at = EXCLUDED.deleted_at,
+                product_id = CASE WHEN d.product_id = EXCLUDED.product_id
+                                  THEN d.product_id END;
         END IF;
         IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND OLD.review_id <> NEW.review_id) THEN
             DELETE FROM public.review_deletion WHERE review_id = NEW.review_id;
@@ -205,7 +213,7 @@ const TRIGGERS: &[(&str, &str)] = &[
     (
         "review_track_deletion",
         "CREATE TRIGGER review_track_deletion
-         AFTER INSERT OR DELETE OR UPDATE OF review_id ON review FOR EACH ROW
+         AFTER INSERT OR DELETE OR UPDATE OF review_id, product_id ON review FOR EACH ROW
          EXECUTE FUNCTION track_review_deletion()",
     ),
 ];
@@ -415,37 +423,77 @@ pub async fn setup(admin: &PgConfig, cfg: &SetupConfig) -> Result<SetupReport, P
             changes.push(format!("created index {index}"));
         }
     }
+    // A source set up before review_deletion recorded products: add the column.
+    let has_product = db
+        .query_opt(
+            "SELECT 1 FROM information_schema.columns
+             WHERE table_schema = 'public' AND table_name = 'review_deletion'
+               AND column_name = 'product_id'",
+            &[],
+        )
+        .await
+        .map_err(PgError::query("look up column"))?
+        .is_some();
+    if !has_product {
+        db.batch_execute("ALTER TABLE review_deletion ADD COLUMN product_id text")
+            .await
+            .map_err(PgError::query("add column"))?;
+        changes.push("added column review_deletion.product_id".to_owned());
+    }
+    // Functions are created, or replaced when their body differs from this version's.
     for (function, ddl) in FUNCTIONS {
-        let exists = db
+        let body = ddl.split("$$").nth(1).expect("a function body between $$");
+        let current: Option<String> = db
             .query_opt(
-                "SELECT 1 FROM pg_proc WHERE proname = $1
+                "SELECT prosrc FROM pg_proc WHERE proname = $1
                    AND pronamespace = 'public'::regnamespace",
                 &[function],
             )
             .await
             .map_err(PgError::query("look up function"))?
-            .is_some();
-        if !exists {
+            .map(|row| row.get(0));
+        if current.as_deref() != Some(body) {
             db.batch_execute(ddl)
                 .await
                 .map_err(PgError::query("create trigger function"))?;
-            changes.push(format!("created function {function}"));
+            let verb = if current.is_some() {
+                "updated"
+            } else {
+                "created"
+            };
+            changes.push(format!("{verb} function {function}"));
         }
     }
+    // Triggers are created, or dropped and created again when their events differ.
     for (trigger, ddl) in TRIGGERS {
-        let exists = db
+        let current: Option<String> = db
             .query_opt(
-                "SELECT 1 FROM pg_trigger WHERE tgname = $1 AND NOT tgisinternal",
+                "SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgname = $1 AND NOT tgisinternal",
                 &[trigger],
             )
             .await
             .map_err(PgError::query("look up trigger"))?
-            .is_some();
-        if !exists {
-            db.batch_execute(ddl)
-                .await
-                .map_err(PgError::query("create trigger"))?;
-            changes.push(format!("created trigger {trigger}"));
+            .map(|row| row.get(0));
+        let events = trigger_events(ddl);
+        match current {
+            Some(def) if trigger_events(&def) == events => {}
+            current => {
+                if current.is_some() {
+                    let table = trigger_table(ddl);
+                    db.batch_execute(&format!("DROP TRIGGER {trigger} ON {table}"))
+                        .await
+                        .map_err(PgError::query("drop trigger"))?;
+                }
+                db.batch_execute(ddl)
+                    .await
+                    .map_err(PgError::query("create trigger"))?;
+                let verb = if current.is_some() {
+                    "updated"
+                } else {
+                    "created"
+                };
+                changes.push(format!("{verb} trigger {trigger}"));
+            }
         }
     }
     db.batch_execute("RESET ROLE")
@@ -486,6 +534,25 @@ pub async fn setup(admin: &PgConfig, cfg: &SetupConfig) -> Result<SetupReport, P
         database: cfg.database.clone(),
         changes,
     })
+}
+
+/// The events of a trigger definition (`AFTER INSERT OR ... ON`), whitespace-normalised, to
+/// compare ours with what `pg_get_triggerdef` reports.
+fn trigger_events(def: &str) -> String {
+    let words: Vec<&str> = def.split_whitespace().collect();
+    let start = words
+        .iter()
+        .position(|w| matches!(*w, "BEFORE" | "AFTER"))
+        .unwrap_or(0);
+    let end = words.iter().position(|w| *w == "ON").unwrap_or(words.len());
+    words[start..end.max(start)].join(" ")
+}
+
+/// The table of one of our trigger definitions (`... ON <table> FOR EACH ROW ...`).
+fn trigger_table(def: &str) -> &str {
+    let mut words = def.split_whitespace();
+    words.find(|w| *w == "ON");
+    words.next().unwrap_or("review")
 }
 
 async fn role_exists(client: &Client, role: &str) -> Result<bool, PgError> {

@@ -17,7 +17,7 @@ use reviews_postgres::{
     ExtractError, LoadOptions, PgConfig, PgError, SetupConfig, Watermark, extract_to_lake,
     load_reviews, read_watermark, setup,
 };
-use reviews_stages::extract::read_deletions;
+use reviews_stages::extract::{Deletion, read_deletions};
 use reviews_stages::{ExtractOutput, NoProgress};
 use reviews_testkit::synthetic;
 use tokio_postgres::error::SqlState;
@@ -63,6 +63,8 @@ async fn commit_watermark(lake: &dyn Lake, out: &ExtractOutput) {
         base_sequence: base.sequence,
         watermark: out.watermark.clone(),
         erased_buyers: 0,
+        buckets: 0,
+        bucket_files: vec![],
     };
     let outcome = state::commit(lake, &snapshot).await.unwrap();
     assert!(
@@ -725,7 +727,11 @@ async fn deletions_at_the_source_reach_the_next_extract() {
         .unwrap();
     assert_eq!((out2.rows, out2.deleted), (0, 1));
     let key2 = out2.deletions_key.clone().unwrap();
-    assert_eq!(read_deletions(lake.as_ref(), &key2).await.unwrap(), ["D2"]);
+    // Recorded with the product it was under: the pipeline touches that product's bucket.
+    assert_eq!(
+        read_deletions(lake.as_ref(), &key2).await.unwrap(),
+        [Deletion::of("D2", Some("PTEST1".into()))]
+    );
     let wm2 = Watermark::from_json(out2.watermark.as_deref().unwrap()).unwrap();
     assert_eq!(wm2.deleted.as_ref().unwrap().review_id, "D2");
 
@@ -737,7 +743,10 @@ async fn deletions_at_the_source_reach_the_next_extract() {
         .await
         .unwrap();
     assert_eq!((again.rows, again.deleted), (0, 1));
-    assert_eq!(read_deletions(lake.as_ref(), &key2).await.unwrap(), ["D2"]);
+    assert_eq!(
+        read_deletions(lake.as_ref(), &key2).await.unwrap(),
+        [Deletion::of("D2", Some("PTEST1".into()))]
+    );
     assert_eq!(again.watermark, out2.watermark);
     commit_watermark(lake.as_ref(), &again).await;
 
@@ -756,9 +765,31 @@ async fn deletions_at_the_source_reach_the_next_extract() {
         read_deletions(lake.as_ref(), out3.deletions_key.as_deref().unwrap())
             .await
             .unwrap(),
-        ["D3"]
+        [Deletion::of("D3", Some("PTEST1".into()))]
     );
     commit_watermark(lake.as_ref(), &out3).await;
+
+    // A review moved to another product leaves its old one: the next extract has the row
+    // under its new product and a deletion under the old one.
+    let mut moved = five[0].clone();
+    moved.product_id = Some("PTEST2".into());
+    load_reviews(&target, vec![moved], &LoadOptions::default())
+        .await
+        .unwrap();
+    let rm = RunId::parse("del-move").unwrap();
+    let outm = extract_to_lake(lake.clone(), &rm, &pg, None, &NoProgress)
+        .await
+        .unwrap();
+    let rows = raw_rows(lake.as_ref(), &rm).await;
+    assert_eq!(ids(&rows), ["D1"]);
+    assert_eq!(rows[0].product_id.as_deref(), Some("PTEST2"));
+    assert_eq!(
+        read_deletions(lake.as_ref(), outm.deletions_key.as_deref().unwrap())
+            .await
+            .unwrap(),
+        [Deletion::of("D1", Some("PTEST1".into()))]
+    );
+    commit_watermark(lake.as_ref(), &outm).await;
 
     // A source set up before deletions were tracked: extracted without them, no error.
     db.batch_execute("DROP TRIGGER review_track_deletion ON review; DROP TABLE review_deletion")
@@ -800,7 +831,7 @@ async fn deletions_at_the_source_reach_the_next_extract() {
         read_deletions(lake.as_ref(), out5.deletions_key.as_deref().unwrap())
             .await
             .unwrap(),
-        ["D5"]
+        [Deletion::of("D5", Some("PTEST1".into()))]
     );
 }
 

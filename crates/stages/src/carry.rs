@@ -1,7 +1,7 @@
 //! Incremental runs: an extract that read only the rows changed since the live commit must
-//! not publish a dataset of only those rows. Transform carries over the cleaned rows of the
-//! run the live commit points at (fixed on the run's first attempt, see
-//! [`reviews_lake::state::run_base`]), and applies the day's changes to them:
+//! not publish a dataset of only those rows. Each changed bucket's merge carries over the
+//! bucket's cleaned rows of the commit the run builds on (fixed on the run's first attempt,
+//! see [`reviews_lake::state::run_base`]), and applies the day's changes to them:
 //!
 //! - a review read again replaces its earlier version (`updated`);
 //! - a review whose new version is rejected is no longer served (`removed_by_reject`): its
@@ -14,11 +14,12 @@
 
 use std::collections::{BTreeSet, HashSet};
 
+use reviews_domain::Review;
 use reviews_domain::schema::batch_to_reviews;
-use reviews_domain::{Rejected, Review};
+use reviews_lake::manifest::Manifest;
 use reviews_lake::parquet_io::{Dataset, read_parquet};
 use reviews_lake::state::{ChangeCounts, RunBase, read_cleaned_record};
-use reviews_lake::{Lake, RunId, layout};
+use reviews_lake::{Lake, LakeError, RunId, layout};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StageError;
@@ -39,63 +40,91 @@ pub struct Tombstone {
     pub reason: TombstoneReason,
 }
 
-/// `cleaned/run=<id>/_tombstones.json`: what the run removed, for audit.
-pub fn tombstones_key(run: &RunId) -> String {
+/// `cleaned/run=<id>/_tombstones/bucket=<b>.json`: what the run removed from one bucket, for
+/// audit.
+pub fn tombstones_key(run: &RunId, bucket: u32) -> String {
     format!(
-        "{}_tombstones.json",
+        "{}_tombstones/bucket={bucket:05}.json",
         layout::run_prefix(layout::CLEANED, run)
     )
 }
 
-/// Every cleaned row of the base snapshot, checked: each file the base's transform recorded
-/// must be there with its row count, and the total must be the snapshot's.
-pub async fn load_base_rows(lake: &dyn Lake, base: &RunBase) -> Result<Vec<Review>, StageError> {
-    let Some(live_run) = &base.live_run else {
-        return Ok(Vec::new());
-    };
-    let keys: Vec<(String, Option<u64>)> = match read_cleaned_record(lake, live_run).await? {
-        Some(record) => record
-            .parts
-            .into_iter()
-            .map(|p| (p.key, Some(p.rows)))
-            .collect(),
-        // A snapshot from before cleaned records were kept: its listing, checked by the total.
-        None => lake
-            .list(&layout::run_prefix(layout::CLEANED, live_run))
-            .await?
-            .into_iter()
-            .filter(|k| k.ends_with(".parquet"))
-            .map(|k| (k, None))
-            .collect(),
-    };
-    let mut rows = Vec::new();
-    for (key, expected) in keys {
-        let bytes = lake.get(&key).await.map_err(|e| {
-            StageError::Validation(format!(
-                "carried file {key} of run {live_run} cannot be read: {e}"
-            ))
-        })?;
-        let batches = read_parquet(Dataset::Cleaned, bytes).map_err(StageError::parquet(&key))?;
-        let before = rows.len();
+/// Read the cleaned rows of one file, checked against the count its writer recorded.
+pub async fn read_cleaned_file(
+    lake: &dyn Lake,
+    key: &str,
+    expected: Option<u64>,
+) -> Result<Vec<Review>, StageError> {
+    let bytes = lake.get(key).await.map_err(|e| match e {
+        LakeError::NotFound(_) => {
+            StageError::Validation(format!("carried file {key} is missing: {e}"))
+        }
+        e => e.into(),
+    })?;
+    let rows = tokio::task::block_in_place(|| {
+        let batches = read_parquet(Dataset::Cleaned, bytes).map_err(StageError::parquet(key))?;
+        let mut rows = Vec::new();
         for b in &batches {
             rows.extend(batch_to_reviews(b).map_err(|e| StageError::Parquet {
-                key: key.clone(),
+                key: key.to_owned(),
                 source: e.into(),
             })?);
         }
-        let got = (rows.len() - before) as u64;
-        if let Some(expected) = expected
-            && got != expected
-        {
-            return Err(StageError::Validation(format!(
-                "carried file {key} holds {got} rows, its transform wrote {expected}"
-            )));
+        Ok::<_, StageError>(rows)
+    })?;
+    if let Some(expected) = expected
+        && rows.len() as u64 != expected
+    {
+        return Err(StageError::Validation(format!(
+            "carried file {key} holds {} rows, its writer recorded {expected}",
+            rows.len()
+        )));
+    }
+    Ok(rows)
+}
+
+/// Every cleaned row of a base snapshot, checked: each file must be there with its row
+/// count, and the total must be the snapshot's. Used once, to re-bucket a snapshot (from
+/// before buckets, or with another bucket count); runs on a bucketed base read only the
+/// buckets they change.
+pub async fn load_snapshot_rows(
+    lake: &dyn Lake,
+    base: &RunBase,
+    snapshot: &Manifest,
+) -> Result<Vec<Review>, StageError> {
+    let keys: Vec<(String, Option<u64>)> = if snapshot.buckets > 0 {
+        snapshot
+            .bucket_files
+            .iter()
+            .map(|f| (f.cleaned_key.clone(), Some(f.rows)))
+            .collect()
+    } else {
+        let live_run = &snapshot.run_id;
+        match read_cleaned_record(lake, live_run).await? {
+            Some(record) => record
+                .parts
+                .into_iter()
+                .map(|p| (p.key, Some(p.rows)))
+                .collect(),
+            // A snapshot from before cleaned records were kept: its listing, checked by the total.
+            None => lake
+                .list(&layout::run_prefix(layout::CLEANED, live_run))
+                .await?
+                .into_iter()
+                .filter(|k| k.ends_with(".parquet"))
+                .map(|k| (k, None))
+                .collect(),
         }
+    };
+    let mut rows = Vec::new();
+    for (key, expected) in keys {
+        rows.extend(read_cleaned_file(lake, &key, expected).await?);
     }
     if rows.len() as u64 != base.rows {
         return Err(StageError::Validation(format!(
-            "the cleaned rows of run {live_run} are {} but its live snapshot has {}: refusing \
+            "the cleaned rows of run {} are {} but its live snapshot has {}: refusing \
              to carry a short dataset over",
+            snapshot.run_id,
             rows.len(),
             base.rows
         )));
@@ -103,20 +132,17 @@ pub async fn load_base_rows(lake: &dyn Lake, base: &RunBase) -> Result<Vec<Revie
     Ok(rows)
 }
 
-/// Apply this run's changes to the base rows: `cleaned` gets every base row that stays.
-/// Returns the counts (the caller fills `rejected` and `total`) and the tombstones.
+/// Apply this run's changes to one bucket's base rows: `cleaned` (the bucket's valid rows
+/// of this run) gets every base row that stays. Returns the counts (`rejected` stays 0) and
+/// the tombstones.
 pub fn merge(
     cleaned: &mut Vec<Review>,
     earlier: Vec<Review>,
-    rejected: &[Rejected],
-    deleted: &BTreeSet<String>,
-    erased: &HashSet<String>,
+    rejected_ids: &HashSet<&str>,
+    deleted: &HashSet<&str>,
+    erased: &BTreeSet<String>,
 ) -> (ChangeCounts, Vec<Tombstone>) {
     let fresh: HashSet<&str> = cleaned.iter().map(|r| r.review_id.as_str()).collect();
-    let rejected_ids: HashSet<&str> = rejected
-        .iter()
-        .filter_map(|r| r.raw.review_id.as_deref().map(str::trim))
-        .collect();
     let mut counts = ChangeCounts {
         previous: earlier.len() as u64,
         ..Default::default()
@@ -149,13 +175,13 @@ pub fn merge(
     counts.new = cleaned.len() as u64 - counts.updated;
     counts.carried = kept.len() as u64;
     cleaned.extend(kept);
+    counts.total = cleaned.len() as u64;
     (counts, tombstones)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reviews_domain::RawReview;
 
     fn review(id: &str, buyer: &str) -> Review {
         Review {
@@ -188,18 +214,10 @@ mod tests {
             .map(|id| review(id, if id == "e" { "gone" } else { "x" }))
             .to_vec();
         let mut cleaned = vec![review("a", "x"), review("new", "x")];
-        let rejected = vec![Rejected {
-            raw: RawReview {
-                review_id: Some(" c ".into()),
-                ..Default::default()
-            },
-            reason: reviews_domain::RejectReason::EmptyText,
-            detail: String::new(),
-        }];
-        let deleted = BTreeSet::from(["b".to_owned(), "not-in-base".to_owned()]);
-        let erased = HashSet::from(["gone".to_owned()]);
-        let (mut counts, tombstones) = merge(&mut cleaned, earlier, &rejected, &deleted, &erased);
-        counts.total = cleaned.len() as u64;
+        let rejected = HashSet::from(["c"]);
+        let deleted = HashSet::from(["b", "not-in-base"]);
+        let erased = BTreeSet::from(["gone".to_owned()]);
+        let (counts, tombstones) = merge(&mut cleaned, earlier, &rejected, &deleted, &erased);
         assert_eq!(
             (counts.updated, counts.new, counts.deleted),
             (1, 1, 1),

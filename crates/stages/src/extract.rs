@@ -59,24 +59,57 @@ pub fn deletions_key(run: &RunId) -> String {
     format!("{}deletions.json", layout::run_prefix(layout::RAW, run))
 }
 
-/// Write the review ids deleted at the source (sorted, deduplicated) beside the run's raw
+/// A review deleted at the source (or moved away from a product), with the product it was
+/// under when the source knows it: the deletion then touches one bucket, not all of them.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Deletion {
+    pub review_id: String,
+    #[serde(default)]
+    pub product_id: Option<String>,
+}
+
+impl Deletion {
+    pub fn of(review_id: impl Into<String>, product_id: Option<String>) -> Self {
+        Self {
+            review_id: review_id.into(),
+            product_id,
+        }
+    }
+}
+
+/// Write the reviews deleted at the source (sorted, deduplicated) beside the run's raw
 /// parts; transform removes them from the carried rows and counts them. Returns the key.
 pub async fn write_deletions(
     lake: &dyn Lake,
     run: &RunId,
-    review_ids: &[String],
+    deletions: &[Deletion],
 ) -> Result<String, StageError> {
-    let ids: std::collections::BTreeSet<&String> = review_ids.iter().collect();
+    let rows: std::collections::BTreeSet<&Deletion> = deletions.iter().collect();
     let key = deletions_key(run);
-    lake.put(&key, serde_json::to_vec(&ids).expect("serialises").into())
+    lake.put(&key, serde_json::to_vec(&rows).expect("serialises").into())
         .await?;
     Ok(key)
 }
 
-/// Read a deletions file written by [`write_deletions`].
-pub async fn read_deletions(lake: &dyn Lake, key: &str) -> Result<Vec<String>, StageError> {
+/// Read a deletions file written by [`write_deletions`] (or by an earlier version, which
+/// listed review ids only: their product is unknown).
+pub async fn read_deletions(lake: &dyn Lake, key: &str) -> Result<Vec<Deletion>, StageError> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Entry {
+        Id(String),
+        Full(Deletion),
+    }
     let bytes = lake.get(key).await?;
-    serde_json::from_slice(&bytes).map_err(|e| StageError::Validation(format!("{key}: {e}")))
+    let entries: Vec<Entry> = serde_json::from_slice(&bytes)
+        .map_err(|e| StageError::Validation(format!("{key}: {e}")))?;
+    Ok(entries
+        .into_iter()
+        .map(|e| match e {
+            Entry::Id(id) => Deletion::of(id, None),
+            Entry::Full(d) => d,
+        })
+        .collect())
 }
 
 /// Extract rows from any source iterator into `raw/run=<id>/part-NNNNN.parquet`, one part per

@@ -2,6 +2,7 @@
 //! keys, counts; never rows). The same functions run inside the stage Lambdas and in the local
 //! runner ([`runner::run_local`]).
 
+pub mod bucket;
 pub mod carry;
 pub mod error;
 pub mod eval;
@@ -13,13 +14,14 @@ pub mod runner;
 pub mod score;
 pub mod transform;
 
+pub use bucket::{BucketOutput, merge_bucket};
 pub use error::StageError;
-pub use extract::{ExtractOutput, extract_rows};
+pub use extract::{Deletion, ExtractOutput, extract_rows};
 pub use progress::{NoProgress, Progress};
 pub use publish::{PublishInput, PublishOutput, PublishStatus, publish};
 pub use runner::{
-    DEFAULT_LEASE_TTL, RunOptions, RunSummary, SourceChanges, begin_run, lease_ttl_from_env,
-    run_from_source, run_local, score_shards,
+    DEFAULT_LEASE_TTL, RunOptions, RunSummary, SourceChanges, begin_run, buckets_from_env,
+    lease_ttl_from_env, merge_buckets, run_from_source, run_local,
 };
-pub use score::{ScoreInput, ScoreOutput, Scorer, score_shard};
-pub use transform::{Shard, TransformInput, TransformOutput, transform};
+pub use score::Scorer;
+pub use transform::{BucketItem, TransformInput, TransformOutput, transform};

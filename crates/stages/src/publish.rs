@@ -5,28 +5,28 @@
 //! pointer never moves backwards; earlier runs stay in place, so rollback is one more commit
 //! ([`promote`]).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow_array::{Array, Float32Array, StringArray};
 use chrono::Utc;
 use reviews_domain::Topic;
 use reviews_domain::schema::CURATED_SCHEMA_VERSION;
-use reviews_lake::manifest::Manifest;
+use reviews_lake::manifest::{BucketFile, Manifest};
 use reviews_lake::parquet_io::{Dataset, parquet_info, read_columns};
-use reviews_lake::state::{self, CommitOutcome};
+use reviews_lake::state::{self, BucketRecord, ChangeCounts, CommitOutcome, Plan};
 use reviews_lake::{Lake, LakeError, RunId, layout};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::StageError;
 use crate::score::TOPICS_METADATA_KEY;
+use crate::transform::base_snapshot;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PublishInput {
     pub run_id: RunId,
-    /// The curated parts, in shard order.
-    pub curated_keys: Vec<String>,
-    /// Rows the scoring stage reported; publish refuses a dataset that disagrees.
+    /// Rows the bucket merges reported; publish refuses a dataset that disagrees.
     #[serde(default)]
     pub expected_rows: Option<u64>,
     /// Where the next extract starts once this run is live (what extract returned); `None`
@@ -54,105 +54,168 @@ pub struct PublishOutput {
     pub status: PublishStatus,
     /// The live commit's sequence.
     pub sequence: u64,
+    /// How the dataset changed against the commit the run built on (summed over buckets).
+    pub changes: ChangeCounts,
+    /// Buckets of the snapshot, and how many of them this run wrote.
+    pub buckets: u32,
+    pub buckets_written: u64,
+    /// Reviews the classifier saw / whose topics were reused from the base.
+    pub encoded: u64,
+    pub reused: u64,
 }
 
-/// Validate the curated parts of a run and make it the live dataset.
+/// Validate the buckets a run wrote and make the run live: its snapshot lists, per bucket,
+/// the files this run wrote or, for a bucket it did not change, the base's files.
 pub async fn publish(
     lake: Arc<dyn Lake>,
     input: &PublishInput,
 ) -> Result<PublishOutput, StageError> {
     let run = &input.run_id;
-    if input.curated_keys.is_empty() {
-        return Err(StageError::Validation(format!(
-            "run {run} has no curated parts to publish"
-        )));
-    }
-    let mut rows = 0u64;
-    let mut products = 0u64;
-    let mut part_checksums = Vec::new();
-    let mut topics: Option<Vec<Topic>> = None;
-    let mut last_product: Option<String> = None;
-    for key in &input.curated_keys {
-        if layout::run_of_key(key).as_ref() != Some(run) || !key.starts_with("curated/") {
-            return Err(StageError::Input(format!(
-                "{key:?} is not a curated part of run {run}"
-            )));
-        }
-        let bytes = lake.get(key).await?;
-        part_checksums.push(hex::encode(Sha256::digest(&bytes)));
-        let (info, part_products, first, last) = tokio::task::block_in_place(|| {
-            let info = parquet_info(Dataset::Curated, bytes.clone())
-                .map_err(|e| StageError::Validation(format!("{key}: {e}")))?;
-            let (n, first, last) = check_order(key, bytes)?;
-            Ok::<_, StageError>((info, n, first, last))
-        })?;
-        if let (Some(prev), Some(first)) = (&last_product, &first)
-            && prev >= first
-        {
+    let plan: Plan = match state::read_required(lake.as_ref(), &state::plan_key(run)).await {
+        Ok(p) => p,
+        Err(LakeError::NotFound(_)) => {
             return Err(StageError::Validation(format!(
-                "{key}: starts at product {first:?}, not after the previous part's {prev:?}"
+                "run {run} has no plan: its transform did not complete"
             )));
         }
-        if last.is_some() {
-            last_product = last;
-        }
-        let part_topics = info
-            .metadata
-            .iter()
-            .find(|(k, _)| k == TOPICS_METADATA_KEY)
-            .and_then(|(_, v)| serde_json::from_str::<Vec<Topic>>(v).ok())
-            .ok_or_else(|| StageError::Validation(format!("{key}: no topic labels in footer")))?;
-        match &topics {
-            None => topics = Some(part_topics),
-            Some(t) if *t != part_topics => {
-                return Err(StageError::Validation(format!(
-                    "{key}: topic labels differ between parts"
-                )));
-            }
-            Some(_) => {}
-        }
-        rows += info.rows;
-        products += part_products;
-    }
-    if rows == 0 {
-        return Err(StageError::Validation(format!(
-            "run {run} has no curated rows"
-        )));
-    }
-    if let Some(expected) = input.expected_rows
-        && expected != rows
-    {
-        return Err(StageError::Validation(format!(
-            "run {run}: curated parts hold {rows} rows, scoring reported {expected}"
-        )));
-    }
-    // The run's own records: what it was built on and what its transform wrote.
+        Err(e) => return Err(e.into()),
+    };
     if let Some(other) = state::lease_taken_by(lake.as_ref(), run).await? {
         return Err(StageError::Conflict(format!(
             "run {other} holds the lease now (run {run} lost it when it expired): not publishing"
         )));
     }
     let base = state::run_base(lake.as_ref(), run, Utc::now()).await?;
-    let record = state::read_cleaned_record(lake.as_ref(), run)
-        .await?
-        .ok_or_else(|| {
-            StageError::Validation(format!(
-                "run {run} has no cleaned record: its transform did not complete"
-            ))
-        })?;
-    if record.counts.total != rows {
+    if plan.base_sequence != base.sequence {
+        return Err(StageError::Internal(format!(
+            "run {run}: its plan was built on commit {}, its base is commit {}",
+            plan.base_sequence, base.sequence
+        )));
+    }
+    let snapshot = if plan.carry_base {
+        base_snapshot(lake.as_ref(), &base).await?
+    } else {
+        None
+    };
+
+    // The buckets this run wrote: each must have its record, and its file must check out.
+    let mut files: BTreeMap<u32, BucketFile> = BTreeMap::new();
+    let mut changes = ChangeCounts {
+        rejected: plan.rejected,
+        ..Default::default()
+    };
+    let (mut encoded, mut reused) = (0u64, 0u64);
+    let mut topics: Option<Vec<Topic>> = None;
+    for &bucket in &plan.changed {
+        let record: BucketRecord =
+            match state::read_required(lake.as_ref(), &state::bucket_record_key(run, bucket)).await
+            {
+                Ok(r) => r,
+                Err(LakeError::NotFound(_)) => {
+                    return Err(StageError::Validation(format!(
+                        "run {run}: bucket {bucket} was not merged (no record)"
+                    )));
+                }
+                Err(e) => return Err(e.into()),
+            };
+        changes.add(&record.counts);
+        encoded += record.encoded;
+        reused += record.reused;
+        let Some(file) = record.file else {
+            if record.counts.total != 0 {
+                return Err(StageError::Validation(format!(
+                    "run {run}: bucket {bucket} counts {} rows but has no file",
+                    record.counts.total
+                )));
+            }
+            continue;
+        };
+        if file.rows != record.counts.total {
+            return Err(StageError::Validation(format!(
+                "{}: {} rows, its merge counted {}",
+                file.curated_key, file.rows, record.counts.total
+            )));
+        }
+        let part_topics = check_bucket_file(lake.as_ref(), &file, plan.buckets).await?;
+        match &topics {
+            None => topics = Some(part_topics),
+            Some(t) if *t != part_topics => {
+                return Err(StageError::Validation(format!(
+                    "{}: topic labels differ between buckets",
+                    file.curated_key
+                )));
+            }
+            Some(_) => {}
+        }
+        files.insert(bucket, file);
+    }
+    // The buckets it did not change: the base's files, as they are.
+    let mut carried_rows = 0u64;
+    if let Some(snap) = &snapshot {
+        for f in &snap.bucket_files {
+            if !plan.changed.contains(&f.bucket) {
+                carried_rows += f.rows;
+                files.insert(f.bucket, f.clone());
+            }
+        }
+        let topics_now = topics.get_or_insert_with(|| snap.topics.clone());
+        if !files.is_empty()
+            && snap.buckets == plan.buckets
+            && *topics_now != snap.topics
+            && files.values().any(|f| f.run_id != *run)
+        {
+            return Err(StageError::Validation(format!(
+                "run {run}: the classifier's topic labels changed since the live snapshot, so \
+                 the buckets this run did not rewrite have other labels: run a full load"
+            )));
+        }
+        let accounted = changes.previous + carried_rows;
+        if accounted != snap.rows {
+            return Err(StageError::Validation(format!(
+                "run {run}: the base snapshot has {} rows but its buckets account for {accounted}",
+                snap.rows
+            )));
+        }
+        // Rows in unchanged buckets were carried as they were.
+        changes.previous += carried_rows;
+        changes.carried += carried_rows;
+        changes.total += carried_rows;
+    }
+    if !changes.balanced() {
+        return Err(StageError::Internal(format!(
+            "run {run}: change accounting broken: {changes:?}"
+        )));
+    }
+    let rows: u64 = files.values().map(|f| f.rows).sum();
+    let products: u64 = files.values().map(|f| f.products).sum();
+    if rows == 0 {
         return Err(StageError::Validation(format!(
-            "run {run}: curated parts hold {rows} rows, its transform wrote {}",
-            record.counts.total
+            "run {run} has no curated rows"
+        )));
+    }
+    if rows != changes.total {
+        return Err(StageError::Validation(format!(
+            "run {run}: its buckets hold {rows} rows, its changes count {}",
+            changes.total
+        )));
+    }
+    if let Some(expected) = input.expected_rows
+        && expected != rows - carried_rows
+    {
+        return Err(StageError::Validation(format!(
+            "run {run}: the buckets it wrote hold {} rows, the merges reported {expected}",
+            rows - carried_rows
         )));
     }
     let erased_now = state::read_erased_buyers(lake.as_ref()).await?.len() as u64;
-    if erased_now > record.erased_buyers {
+    if erased_now > plan.erased_buyers {
         return Err(StageError::Conflict(format!(
             "{} buyer(s) asked for erasure after run {run} was transformed: run it again",
-            erased_now - record.erased_buyers
+            erased_now - plan.erased_buyers
         )));
     }
+    let bucket_files: Vec<BucketFile> = files.into_values().collect();
+    let part_checksums: Vec<String> = bucket_files.iter().map(|f| f.checksum.clone()).collect();
     let mut all = Sha256::new();
     for c in &part_checksums {
         all.update(c.as_bytes());
@@ -161,7 +224,7 @@ pub async fn publish(
         dataset: "curated".into(),
         schema_version: CURATED_SCHEMA_VERSION,
         run_id: run.clone(),
-        keys: input.curated_keys.clone(),
+        keys: bucket_files.iter().map(|f| f.curated_key.clone()).collect(),
         rows,
         products,
         checksum: hex::encode(all.finalize()),
@@ -171,7 +234,9 @@ pub async fn publish(
         sequence: 0,
         base_sequence: base.sequence,
         watermark: input.watermark.clone().or(base.watermark.clone()),
-        erased_buyers: record.erased_buyers,
+        erased_buyers: plan.erased_buyers,
+        buckets: plan.buckets,
+        bucket_files,
     };
     let manifest_key = layout::run_manifest_key(run);
     let (status, live) = match state::commit(lake.as_ref(), &manifest).await? {
@@ -205,6 +270,49 @@ pub async fn publish(
         checksum: live.checksum,
         status,
         sequence: live.sequence,
+        changes,
+        buckets: plan.buckets,
+        buckets_written: plan.changed.len() as u64,
+        encoded,
+        reused,
+    })
+}
+
+/// Check one bucket file this run wrote: its checksum, its schema and footer, curated order,
+/// and that every product in it belongs to the bucket. Returns its topic labels.
+async fn check_bucket_file(
+    lake: &dyn Lake,
+    file: &BucketFile,
+    buckets: u32,
+) -> Result<Vec<Topic>, StageError> {
+    let key = &file.curated_key;
+    let bytes = lake.get(key).await?;
+    if hex::encode(Sha256::digest(&bytes)) != file.checksum {
+        return Err(StageError::Validation(format!(
+            "{key}: checksum differs from its merge's record"
+        )));
+    }
+    tokio::task::block_in_place(|| {
+        let info = parquet_info(Dataset::Curated, bytes.clone())
+            .map_err(|e| StageError::Validation(format!("{key}: {e}")))?;
+        if info.rows != file.rows {
+            return Err(StageError::Validation(format!(
+                "{key}: holds {} rows, its merge recorded {}",
+                info.rows, file.rows
+            )));
+        }
+        let (products, first, _) = check_order(key, bytes, Some((file.bucket, buckets)))?;
+        if products != file.products || first.is_none() {
+            return Err(StageError::Validation(format!(
+                "{key}: {products} products, its merge recorded {}",
+                file.products
+            )));
+        }
+        info.metadata
+            .iter()
+            .find(|(k, _)| k == TOPICS_METADATA_KEY)
+            .and_then(|(_, v)| serde_json::from_str::<Vec<Topic>>(v).ok())
+            .ok_or_else(|| StageError::Validation(format!("{key}: no topic labels in footer")))
     })
 }
 
@@ -213,6 +321,7 @@ pub async fn publish(
 fn check_order(
     key: &str,
     bytes: bytes::Bytes,
+    bucket: Option<(u32, u32)>,
 ) -> Result<(u64, Option<String>, Option<String>), StageError> {
     let invalid = |msg: String| StageError::Validation(format!("{key}: {msg}"));
     let batches = read_columns(Dataset::Curated, bytes, &["product_id", "relevance"])
@@ -244,6 +353,11 @@ fn check_order(
                     return Err(invalid(format!("product {id} after {p}: not sorted")));
                 }
                 _ => {
+                    if let Some((b, n)) = bucket
+                        && layout::bucket_of(id, n) != b
+                    {
+                        return Err(invalid(format!("product {id} is not in bucket {b}")));
+                    }
                     products += 1;
                     if first.is_none() {
                         first = Some(id.to_owned());

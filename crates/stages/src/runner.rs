@@ -1,5 +1,6 @@
 //! The local runner: the stages in order, in one process, exactly as the state machine chains
-//! them in AWS (extract → transform → score each shard → publish), with a run summary.
+//! them in AWS (extract → transform → merge + score each changed bucket → publish), with a
+//! run summary.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,19 +11,20 @@ use reviews_lake::state::{self, ChangeCounts, LeaseOutcome, RunBase};
 use reviews_lake::{Lake, RunId, layout};
 use serde::{Deserialize, Serialize};
 
+use crate::bucket::{BucketOutput, merge_bucket};
 use crate::error::StageError;
-use crate::extract::{extract_rows, write_deletions};
+use crate::extract::{Deletion, extract_rows, write_deletions};
 use crate::progress::Progress;
 use crate::publish::{PublishInput, PublishStatus, publish};
-use crate::score::{ScoreInput, ScoreOutput, Scorer, score_shard};
-use crate::transform::{Shard, TransformInput, transform};
+use crate::score::Scorer;
+use crate::transform::{BucketItem, TransformInput, transform};
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub run_id: RunId,
-    /// Target rows per shard (see [`TransformInput::shard_rows`]).
-    pub shard_rows: Option<usize>,
-    /// Shards scored at once.
+    /// Product buckets (see [`TransformInput::buckets`]).
+    pub buckets: Option<u32>,
+    /// Buckets merged and scored at once.
     pub workers: usize,
     /// Carry the cleaned rows of the previous run over (the source holds only what changed;
     /// see [`crate::carry`]). False for a source read whole.
@@ -47,6 +49,21 @@ pub fn lease_ttl_from_env() -> Result<std::time::Duration, StageError> {
                     "REVIEWS_LEASE_TTL_SECS={v:?} is not a whole number of seconds"
                 ))
             }),
+    }
+}
+
+/// The bucket count: `REVIEWS_BUCKETS` when set, else `None` (the default,
+/// [`reviews_lake::layout::DEFAULT_BUCKETS`]).
+pub fn buckets_from_env() -> Result<Option<u32>, StageError> {
+    match std::env::var("REVIEWS_BUCKETS") {
+        Err(_) => Ok(None),
+        Ok(v) => match v.trim().parse::<u32>() {
+            Ok(n) if (1..=reviews_lake::layout::MAX_BUCKETS).contains(&n) => Ok(Some(n)),
+            _ => Err(StageError::Input(format!(
+                "REVIEWS_BUCKETS={v:?}: use a whole number from 1 to {}",
+                reviews_lake::layout::MAX_BUCKETS
+            ))),
+        },
     }
 }
 
@@ -86,7 +103,15 @@ pub struct RunSummary {
     pub rejects_key: String,
     pub curated: u64,
     pub products: u64,
-    pub shards: usize,
+    /// Product buckets of the snapshot, and how many of them this run wrote (the others
+    /// are the base's files, referenced).
+    pub buckets: u32,
+    pub buckets_written: u64,
+    /// Why every bucket was rewritten, when it was.
+    pub full_pass: Option<String>,
+    /// Reviews the classifier saw / whose topics were reused by unchanged text.
+    pub encoded: u64,
+    pub reused: u64,
     pub manifest_key: String,
     pub checksum: String,
     pub stages: Vec<StageTiming>,
@@ -100,40 +125,36 @@ pub struct RunSummary {
     pub accounted: bool,
 }
 
-/// Score every shard, `workers` at a time, as the state machine's Map state does in AWS.
-/// Results come back in shard order.
-pub async fn score_shards(
+/// Merge and score every changed bucket, `workers` at a time, as the state machine's Map
+/// state does in AWS. Results come back in bucket order.
+pub async fn merge_buckets(
     lake: Arc<dyn Lake>,
     scorer: Arc<Scorer>,
-    shards: &[Shard],
+    items: &[BucketItem],
     workers: usize,
     progress: Arc<dyn Progress>,
-) -> Result<Vec<ScoreOutput>, StageError> {
+) -> Result<Vec<BucketOutput>, StageError> {
     let permits = Arc::new(tokio::sync::Semaphore::new(workers.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
-    for shard in shards {
-        let (lake, scorer, progress, permits) = (
+    for item in items {
+        let (lake, scorer, progress, permits, item) = (
             lake.clone(),
             scorer.clone(),
             progress.clone(),
             permits.clone(),
+            item.clone(),
         );
-        let input = ScoreInput {
-            run_id: shard.run_id.clone(),
-            cleaned_key: shard.cleaned_key.clone(),
-            index: shard.index,
-        };
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await.expect("semaphore open");
-            score_shard(lake, &scorer, &input, progress.as_ref()).await
+            merge_bucket(lake, &scorer, &item, progress.as_ref()).await
         });
     }
-    let mut scored = Vec::with_capacity(shards.len());
+    let mut merged = Vec::with_capacity(items.len());
     while let Some(done) = tasks.join_next().await {
-        scored.push(done.map_err(|e| StageError::Internal(format!("score task: {e}")))??);
+        merged.push(done.map_err(|e| StageError::Internal(format!("bucket task: {e}")))??);
     }
-    scored.sort_by_key(|s| s.index);
-    Ok(scored)
+    merged.sort_by_key(|m| m.bucket);
+    Ok(merged)
 }
 
 /// Run the whole pipeline locally on rows from `source`.
@@ -170,8 +191,8 @@ pub struct SourceChanges<I> {
     pub rows: I,
     /// Where the next run starts once this one is committed (opaque to the stages).
     pub watermark: Option<String>,
-    /// Review ids deleted at the source since the base's watermark.
-    pub deleted: Vec<String>,
+    /// Reviews deleted at the source since the base's watermark.
+    pub deleted: Vec<Deletion>,
     /// Only changes since the base were read: carry the base's rows over.
     pub incremental: bool,
 }
@@ -245,9 +266,9 @@ where
         &TransformInput {
             run_id: run.clone(),
             raw_keys: extracted.raw_keys.clone(),
-            shard_rows: options.shard_rows,
             merge_previous: options.merge_previous || extracted.incremental,
             deletions_key: extracted.deletions_key.clone(),
+            buckets: options.buckets,
         },
         progress.as_ref(),
     )
@@ -255,24 +276,23 @@ where
     timed("transform + load cleaned", t);
 
     let t = Instant::now();
-    let scored = score_shards(
+    let merged = merge_buckets(
         lake.clone(),
         scorer,
-        &transformed.shards,
+        &transformed.changed,
         options.workers,
         progress.clone(),
     )
     .await?;
-    timed("score + load curated", t);
+    timed("merge + score buckets", t);
 
     let t = Instant::now();
-    let curated: u64 = scored.iter().map(|s| s.rows).sum();
+    let written: u64 = merged.iter().map(|m| m.rows).sum();
     let published = publish(
         lake.clone(),
         &PublishInput {
             run_id: run.clone(),
-            curated_keys: scored.iter().map(|s| s.curated_key.clone()).collect(),
-            expected_rows: Some(curated),
+            expected_rows: Some(written),
             watermark: extracted.watermark.clone(),
         },
     )
@@ -287,17 +307,20 @@ where
         rejected: transformed.rejected,
         rejected_by_reason: transformed.rejected_by_reason,
         rejects_key: transformed.rejects_key,
-        curated,
+        curated: published.rows,
         products: published.products,
-        shards: transformed.shards.len(),
+        buckets: published.buckets,
+        buckets_written: published.buckets_written,
+        full_pass: transformed.full_pass,
+        encoded: published.encoded,
+        reused: published.reused,
         manifest_key: published.manifest_key,
         checksum: published.checksum,
         stages: stages.clone(),
         accounted: extracted.rows == transformed.cleaned + transformed.rejected
-            && transformed.total_rows == curated
-            && published.rows == curated
-            && transformed.changes.balanced(),
-        changes: transformed.changes,
+            && published.changes.balanced()
+            && published.changes.new + published.changes.updated == transformed.cleaned,
+        changes: published.changes,
         status: published.status,
         sequence: published.sequence,
     };

@@ -1,19 +1,15 @@
-//! Score + load curated: classify each review into topics, weigh the signals into one
-//! relevance, and write the shard to curated/ sorted by (product_id, relevance desc).
+//! Scoring: classify each review into topics, weigh the signals into one relevance, in
+//! curated order (product_id, relevance desc). [`crate::bucket`] runs it per bucket.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use reviews_domain::schema::{CuratedReview, TopicScore, batch_to_reviews, curated_to_batch};
+use reviews_domain::schema::{CuratedReview, TopicScore};
 use reviews_domain::score::{ScoreWeights, relevance, signals};
 use reviews_domain::topics::OFF_TOPIC;
-use reviews_domain::{ClassifyError, Review, TopicClassifier};
-use reviews_lake::parquet_io::{Dataset, ParquetBuffer, read_parquet};
-use reviews_lake::{Lake, RunId, layout};
-use serde::{Deserialize, Serialize};
+use reviews_domain::{ClassifyError, Review, TextSignals, TopicClassifier};
 
-use crate::error::StageError;
-use crate::extract::run_started_at;
 use crate::progress::Progress;
 
 /// Footer key of the curated files that lists the topic labels (JSON).
@@ -22,23 +18,8 @@ pub const TOPICS_METADATA_KEY: &str = "reviews.topics";
 const MAX_TOPICS: usize = 3;
 /// Topics scoring below this are not kept (the best one always is).
 const MIN_TOPIC_SCORE: f32 = 0.15;
-/// Rows per record batch inside a curated file.
-const ENCODE_ROWS: usize = 32 * 1024;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ScoreInput {
-    pub run_id: RunId,
-    pub cleaned_key: String,
-    pub index: usize,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ScoreOutput {
-    pub run_id: RunId,
-    pub curated_key: String,
-    pub index: usize,
-    pub rows: u64,
-}
+/// Footer key of the curated files that names the classifier (see [`Scorer::classifier_id`]).
+pub const CLASSIFIER_METADATA_KEY: &str = "reviews.classifier";
 
 /// Everything scoring needs, built once per process: the classifier (a model session is
 /// expensive) and the weights.
@@ -50,6 +31,17 @@ pub struct Scorer {
     /// Evaluation scores reviews as if brand new: no votes and no age.
     pub use_votes: bool,
     pub use_age: bool,
+    /// Which classifier this is (written in each curated file's footer): topic scores are
+    /// reused from an earlier file only when it was written by the same classifier.
+    pub classifier_id: String,
+}
+
+/// What an earlier run's classifier said about a review's text, kept in its curated row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EarlierTopics {
+    pub text: String,
+    pub topics: Vec<TopicScore>,
+    pub informativeness: Option<f32>,
 }
 
 impl Scorer {
@@ -60,7 +52,14 @@ impl Scorer {
             batch_size: 256,
             use_votes: true,
             use_age: true,
+            classifier_id: String::new(),
         }
+    }
+
+    /// Name the classifier (see [`Scorer::classifier_id`]).
+    pub fn with_classifier_id(mut self, id: impl Into<String>) -> Self {
+        self.classifier_id = id.into();
+        self
     }
 
     /// Score reviews (any order in, curated order out).
@@ -71,9 +70,28 @@ impl Scorer {
         scored_at: DateTime<Utc>,
         progress: &dyn Progress,
     ) -> Result<Vec<CuratedReview>, ClassifyError> {
+        Ok(self
+            .score_reusing(reviews, &HashMap::new(), reference, scored_at, progress)?
+            .rows)
+    }
+
+    /// Score reviews, classifying only those whose text is not in `earlier` (by review id,
+    /// with the same text): the model is the expensive part, and an unchanged text has the
+    /// same topics. Every signal that depends on the day or the product is computed again.
+    pub fn score_reusing(
+        &self,
+        reviews: &[Review],
+        earlier: &HashMap<String, EarlierTopics>,
+        reference: NaiveDate,
+        scored_at: DateTime<Utc>,
+        progress: &dyn Progress,
+    ) -> Result<Scored, ClassifyError> {
         let topics = self.classifier.topics();
-        let mut out = Vec::with_capacity(reviews.len());
-        for chunk in reviews.chunks(self.batch_size.max(1)) {
+        let known = |r: &Review| earlier.get(&r.review_id).filter(|e| e.text == r.text);
+        let to_encode: Vec<&Review> = reviews.iter().filter(|r| known(r).is_none()).collect();
+        let mut fresh: HashMap<&str, (Vec<TopicScore>, Option<f32>)> =
+            HashMap::with_capacity(to_encode.len());
+        for chunk in to_encode.chunks(self.batch_size.max(1)) {
             let texts: Vec<&str> = chunk.iter().map(|r| r.text.as_str()).collect();
             let nlp = self.classifier.classify(&texts)?;
             if nlp.len() != chunk.len() {
@@ -83,41 +101,75 @@ impl Scorer {
                     chunk.len()
                 )));
             }
-            for (review, text_signals) in chunk.iter().zip(&nlp) {
-                let s = signals(
-                    review,
-                    Some(text_signals),
-                    &self.weights,
-                    reference,
-                    self.use_votes,
-                    self.use_age,
+            for (review, text_signals) in chunk.iter().zip(nlp) {
+                fresh.insert(
+                    review.review_id.as_str(),
+                    (
+                        top_topics(topics, &text_signals.topic_scores),
+                        Some(text_signals.informativeness),
+                    ),
                 );
-                out.push(CuratedReview {
-                    product_id: review.product_id.clone(),
-                    relevance: relevance(&s, &self.weights),
-                    review_id: review.review_id.clone(),
-                    product_title: review.product_title.clone(),
-                    product_category: review.product_category.clone(),
-                    rating: review.rating,
-                    title: review.title.clone(),
-                    text: review.text.clone(),
-                    helpful_votes: review.helpful_votes,
-                    total_votes: review.total_votes,
-                    verified_purchase: review.verified_purchase,
-                    review_date: review.review_date,
-                    language: review.effective_language().to_owned(),
-                    word_count: review.word_count,
-                    topics: top_topics(topics, &text_signals.topic_scores),
-                    signals: s,
-                    run_id: review.run_id.clone(),
-                    scored_at,
-                });
             }
             progress.advance(chunk.len() as u64);
         }
+        let mut out = Vec::with_capacity(reviews.len());
+        for review in reviews {
+            let (review_topics, informativeness) = match known(review) {
+                Some(e) => (e.topics.clone(), e.informativeness),
+                None => fresh
+                    .get(review.review_id.as_str())
+                    .cloned()
+                    .expect("every unknown text was classified"),
+            };
+            let text_signals = informativeness.map(|informativeness| TextSignals {
+                topic_scores: Vec::new(),
+                informativeness,
+            });
+            let s = signals(
+                review,
+                text_signals.as_ref(),
+                &self.weights,
+                reference,
+                self.use_votes,
+                self.use_age,
+            );
+            out.push(CuratedReview {
+                product_id: review.product_id.clone(),
+                relevance: relevance(&s, &self.weights),
+                review_id: review.review_id.clone(),
+                product_title: review.product_title.clone(),
+                product_category: review.product_category.clone(),
+                rating: review.rating,
+                title: review.title.clone(),
+                text: review.text.clone(),
+                helpful_votes: review.helpful_votes,
+                total_votes: review.total_votes,
+                verified_purchase: review.verified_purchase,
+                review_date: review.review_date,
+                language: review.effective_language().to_owned(),
+                word_count: review.word_count,
+                topics: review_topics,
+                signals: s,
+                run_id: review.run_id.clone(),
+                scored_at,
+            });
+        }
+        progress.advance((reviews.len() - to_encode.len()) as u64);
         out.sort_by(CuratedReview::sort_key_cmp);
-        Ok(out)
+        Ok(Scored {
+            encoded: to_encode.len() as u64,
+            reused: (reviews.len() - to_encode.len()) as u64,
+            rows: out,
+        })
     }
+}
+
+/// Curated rows, and how many texts the classifier saw.
+#[derive(Debug, Clone)]
+pub struct Scored {
+    pub rows: Vec<CuratedReview>,
+    pub encoded: u64,
+    pub reused: u64,
 }
 
 /// The best topics of a review: up to three above the threshold, best first; off-topic only
@@ -145,62 +197,6 @@ fn top_topics(topics: &[reviews_domain::Topic], scores: &[f32]) -> Vec<TopicScor
         out.truncate(1);
     }
     out
-}
-
-/// Run the score stage on one cleaned shard.
-pub async fn score_shard(
-    lake: Arc<dyn Lake>,
-    scorer: &Scorer,
-    input: &ScoreInput,
-    progress: &dyn Progress,
-) -> Result<ScoreOutput, StageError> {
-    let run = &input.run_id;
-    if layout::run_of_key(&input.cleaned_key).as_ref() != Some(run) {
-        return Err(StageError::Input(format!(
-            "cleaned_key {:?} is not an object of run {run}",
-            input.cleaned_key
-        )));
-    }
-    let started_at = run_started_at(lake.as_ref(), run, Utc::now()).await?;
-    let bytes = lake.get(&input.cleaned_key).await?;
-    let key = layout::curated_key(run, input.index);
-    let cleaned_key = input.cleaned_key.clone();
-    let (encoded, rows) = tokio::task::block_in_place(|| {
-        let batches =
-            read_parquet(Dataset::Cleaned, bytes).map_err(StageError::parquet(&cleaned_key))?;
-        let mut reviews = Vec::new();
-        for b in &batches {
-            reviews.extend(batch_to_reviews(b).map_err(|e| StageError::Parquet {
-                key: cleaned_key.clone(),
-                source: e.into(),
-            })?);
-        }
-        progress.start("score", Some(reviews.len() as u64));
-        let curated = scorer.score(&reviews, started_at.date_naive(), started_at, progress)?;
-        progress.finish();
-        drop(reviews);
-        let mut buf = ParquetBuffer::new(Dataset::Curated).map_err(StageError::parquet(&key))?;
-        for chunk in curated.chunks(ENCODE_ROWS) {
-            let batch = curated_to_batch(chunk).map_err(|e| StageError::Internal(e.to_string()))?;
-            buf.write(&batch).map_err(StageError::parquet(&key))?;
-        }
-        let topics = serde_json::to_string(scorer.classifier.topics()).expect("serialises");
-        let bytes = buf
-            .finish(&[
-                (TOPICS_METADATA_KEY, topics),
-                ("reviews.run_id", run.to_string()),
-            ])
-            .map_err(StageError::parquet(&key))?;
-        Ok::<_, StageError>((bytes, curated.len() as u64))
-    })?;
-    lake.put(&key, encoded).await?;
-    tracing::info!(run_id = %run, shard = input.index, rows, key = %key, "score done");
-    Ok(ScoreOutput {
-        run_id: run.clone(),
-        curated_key: key,
-        index: input.index,
-        rows,
-    })
 }
 
 #[cfg(test)]

@@ -1,28 +1,30 @@
-//! Transform + load cleaned: clean raw rows, write valid ones to cleaned/ as product-sorted
-//! shards and rejected ones to rejects/. Every input row lands in exactly one of the two.
+//! Transform + load cleaned, the routing half: clean each raw part on its own and route its
+//! valid rows to product buckets (`cleaned/run=<id>/changes/bucket=<b>/part-<p>.parquet`),
+//! its rejected rows to `rejects/run=<id>/part-<p>.csv`; then plan which buckets the run
+//! rewrites. Every input row lands in exactly one of the two, and memory holds one raw part,
+//! never the dataset. The merge of each changed bucket with its carried rows is
+//! [`crate::bucket`].
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use chrono::Utc;
-use reviews_domain::clean::fill_product_stats;
 use reviews_domain::schema::{batch_to_raw, reviews_to_batch};
 use reviews_domain::{Cleaner, RawReview, Rejected, Review};
+use reviews_lake::manifest::Manifest;
 use reviews_lake::parquet_io::{Dataset, ParquetBuffer, read_parquet};
-use reviews_lake::state::{self, ChangeCounts, CleanedPart, CleanedRecord};
-use reviews_lake::{Lake, RunId, layout};
+use reviews_lake::state::{self, BaseFile, BucketTask, ChangeFile, Plan, RouteRecord, RunBase};
+use reviews_lake::{Lake, LakeError, RunId, layout};
 use serde::{Deserialize, Serialize};
 
 use crate::carry;
 use crate::error::StageError;
-use crate::extract::read_deletions;
+use crate::extract::{Deletion, read_deletions};
 use crate::progress::Progress;
 use crate::rejects;
 
-/// Default target rows per cleaned shard (one scoring task each).
-pub const DEFAULT_SHARD_ROWS: usize = 100_000;
 /// Rows per record batch inside a cleaned file.
-const ENCODE_ROWS: usize = 32 * 1024;
+pub(crate) const ENCODE_ROWS: usize = 32 * 1024;
 /// Buyers who asked for erasure (a JSON list of buyer ids), read by every transform.
 pub const ERASED_BUYERS_KEY: &str = state::ERASED_BUYERS;
 
@@ -31,9 +33,6 @@ pub struct TransformInput {
     pub run_id: RunId,
     /// The run's raw/ parts (what extract returned).
     pub raw_keys: Vec<String>,
-    /// Target rows per shard; shards are cut at product boundaries, so a shard can be larger.
-    #[serde(default)]
-    pub shard_rows: Option<usize>,
     /// The raw rows are only what changed since an earlier run (an incremental extract):
     /// carry the earlier cleaned rows over (see [`crate::carry`]).
     #[serde(default)]
@@ -41,15 +40,18 @@ pub struct TransformInput {
     /// The review ids deleted at the source in this run's range (what extract returned).
     #[serde(default)]
     pub deletions_key: Option<String>,
+    /// Product buckets of the dataset (when not given: the base snapshot's count, else
+    /// [`layout::DEFAULT_BUCKETS`]). A count other than the base snapshot's re-buckets the
+    /// carried rows once.
+    #[serde(default)]
+    pub buckets: Option<u32>,
 }
 
-/// One cleaned shard: the unit of work of one scoring task.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Shard {
+/// One bucket to merge and score: the unit of work of one task of the bucket Map.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketItem {
     pub run_id: RunId,
-    pub cleaned_key: String,
-    pub index: usize,
-    pub rows: u64,
+    pub bucket: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,25 +61,25 @@ pub struct TransformOutput {
     pub cleaned: u64,
     pub rejected: u64,
     pub rejected_by_reason: BTreeMap<String, u64>,
+    /// The folder of the run's rejects (one CSV per raw part).
     pub rejects_key: String,
-    /// Earlier cleaned rows carried over (`merge_previous`), not counted in `cleaned`.
-    pub carried: u64,
-    /// Rows in this run's cleaned/ shards: `cleaned + carried`.
-    pub total_rows: u64,
-    pub products: u64,
-    pub shards: Vec<Shard>,
-    /// How the dataset changed against the commit the run builds on.
-    pub changes: ChangeCounts,
+    pub rejects_keys: Vec<String>,
+    pub buckets: u32,
+    /// The buckets this run rewrites; every other bucket is referenced from the base.
+    pub changed: Vec<BucketItem>,
+    /// The same list as a JSON array in the lake (the Distributed Map's ItemReader).
+    pub items_key: String,
+    /// Why every bucket is rewritten, when it is.
+    pub full_pass: Option<String>,
 }
 
-/// Run the transform stage.
+/// Run the transform stage: route every raw part, then plan the bucket merges.
 pub async fn transform(
     lake: Arc<dyn Lake>,
     input: &TransformInput,
     progress: &dyn Progress,
 ) -> Result<TransformOutput, StageError> {
     let run = &input.run_id;
-    let shard_rows = input.shard_rows.unwrap_or(DEFAULT_SHARD_ROWS).max(1);
     if let Some(key) = input
         .raw_keys
         .iter()
@@ -90,152 +92,463 @@ pub async fn transform(
     if input.raw_keys.is_empty() {
         return Err(StageError::Input(format!("run {run}: no raw_keys given")));
     }
+    if let Some(key) = &input.deletions_key
+        && (layout::run_of_key(key).as_ref() != Some(run) || !key.starts_with("raw/"))
+    {
+        return Err(StageError::Input(format!(
+            "deletions key {key:?} is not a raw/ object of run {run}"
+        )));
+    }
     let base = state::run_base(lake.as_ref(), run, Utc::now()).await?;
-    let started_at = base.started_at;
-    let erased = load_erased_buyers(lake.as_ref()).await?;
-    let deleted: BTreeSet<String> = match &input.deletions_key {
-        Some(key) if layout::run_of_key(key).as_ref() != Some(run) || !key.starts_with("raw/") => {
-            return Err(StageError::Input(format!(
-                "deletions key {key:?} is not a raw/ object of run {run}"
-            )));
-        }
-        Some(key) => read_deletions(lake.as_ref(), key)
+    // The count asked for, else the base snapshot's, else the default.
+    let buckets = match input.buckets {
+        Some(n) => n,
+        None => base_snapshot(lake.as_ref(), &base)
             .await?
-            .into_iter()
-            .collect(),
-        None => BTreeSet::new(),
+            .map(|s| s.buckets)
+            .filter(|&n| n > 0)
+            .unwrap_or(layout::DEFAULT_BUCKETS),
     };
-    let mut raw_parts = Vec::with_capacity(input.raw_keys.len());
-    for key in &input.raw_keys {
-        raw_parts.push((key.clone(), lake.get(key).await?));
-    }
-    let earlier = match input.merge_previous {
-        true if base.live_run.as_ref() != Some(run) => {
-            carry::load_base_rows(lake.as_ref(), &base).await?
-        }
-        _ => Vec::new(),
-    };
-
-    let run_str = run.to_string();
-    let (cleaned, rejected, rows_in) = tokio::task::block_in_place(|| {
-        let mut parts = Vec::with_capacity(raw_parts.len());
-        for (key, bytes) in raw_parts {
-            let batches = read_parquet(Dataset::Raw, bytes).map_err(StageError::parquet(&key))?;
-            parts.push((key, batches));
-        }
-        let total: usize = parts
-            .iter()
-            .flat_map(|(_, batches)| batches.iter().map(|b| b.num_rows()))
-            .sum();
-        progress.start("transform", Some(total as u64));
-        // One cleaner for every part: a duplicate review id across parts is still a duplicate.
-        let mut cleaner = Cleaner::new(run_str, started_at).with_erased_buyers(erased.clone());
-        let mut cleaned = Vec::with_capacity(total);
-        let mut rejected = Vec::new();
-        for (key, batches) in &parts {
-            for batch in batches {
-                let rows = batch_to_raw(batch).map_err(|e| StageError::Parquet {
-                    key: key.clone(),
-                    source: e.into(),
-                })?;
-                clean_batch(&mut cleaner, &rows, &mut cleaned, &mut rejected);
-                progress.advance(rows.len() as u64);
-            }
-        }
-        progress.finish();
-        Ok::<_, StageError>((cleaned, rejected, total as u64))
-    })?;
-    let (cleaned_n, rejected_n) = (cleaned.len() as u64, rejected.len() as u64);
-    if cleaned_n + rejected_n != rows_in {
-        return Err(StageError::Internal(format!(
-            "row accounting broken: {rows_in} in, {cleaned_n} cleaned + {rejected_n} rejected"
+    if !(1..=layout::MAX_BUCKETS).contains(&buckets) {
+        return Err(StageError::Input(format!(
+            "buckets = {buckets}: use 1 to {}",
+            layout::MAX_BUCKETS
         )));
     }
-
-    let (parts, products, changes, tombstones) = tokio::task::block_in_place(|| {
-        let mut cleaned = cleaned;
-        let (mut changes, tombstones) =
-            carry::merge(&mut cleaned, earlier, &rejected, &deleted, &erased);
-        changes.rejected = rejected_n;
-        changes.total = cleaned.len() as u64;
-        fill_product_stats(&mut cleaned);
-        cleaned.sort_unstable_by(|a, b| {
-            a.product_id
-                .cmp(&b.product_id)
-                .then_with(|| a.review_id.cmp(&b.review_id))
-        });
-        let products = count_products(&cleaned);
-        let shards = split_at_products(&cleaned, shard_rows);
-        progress.start("write cleaned", Some(cleaned.len() as u64));
-        let parts = encode_shards(run, &cleaned, &shards, progress)?;
-        progress.finish();
-        Ok::<_, StageError>((parts, products, changes, tombstones))
-    })?;
-    if !changes.balanced() {
-        return Err(StageError::Internal(format!(
-            "change accounting broken: {changes:?}"
-        )));
+    let erased = state::read_erased_buyers(lake.as_ref()).await?;
+    // One cleaner for every part: a duplicate review id across parts is still a duplicate.
+    let mut cleaner =
+        Cleaner::new(run.to_string(), base.started_at).with_erased_buyers(erased.iter().cloned());
+    let mut records = Vec::with_capacity(input.raw_keys.len());
+    for (part, key) in input.raw_keys.iter().enumerate() {
+        let record = route_part(
+            lake.as_ref(),
+            run,
+            part,
+            key,
+            buckets,
+            &mut cleaner,
+            erased.len() as u64,
+            progress,
+        )
+        .await?;
+        records.push(record);
     }
-
-    let mut shards = Vec::with_capacity(parts.len());
-    for (index, (key, bytes, rows)) in parts.into_iter().enumerate() {
-        lake.put(&key, bytes).await?;
-        shards.push(Shard {
-            run_id: run.clone(),
-            cleaned_key: key,
-            index,
-            rows,
-        });
-    }
-    let rejects_key = layout::rejects_key(run);
-    let csv = rejects::to_csv(&rejected).map_err(|e| StageError::Internal(e.to_string()))?;
-    lake.put(&rejects_key, csv.into()).await?;
-    remove_stale_parts(lake.as_ref(), run, shards.len()).await?;
-    lake.put(
-        &carry::tombstones_key(run),
-        serde_json::to_vec(&tombstones).expect("serialises").into(),
-    )
-    .await?;
-    // Written last: a transform that died before this point is not a carry-over base.
-    state::write_cleaned_record(
+    let deletions = match &input.deletions_key {
+        Some(key) => read_deletions(lake.as_ref(), key).await?,
+        None => Vec::new(),
+    };
+    let incremental = input.merge_previous && base.live_run.as_ref() != Some(run);
+    let plan = plan(
         lake.as_ref(),
-        &CleanedRecord {
-            run_id: run.clone(),
-            base_sequence: base.sequence,
-            parts: shards
-                .iter()
-                .map(|s| CleanedPart {
-                    key: s.cleaned_key.clone(),
-                    rows: s.rows,
-                })
-                .collect(),
-            counts: changes.clone(),
-            erased_buyers: erased.len() as u64,
-        },
+        &base,
+        &records,
+        &deletions,
+        erased.len() as u64,
+        incremental,
+        buckets,
+        progress,
     )
     .await?;
-    let carried = changes.carried;
-
     let out = TransformOutput {
         run_id: run.clone(),
-        rows_in,
-        cleaned: cleaned_n,
-        rejected: rejected_n,
-        rejected_by_reason: rejects::count_by_reason(&rejected),
-        rejects_key,
-        carried,
-        total_rows: cleaned_n + carried,
-        products,
-        shards,
-        changes,
+        rows_in: plan.rows_in,
+        cleaned: plan.cleaned,
+        rejected: plan.rejected,
+        rejected_by_reason: plan.rejected_by_reason.clone(),
+        rejects_key: layout::run_prefix(layout::REJECTS, run),
+        rejects_keys: plan.rejects_keys.clone(),
+        buckets,
+        changed: plan
+            .changed
+            .iter()
+            .map(|&bucket| BucketItem {
+                run_id: run.clone(),
+                bucket,
+            })
+            .collect(),
+        items_key: state::plan_items_key(run),
+        full_pass: plan.full_pass.clone(),
     };
     tracing::info!(
-        run_id = %run, rows_in, cleaned = cleaned_n, rejected = rejected_n, carried,
-        new = out.changes.new, updated = out.changes.updated, deleted = out.changes.deleted,
-        removed_by_reject = out.changes.removed_by_reject, erased = out.changes.erased,
-        shards = out.shards.len(), "transform done"
+        run_id = %run, rows_in = out.rows_in, cleaned = out.cleaned, rejected = out.rejected,
+        buckets, changed = out.changed.len(), full_pass = ?out.full_pass, "transform done"
     );
     Ok(out)
+}
+
+/// Clean one raw part and route it: valid rows to their bucket's change file, rejected rows
+/// to the part's rejects file, then the part's [`RouteRecord`] (last).
+#[allow(clippy::too_many_arguments)]
+async fn route_part(
+    lake: &dyn Lake,
+    run: &RunId,
+    part: usize,
+    raw_key: &str,
+    buckets: u32,
+    cleaner: &mut Cleaner,
+    erased_buyers: u64,
+    progress: &dyn Progress,
+) -> Result<RouteRecord, StageError> {
+    let bytes = lake.get(raw_key).await?;
+    let (files, rejected, rows_in) = tokio::task::block_in_place(|| {
+        let batches = read_parquet(Dataset::Raw, bytes).map_err(StageError::parquet(raw_key))?;
+        let total: usize = batches.iter().map(|b| b.num_rows()).sum();
+        progress.start(&format!("transform part {part}"), Some(total as u64));
+        let mut cleaned = Vec::with_capacity(total);
+        let mut rejected = Vec::new();
+        for batch in &batches {
+            let rows = batch_to_raw(batch).map_err(|e| StageError::Parquet {
+                key: raw_key.to_owned(),
+                source: e.into(),
+            })?;
+            clean_batch(cleaner, &rows, &mut cleaned, &mut rejected);
+            progress.advance(rows.len() as u64);
+        }
+        progress.finish();
+        if cleaned.len() + rejected.len() != total {
+            return Err(StageError::Internal(format!(
+                "row accounting broken in {raw_key}: {total} in, {} cleaned + {} rejected",
+                cleaned.len(),
+                rejected.len()
+            )));
+        }
+        let mut by_bucket: BTreeMap<u32, Vec<Review>> = BTreeMap::new();
+        for review in cleaned {
+            by_bucket
+                .entry(layout::bucket_of(&review.product_id, buckets))
+                .or_default()
+                .push(review);
+        }
+        let mut files = Vec::with_capacity(by_bucket.len());
+        for (bucket, rows) in by_bucket {
+            let key = layout::change_key(run, bucket, part);
+            let bytes = encode_cleaned(run, &key, &rows)?;
+            files.push((
+                ChangeFile {
+                    bucket,
+                    key,
+                    rows: rows.len() as u64,
+                },
+                bytes,
+            ));
+        }
+        Ok::<_, StageError>((files, rejected, total as u64))
+    })?;
+    let mut changes = Vec::with_capacity(files.len());
+    for (file, bytes) in files {
+        lake.put(&file.key, bytes).await?;
+        changes.push(file);
+    }
+    let rejects_key = layout::part_rejects_key(run, part);
+    let csv = rejects::to_csv(&rejected).map_err(|e| StageError::Internal(e.to_string()))?;
+    lake.put(&rejects_key, csv.into()).await?;
+    let rejected_ids = rejected
+        .iter()
+        .filter_map(|r| {
+            let id = r
+                .raw
+                .review_id
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())?;
+            let bucket = r
+                .raw
+                .product_id
+                .as_deref()
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| layout::bucket_of(p, buckets));
+            Some((bucket, id.to_owned()))
+        })
+        .collect();
+    let cleaned: u64 = changes.iter().map(|c| c.rows).sum();
+    let record = RouteRecord {
+        run_id: run.clone(),
+        part,
+        raw_key: raw_key.to_owned(),
+        buckets,
+        rows_in,
+        cleaned,
+        rejected: rejected.len() as u64,
+        rejected_by_reason: rejects::count_by_reason(&rejected),
+        rejects_key,
+        changes,
+        rejected_ids,
+        erased_buyers,
+    };
+    state::write_record(lake, &state::route_record_key(run, part), &record).await?;
+    Ok(record)
+}
+
+/// Decide which buckets the run rewrites and write one [`BucketTask`] for each, the item
+/// list of the bucket Map, then the [`Plan`] (last).
+#[allow(clippy::too_many_arguments)]
+async fn plan(
+    lake: &dyn Lake,
+    base: &RunBase,
+    records: &[RouteRecord],
+    deletions: &[Deletion],
+    erased_buyers: u64,
+    incremental: bool,
+    buckets: u32,
+    progress: &dyn Progress,
+) -> Result<Plan, StageError> {
+    let run = &base.run_id;
+    let snapshot = if incremental {
+        base_snapshot(lake, base).await?
+    } else {
+        None
+    };
+    // Where each bucket's carried rows are; a base with another bucket count is re-bucketed.
+    let mut base_files: BTreeMap<u32, BaseFile> = BTreeMap::new();
+    let mut full_pass = None;
+    if let Some(snap) = &snapshot {
+        if snap.buckets == buckets {
+            for f in &snap.bucket_files {
+                base_files.insert(
+                    f.bucket,
+                    BaseFile {
+                        cleaned_key: f.cleaned_key.clone(),
+                        curated_key: Some(f.curated_key.clone()),
+                        rows: f.rows,
+                    },
+                );
+            }
+        } else {
+            full_pass = Some(format!(
+                "re-bucketing the dataset from {} to {buckets} buckets",
+                snap.buckets
+            ));
+            base_files = rebucket(lake, run, base, snap, buckets, progress).await?;
+        }
+        if erased_buyers > snap.erased_buyers && full_pass.is_none() {
+            full_pass = Some(format!(
+                "{} buyer(s) asked for erasure since the base snapshot",
+                erased_buyers - snap.erased_buyers
+            ));
+        }
+    } else if !incremental {
+        full_pass = Some("a full load replaces the dataset".into());
+    }
+
+    let mut changes: BTreeMap<u32, Vec<ChangeFile>> = BTreeMap::new();
+    let mut rejected: BTreeMap<u32, BTreeSet<String>> = BTreeMap::new();
+    let mut deleted: BTreeMap<u32, BTreeSet<String>> = BTreeMap::new();
+    let mut anywhere_rejected = BTreeSet::new();
+    let mut anywhere_deleted = BTreeSet::new();
+    for r in records {
+        if r.buckets != buckets {
+            return Err(StageError::Internal(format!(
+                "part {} was routed to {} buckets, the plan has {buckets}",
+                r.part, r.buckets
+            )));
+        }
+        for c in &r.changes {
+            changes.entry(c.bucket).or_default().push(c.clone());
+        }
+        for (bucket, id) in &r.rejected_ids {
+            match bucket {
+                Some(b) => rejected.entry(*b).or_default().insert(id.clone()),
+                None => anywhere_rejected.insert(id.clone()),
+            };
+        }
+    }
+    for d in deletions {
+        match &d.product_id {
+            Some(p) => deleted
+                .entry(layout::bucket_of(p.trim(), buckets))
+                .or_default()
+                .insert(d.review_id.clone()),
+            None => anywhere_deleted.insert(d.review_id.clone()),
+        };
+    }
+    if snapshot.is_some()
+        && full_pass.is_none()
+        && !(anywhere_rejected.is_empty() && anywhere_deleted.is_empty())
+    {
+        full_pass = Some(format!(
+            "{} removal(s) of a review whose product is unknown",
+            anywhere_rejected.len() + anywhere_deleted.len()
+        ));
+    }
+
+    // A bucket changes when rows arrive in it, or when a removal may hit a row it holds.
+    let mut changed: BTreeSet<u32> = changes.keys().copied().collect();
+    for b in rejected.keys().chain(deleted.keys()) {
+        if base_files.contains_key(b) {
+            changed.insert(*b);
+        }
+    }
+    if full_pass.is_some() {
+        changed.extend(base_files.keys().copied());
+    }
+    for &bucket in &changed {
+        let mut task_rejected = rejected.remove(&bucket).unwrap_or_default();
+        task_rejected.extend(anywhere_rejected.iter().cloned());
+        let mut task_deleted = deleted.remove(&bucket).unwrap_or_default();
+        task_deleted.extend(anywhere_deleted.iter().cloned());
+        let task = BucketTask {
+            run_id: run.clone(),
+            bucket,
+            buckets,
+            base: base_files.get(&bucket).cloned(),
+            changes: changes.remove(&bucket).unwrap_or_default(),
+            deleted: task_deleted.into_iter().collect(),
+            rejected: task_rejected.into_iter().collect(),
+        };
+        state::write_record(lake, &state::bucket_task_key(run, bucket), &task).await?;
+    }
+    remove_stale_files(lake, run, records, &base_files, &changed).await?;
+    let items: Vec<BucketItem> = changed
+        .iter()
+        .map(|&bucket| BucketItem {
+            run_id: run.clone(),
+            bucket,
+        })
+        .collect();
+    state::write_record(lake, &state::plan_items_key(run), &items).await?;
+
+    let mut rejected_by_reason = BTreeMap::new();
+    for r in records {
+        for (reason, n) in &r.rejected_by_reason {
+            *rejected_by_reason.entry(reason.clone()).or_insert(0) += n;
+        }
+    }
+    let plan = Plan {
+        run_id: run.clone(),
+        base_sequence: base.sequence,
+        buckets,
+        changed: changed.into_iter().collect(),
+        carry_base: snapshot.is_some(),
+        full_pass,
+        rows_in: records.iter().map(|r| r.rows_in).sum(),
+        cleaned: records.iter().map(|r| r.cleaned).sum(),
+        rejected: records.iter().map(|r| r.rejected).sum(),
+        rejected_by_reason,
+        rejects_keys: records.iter().map(|r| r.rejects_key.clone()).collect(),
+        deleted: deletions.len() as u64,
+        erased_buyers,
+    };
+    if plan.cleaned + plan.rejected != plan.rows_in {
+        return Err(StageError::Internal(format!(
+            "row accounting broken: {} in, {} cleaned + {} rejected",
+            plan.rows_in, plan.cleaned, plan.rejected
+        )));
+    }
+    state::write_record(lake, &state::plan_key(run), &plan).await?;
+    Ok(plan)
+}
+
+/// An earlier attempt of the same run (other rows, another bucket count) must not leave
+/// files behind that this attempt does not write: nothing reads them, but a listing should
+/// not mislead.
+async fn remove_stale_files(
+    lake: &dyn Lake,
+    run: &RunId,
+    records: &[RouteRecord],
+    base_files: &BTreeMap<u32, BaseFile>,
+    changed: &BTreeSet<u32>,
+) -> Result<(), StageError> {
+    let mut keep: HashSet<String> = records
+        .iter()
+        .flat_map(|r| {
+            r.changes
+                .iter()
+                .map(|c| c.key.clone())
+                .chain([r.rejects_key.clone()])
+        })
+        .chain(base_files.values().map(|b| b.cleaned_key.clone()))
+        .collect();
+    for &b in changed {
+        keep.insert(layout::cleaned_bucket_key(run, b));
+        keep.insert(layout::curated_bucket_key(run, b));
+    }
+    for dataset in [layout::CLEANED, layout::CURATED, layout::REJECTS] {
+        for key in lake.list(&layout::run_prefix(dataset, run)).await? {
+            let data = key.ends_with(".parquet") || key.ends_with(".csv");
+            if data && !keep.contains(&key) {
+                lake.delete(&key).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The snapshot the run builds on (the pointer when the run first started).
+pub(crate) async fn base_snapshot(
+    lake: &dyn Lake,
+    base: &RunBase,
+) -> Result<Option<Manifest>, StageError> {
+    if base.snapshot.is_some() || base.live_run.is_none() {
+        return Ok(base.snapshot.clone());
+    }
+    // A base recorded before snapshots were kept in it: the live run's own manifest.
+    let live = base.live_run.as_ref().expect("checked");
+    let key = layout::run_manifest_key(live);
+    match lake.get(&key).await {
+        Ok(bytes) => Manifest::from_json(&bytes)
+            .map(Some)
+            .map_err(|e| StageError::Validation(format!("{key}: {e}"))),
+        Err(LakeError::NotFound(_)) => Err(StageError::Validation(format!(
+            "the base run {live} has no manifest ({key})"
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Move the base snapshot's rows to `buckets` buckets (a snapshot from before buckets, or a
+/// new bucket count): once, into this run's `cleaned/run=<id>/base/`. This reads the whole
+/// base, as every run did before buckets; later runs read only their changed buckets.
+async fn rebucket(
+    lake: &dyn Lake,
+    run: &RunId,
+    base: &RunBase,
+    snapshot: &Manifest,
+    buckets: u32,
+    progress: &dyn Progress,
+) -> Result<BTreeMap<u32, BaseFile>, StageError> {
+    let rows = carry::load_snapshot_rows(lake, base, snapshot).await?;
+    progress.start("re-bucket the base", Some(rows.len() as u64));
+    let mut by_bucket: BTreeMap<u32, Vec<Review>> = BTreeMap::new();
+    for r in rows {
+        by_bucket
+            .entry(layout::bucket_of(&r.product_id, buckets))
+            .or_default()
+            .push(r);
+    }
+    let mut files = BTreeMap::new();
+    for (bucket, rows) in by_bucket {
+        let key = layout::rebased_key(run, bucket);
+        let bytes = tokio::task::block_in_place(|| encode_cleaned(run, &key, &rows))?;
+        lake.put(&key, bytes).await?;
+        progress.advance(rows.len() as u64);
+        files.insert(
+            bucket,
+            BaseFile {
+                cleaned_key: key,
+                curated_key: None,
+                rows: rows.len() as u64,
+            },
+        );
+    }
+    progress.finish();
+    Ok(files)
+}
+
+/// Encode cleaned rows as one Parquet file.
+pub(crate) fn encode_cleaned(
+    run: &RunId,
+    key: &str,
+    rows: &[Review],
+) -> Result<bytes::Bytes, StageError> {
+    let mut buf = ParquetBuffer::new(Dataset::Cleaned).map_err(StageError::parquet(key))?;
+    for chunk in rows.chunks(ENCODE_ROWS) {
+        let batch = reviews_to_batch(chunk).map_err(|e| StageError::Internal(e.to_string()))?;
+        buf.write(&batch).map_err(StageError::parquet(key))?;
+    }
+    buf.finish(&[("reviews.run_id", run.to_string())])
+        .map_err(StageError::parquet(key))
 }
 
 /// Check a batch on all cores, then admit in input order (duplicates: first valid wins).
@@ -271,103 +584,4 @@ fn clean_batch(
             Err(rej) => rejected.push(*rej),
         }
     }
-}
-
-fn count_products(sorted: &[Review]) -> u64 {
-    sorted
-        .windows(2)
-        .filter(|w| w[0].product_id != w[1].product_id)
-        .count() as u64
-        + u64::from(!sorted.is_empty())
-}
-
-/// Cut product-sorted rows into ranges of about `target` rows, never splitting a product.
-pub fn split_at_products(sorted: &[Review], target: usize) -> Vec<std::ops::Range<usize>> {
-    let mut ranges = Vec::new();
-    let mut start = 0;
-    while start < sorted.len() {
-        let mut end = (start + target).min(sorted.len());
-        while end < sorted.len() && sorted[end].product_id == sorted[end - 1].product_id {
-            end += 1;
-        }
-        ranges.push(start..end);
-        start = end;
-    }
-    ranges
-}
-
-type EncodedPart = (String, bytes::Bytes, u64);
-
-/// Encode shards to Parquet, several at a time (zstd and encoding are CPU-bound).
-fn encode_shards(
-    run: &RunId,
-    rows: &[Review],
-    shards: &[std::ops::Range<usize>],
-    progress: &dyn Progress,
-) -> Result<Vec<EncodedPart>, StageError> {
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
-    let encode_one = |index: usize, range: &std::ops::Range<usize>| {
-        let key = layout::cleaned_key(run, index);
-        let mut buf = ParquetBuffer::new(Dataset::Cleaned).map_err(StageError::parquet(&key))?;
-        for chunk in rows[range.clone()].chunks(ENCODE_ROWS) {
-            let batch = reviews_to_batch(chunk).map_err(|e| StageError::Internal(e.to_string()))?;
-            buf.write(&batch).map_err(StageError::parquet(&key))?;
-            progress.advance(chunk.len() as u64);
-        }
-        let bytes = buf
-            .finish(&[("reviews.run_id", run.to_string())])
-            .map_err(StageError::parquet(&key))?;
-        Ok::<_, StageError>((key, bytes, range.len() as u64))
-    };
-    parallel_map(shards, workers, encode_one)
-}
-
-/// Map `f` over `items` on up to `workers` threads, keeping order; the first error wins.
-pub(crate) fn parallel_map<T: Sync, R: Send>(
-    items: &[T],
-    workers: usize,
-    f: impl Fn(usize, &T) -> Result<R, StageError> + Sync,
-) -> Result<Vec<R>, StageError> {
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<std::sync::Mutex<Option<Result<R, StageError>>>> =
-        items.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    std::thread::scope(|s| {
-        for _ in 0..workers.max(1).min(items.len().max(1)) {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if i >= items.len() {
-                        break;
-                    }
-                    let r = f(i, &items[i]);
-                    *results[i].lock().expect("no poison") = Some(r);
-                }
-            });
-        }
-    });
-    results
-        .into_iter()
-        .map(|m| m.into_inner().expect("no poison").expect("every item ran"))
-        .collect()
-}
-
-async fn load_erased_buyers(lake: &dyn Lake) -> Result<HashSet<String>, StageError> {
-    Ok(state::read_erased_buyers(lake).await?.into_iter().collect())
-}
-
-/// A re-run with fewer shards must not leave the earlier attempt's extra parts behind.
-async fn remove_stale_parts(lake: &dyn Lake, run: &RunId, shards: usize) -> Result<(), StageError> {
-    let keep: HashSet<String> = (0..shards)
-        .flat_map(|i| [layout::cleaned_key(run, i), layout::curated_key(run, i)])
-        .collect();
-    for dataset in [layout::CLEANED, layout::CURATED] {
-        for key in lake.list(&layout::run_prefix(dataset, run)).await? {
-            if key.ends_with(".parquet") && !keep.contains(&key) {
-                lake.delete(&key).await?;
-            }
-        }
-    }
-    Ok(())
 }

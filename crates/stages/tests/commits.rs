@@ -17,11 +17,11 @@ use reviews_lake::parquet_io::{Dataset, read_parquet};
 use reviews_lake::state::{self, RunBase};
 use reviews_lake::{Lake, LocalLake, RunId};
 use reviews_sources::{SyntheticConfig, SyntheticReviews};
-use reviews_stages::extract::{extract_rows, write_deletions};
+use reviews_stages::extract::{Deletion, extract_rows, write_deletions};
 use reviews_stages::publish::live_manifest;
 use reviews_stages::{
     NoProgress, RunOptions, RunSummary, Scorer, SourceChanges, StageError, TransformInput,
-    begin_run, run_from_source, score_shards, transform,
+    begin_run, merge_buckets, run_from_source, transform,
 };
 use reviews_testkit::FaultyLake;
 
@@ -32,21 +32,32 @@ type Rows = std::vec::IntoIter<Result<RawReview, Infallible>>;
 struct Source {
     seq: u64,
     rows: BTreeMap<String, (u64, RawReview)>,
-    deleted: BTreeMap<String, u64>,
+    /// Deleted review ids with the product they were under (as the database's trigger
+    /// records them: a review moved to another product leaves its old product).
+    deleted: BTreeMap<String, (u64, Option<String>)>,
 }
 
 impl Source {
     fn upsert(&mut self, raw: RawReview) {
         let id = raw.review_id.clone().expect("test rows have ids");
         self.seq += 1;
-        self.deleted.remove(&id);
+        match self.rows.get(&id) {
+            Some((_, old)) if old.product_id != raw.product_id => {
+                self.deleted
+                    .insert(id.clone(), (self.seq, old.product_id.clone()));
+            }
+            Some(_) => {}
+            None => {
+                self.deleted.remove(&id);
+            }
+        }
         self.rows.insert(id, (self.seq, raw));
     }
 
     fn delete(&mut self, id: &str) {
         self.seq += 1;
-        self.rows.remove(id);
-        self.deleted.insert(id.to_owned(), self.seq);
+        let product = self.rows.remove(id).and_then(|(_, r)| r.product_id);
+        self.deleted.insert(id.to_owned(), (self.seq, product));
     }
 
     /// What an incremental extract reads at `base`: changes after its watermark.
@@ -73,8 +84,8 @@ impl Source {
             deleted: self
                 .deleted
                 .iter()
-                .filter(|(_, s)| **s > from)
-                .map(|(id, _)| id.clone())
+                .filter(|(_, (s, _))| *s > from)
+                .map(|(id, (_, product))| Deletion::of(id.clone(), product.clone()))
                 .collect(),
             incremental: true,
         }
@@ -132,16 +143,19 @@ fn change_day(src: &mut Source, seed: u64, prefix: &str) {
 }
 
 fn scorer() -> Arc<Scorer> {
-    Arc::new(Scorer::new(
-        Arc::new(KeywordClassifier::default()),
-        ScoreWeights::default(),
-    ))
+    Arc::new(
+        Scorer::new(
+            Arc::new(KeywordClassifier::default()),
+            ScoreWeights::default(),
+        )
+        .with_classifier_id("keywords"),
+    )
 }
 
 fn options(run: &str) -> RunOptions {
     RunOptions {
         run_id: RunId::parse(run).unwrap(),
-        shard_rows: Some(150),
+        buckets: Some(4),
         workers: 2,
         merge_previous: false,
         lease_ttl: Duration::from_secs(3600),
@@ -248,9 +262,9 @@ async fn dying_run(lake: Arc<dyn Lake>, src: &Source, run: &str, dies_after: Die
         &TransformInput {
             run_id: run.clone(),
             raw_keys: out.raw_keys,
-            shard_rows: Some(150),
             merge_previous: true,
             deletions_key: Some(deletions),
+            buckets: Some(4),
         },
         &NoProgress,
     )
@@ -259,7 +273,7 @@ async fn dying_run(lake: Arc<dyn Lake>, src: &Source, run: &str, dies_after: Die
     if let DiesAfter::Transform = dies_after {
         return;
     }
-    score_shards(lake, scorer(), &t.shards, 2, Arc::new(NoProgress))
+    merge_buckets(lake, scorer(), &t.changed, 2, Arc::new(NoProgress))
         .await
         .unwrap();
 }
@@ -271,18 +285,10 @@ async fn publish_scored(
     watermark: Option<&str>,
 ) -> Result<reviews_stages::PublishOutput, StageError> {
     let run = RunId::parse(run).unwrap();
-    let curated_keys: Vec<String> = lake
-        .list(&format!("curated/run={run}/"))
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|k| k.ends_with(".parquet"))
-        .collect();
     reviews_stages::publish(
         lake,
         &reviews_stages::PublishInput {
             run_id: run,
-            curated_keys,
             expected_rows: None,
             watermark: watermark.map(str::to_owned),
         },
@@ -451,20 +457,17 @@ async fn a_missing_or_short_carried_file_stops_the_run_and_commits_nothing() {
             .get(reviews_lake::layout::LATEST_MANIFEST)
             .await
             .unwrap();
-        let d1 = RunId::parse("d1").unwrap();
-        let record = state::read_cleaned_record(lake.as_ref(), &d1)
-            .await
-            .unwrap()
-            .unwrap();
-        let biggest = record.parts.iter().max_by_key(|p| p.rows).unwrap();
-        let smallest = record.parts.iter().min_by_key(|p| p.rows).unwrap();
-        assert!(smallest.rows < biggest.rows, "{:?}", record.parts);
-        let victim = &biggest.key;
+        let snapshot = live_manifest(lake.as_ref()).await.unwrap().unwrap();
+        let files = &snapshot.bucket_files;
+        let biggest = files.iter().max_by_key(|p| p.rows).unwrap();
+        let smallest = files.iter().min_by_key(|p| p.rows).unwrap();
+        assert!(smallest.rows < biggest.rows, "{files:?}");
+        let victim = &biggest.cleaned_key;
         match damage {
             "missing" => lake.delete(victim).await.unwrap(),
-            // A valid Parquet file with fewer rows than its transform wrote.
+            // A valid Parquet file with fewer rows than its merge wrote.
             _ => {
-                let bytes = lake.get(&smallest.key).await.unwrap();
+                let bytes = lake.get(&smallest.cleaned_key).await.unwrap();
                 lake.put(victim, bytes).await.unwrap();
             }
         }
@@ -514,4 +517,131 @@ async fn a_run_transformed_before_an_erasure_is_not_published() {
             .as_str(),
         "d1"
     );
+}
+
+/// Day 1 with `buckets` buckets, then one product's reviews change: only that product's
+/// bucket is rewritten, the model sees only the changed texts, and the snapshot equals a
+/// full load. Then a review moves to a product of another bucket: it leaves its old bucket
+/// (the source reports the move as a deletion under the old product), no duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_change_rewrites_only_its_buckets_and_reuses_unchanged_topics() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(dir.path()));
+    let mut src = Source::default();
+    for r in synthetic(400, 7, "A") {
+        src.upsert(r);
+    }
+    let mut opts = options("d1");
+    opts.buckets = Some(16);
+    let first = run(lake.clone(), &src, &opts).await.unwrap();
+    assert_eq!((first.buckets, first.reused), (16, 0));
+    let d1 = live_manifest(lake.as_ref()).await.unwrap().unwrap();
+    assert!(d1.bucket_files.len() > 8, "{}", d1.bucket_files.len());
+
+    // Edit two valid reviews of one product, add one, delete one.
+    let published = live(lake.as_ref()).await;
+    let (victim_product, ids): (String, Vec<String>) = {
+        let of = |p: &str| -> Vec<String> {
+            src.rows
+                .iter()
+                .filter(|(id, (_, r))| {
+                    r.product_id.as_deref() == Some(p) && published.contains_key(*id)
+                })
+                .map(|(id, _)| id.clone())
+                .collect()
+        };
+        src.rows
+            .values()
+            .filter_map(|(_, r)| r.product_id.clone())
+            .map(|p| {
+                let ids = of(&p);
+                (p, ids)
+            })
+            .find(|(_, ids)| ids.len() >= 2)
+            .unwrap()
+    };
+    assert!(ids.len() >= 2, "{ids:?}");
+    for id in ids.iter().take(2) {
+        let mut r = src.rows[id].1.clone();
+        r.text = Some(format!("Edited: the hinge broke after a week, {id}."));
+        src.upsert(r);
+    }
+    let mut fresh = src.rows[&ids[0]].1.clone();
+    fresh.review_id = Some("NEW00001".into());
+    fresh.text = Some("Brand new: arrived quickly and works as described.".into());
+    src.upsert(fresh);
+    let gone = src
+        .rows
+        .iter()
+        .find(|(id, (_, r))| {
+            r.product_id.as_deref() != Some(victim_product.as_str())
+                && !ids.contains(id)
+                && published.contains_key(*id)
+        })
+        .map(|(id, _)| id.clone())
+        .unwrap();
+    src.delete(&gone);
+
+    let mut opts = options("d2");
+    opts.buckets = None; // the live snapshot's count
+    let second = run(lake.clone(), &src, &opts).await.unwrap();
+    assert!(second.accounted, "{:?}", second.changes);
+    assert_eq!(second.buckets, 16);
+    assert!(second.buckets_written <= 2, "{}", second.buckets_written);
+    assert_eq!(second.full_pass, None);
+    assert_eq!(second.encoded, 3, "two edited texts and one new review");
+    assert!(second.reused > 0);
+    assert_eq!((second.changes.updated, second.changes.new), (2, 1));
+    assert_eq!(second.changes.deleted, 1);
+    assert_eq!(live(lake.as_ref()).await, expected(&src).await);
+    let d2 = live_manifest(lake.as_ref()).await.unwrap().unwrap();
+    let from_d1 = d2
+        .bucket_files
+        .iter()
+        .filter(|f| f.run_id.as_str() == "d1")
+        .count();
+    assert_eq!(
+        from_d1,
+        d2.bucket_files.len() - second.buckets_written as usize
+    );
+    let untouched = d2
+        .bucket_files
+        .iter()
+        .find(|f| f.run_id.as_str() == "d1")
+        .unwrap();
+    assert_eq!(
+        d1.bucket(untouched.bucket),
+        Some(untouched),
+        "referenced, not copied"
+    );
+
+    // A review moves to a product in another bucket.
+    let (moved, other_product) = {
+        let (id, (_, r)) = src
+            .rows
+            .iter()
+            .find(|(id, _)| *id != &ids[0] && published.contains_key(*id))
+            .unwrap();
+        let here = reviews_lake::layout::bucket_of(r.product_id.as_deref().unwrap(), 16);
+        let other = src
+            .rows
+            .values()
+            .filter_map(|(_, o)| o.product_id.clone())
+            .find(|p| reviews_lake::layout::bucket_of(p, 16) != here)
+            .unwrap();
+        (id.clone(), other)
+    };
+    let mut r = src.rows[&moved].1.clone();
+    r.product_id = Some(other_product);
+    src.upsert(r);
+    let mut opts = options("d3");
+    opts.buckets = None;
+    let third = run(lake.clone(), &src, &opts).await.unwrap();
+    assert_eq!(
+        third.changes.deleted, 1,
+        "left its old bucket: {:?}",
+        third.changes
+    );
+    assert!(third.accounted, "{:?}", third.changes);
+    assert_eq!(live(lake.as_ref()).await, expected(&src).await);
 }

@@ -38,14 +38,14 @@ fn scorer() -> Arc<Scorer> {
 fn options(run: &str) -> RunOptions {
     RunOptions {
         run_id: RunId::parse(run).unwrap(),
-        shard_rows: Some(400),
+        buckets: Some(4),
         workers: 2,
         merge_previous: false,
         lease_ttl: reviews_stages::DEFAULT_LEASE_TTL,
     }
 }
 
-/// Review ids in the run's cleaned parts (each exactly once) and in its rejects file.
+/// Review ids in the run's cleaned buckets (each exactly once) and in its rejects file.
 async fn accounted(lake: &dyn Lake, run: &RunId) -> (Vec<String>, usize) {
     let mut ids = Vec::new();
     for key in lake
@@ -53,7 +53,7 @@ async fn accounted(lake: &dyn Lake, run: &RunId) -> (Vec<String>, usize) {
         .await
         .unwrap()
         .into_iter()
-        .filter(|k| k.ends_with(".parquet"))
+        .filter(|k| k.contains("/bucket=") && k.ends_with(".parquet") && !k.contains("/changes/"))
     {
         for b in read_parquet(Dataset::Cleaned, lake.get(&key).await.unwrap()).unwrap() {
             ids.extend(
@@ -64,7 +64,7 @@ async fn accounted(lake: &dyn Lake, run: &RunId) -> (Vec<String>, usize) {
             );
         }
     }
-    let rejects = lake.get(&layout::rejects_key(run)).await.unwrap();
+    let rejects = lake.get(&layout::part_rejects_key(run, 0)).await.unwrap();
     let rejected = csv::Reader::from_reader(&rejects[..]).records().count();
     (ids, rejected)
 }

@@ -17,10 +17,13 @@ use reviews_stages::{
 use sha2::{Digest, Sha256};
 
 fn scorer() -> Arc<Scorer> {
-    Arc::new(Scorer::new(
-        Arc::new(KeywordClassifier::default()),
-        ScoreWeights::default(),
-    ))
+    Arc::new(
+        Scorer::new(
+            Arc::new(KeywordClassifier::default()),
+            ScoreWeights::default(),
+        )
+        .with_classifier_id("keywords"),
+    )
 }
 
 fn synthetic(
@@ -36,10 +39,10 @@ fn synthetic(
     .map(Ok)
 }
 
-fn options(run: &str, shard_rows: usize) -> RunOptions {
+fn options(run: &str, buckets: u32) -> RunOptions {
     RunOptions {
         run_id: RunId::parse(run).unwrap(),
-        shard_rows: Some(shard_rows),
+        buckets: Some(buckets),
         workers: 2,
         merge_previous: false,
         lease_ttl: reviews_stages::DEFAULT_LEASE_TTL,
@@ -75,7 +78,7 @@ async fn run_accounts_for_every_row_and_sorts_curated() {
         lake.clone(),
         synthetic(3_000, 1),
         scorer(),
-        &options("r1", 700),
+        &options("r1", 5),
         Arc::new(NoProgress),
     )
     .await
@@ -84,32 +87,36 @@ async fn run_accounts_for_every_row_and_sorts_curated() {
     assert_eq!(s.cleaned + s.rejected, 3_000);
     assert!(s.rejected > 0, "the generator plants invalid rows");
     assert_eq!(s.rejected_by_reason.values().sum::<u64>(), s.rejected);
-    assert!(s.shards >= 4, "{} shards", s.shards);
+    assert_eq!((s.buckets, s.buckets_written), (5, 5));
     assert!(s.accounted);
 
     let live = live_manifest(lake.as_ref()).await.unwrap().unwrap();
     assert_eq!(live.run_id.as_str(), "r1");
     assert_eq!(live.rows, s.cleaned);
+    assert_eq!((live.buckets, live.bucket_files.len()), (5, 5));
     let rows = curated_rows(lake.as_ref(), &live.keys).await;
     assert_eq!(rows.len() as u64, s.cleaned);
-    assert!(
-        rows.windows(2)
-            .all(|w| CuratedReview::sort_key_cmp(&w[0], &w[1]).is_lt())
-    );
     assert!(
         rows.iter()
             .all(|r| (0.0..=1.0).contains(&r.relevance) && !r.topics.is_empty())
     );
-    // Shards never split a product.
+    // Each bucket file is in curated order and holds only its products, whole.
     let mut seen = std::collections::HashMap::new();
-    for (i, k) in live.keys.iter().enumerate() {
-        for r in curated_rows(lake.as_ref(), std::slice::from_ref(k)).await {
-            assert_eq!(*seen.entry(r.product_id).or_insert(i), i);
+    for f in &live.bucket_files {
+        let rows = curated_rows(lake.as_ref(), std::slice::from_ref(&f.curated_key)).await;
+        assert_eq!(rows.len() as u64, f.rows);
+        assert!(
+            rows.windows(2)
+                .all(|w| CuratedReview::sort_key_cmp(&w[0], &w[1]).is_lt())
+        );
+        for r in rows {
+            assert_eq!(layout::bucket_of(&r.product_id, 5), f.bucket);
+            assert_eq!(*seen.entry(r.product_id).or_insert(f.bucket), f.bucket);
         }
     }
     // Rejects file has one line per rejected row plus the header, each with a reason.
     let rejects = lake
-        .get(&layout::rejects_key(&RunId::parse("r1").unwrap()))
+        .get(&layout::part_rejects_key(&RunId::parse("r1").unwrap(), 0))
         .await
         .unwrap();
     let mut rd = csv::Reader::from_reader(&rejects[..]);
@@ -130,7 +137,7 @@ async fn rerunning_a_run_id_reproduces_the_same_objects() {
         lake.clone(),
         synthetic(2_000, 2),
         scorer(),
-        &options("same", 400),
+        &options("same", 8),
         Arc::new(NoProgress),
     )
     .await
@@ -140,7 +147,7 @@ async fn rerunning_a_run_id_reproduces_the_same_objects() {
         lake.clone(),
         synthetic(2_000, 2),
         scorer(),
-        &options("same", 400),
+        &options("same", 8),
         Arc::new(NoProgress),
     )
     .await
@@ -162,12 +169,12 @@ async fn rerunning_a_run_id_reproduces_the_same_objects() {
         second.keys().collect::<Vec<_>>()
     );
 
-    // Fewer shards on a re-run: the earlier attempt's extra parts go away.
+    // Fewer buckets on a re-run: the earlier attempt's extra files go away.
     run_local(
         lake.clone(),
         synthetic(2_000, 2),
         scorer(),
-        &options("same", 100_000),
+        &options("same", 1),
         Arc::new(NoProgress),
     )
     .await
@@ -181,39 +188,37 @@ async fn rerunning_a_run_id_reproduces_the_same_objects() {
     let cleaned = lake.list("cleaned/run=same/").await.unwrap();
     assert_eq!(
         cleaned.iter().filter(|k| k.ends_with(".parquet")).count(),
-        1,
-        "{cleaned:?}"
+        2,
+        "one change file and one bucket: {cleaned:?}"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_refuses_invalid_data_and_keeps_the_live_run() {
+    use reviews_lake::state::{self, BucketRecord};
+    use reviews_stages::{TransformInput, extract_rows, merge_buckets, transform};
     let dir = tempfile::tempdir().unwrap();
     let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(dir.path()));
     run_local(
         lake.clone(),
         synthetic(500, 3),
         scorer(),
-        &options("good", 10_000),
+        &options("good", 2),
         Arc::new(NoProgress),
     )
     .await
     .unwrap();
     let live_before = lake.get(layout::LATEST_MANIFEST).await.unwrap();
     let good = live_manifest(lake.as_ref()).await.unwrap().unwrap();
-    let mut rows = curated_rows(lake.as_ref(), &good.keys).await;
 
-    let bad_run = RunId::parse("bad").unwrap();
-    let key = layout::curated_key(&bad_run, 0);
+    let bad = RunId::parse("bad").unwrap();
     let try_publish = |expected| {
         let lake = lake.clone();
-        let key = key.clone();
         async move {
             publish(
                 lake,
                 &PublishInput {
                     run_id: RunId::parse("bad").unwrap(),
-                    curated_keys: vec![key],
                     expected_rows: expected,
                     watermark: None,
                 },
@@ -221,16 +226,51 @@ async fn publish_refuses_invalid_data_and_keeps_the_live_run() {
             .await
         }
     };
+    // Without a complete transform of its own, a run is refused.
+    let err = try_publish(None).await.unwrap_err();
+    assert!(err.to_string().contains("no plan"), "{err}");
 
-    // Not Parquet at all.
-    lake.put(&key, bytes::Bytes::from_static(b"PAR1 garbage"))
+    // A run transformed and merged, then tampered with.
+    let extracted = extract_rows(lake.clone(), &bad, synthetic(500, 9), &NoProgress, None)
         .await
         .unwrap();
-    assert!(matches!(
-        try_publish(None).await,
-        Err(StageError::Validation(_))
-    ));
-    // Out of order.
+    let t = transform(
+        lake.clone(),
+        &TransformInput {
+            run_id: bad.clone(),
+            raw_keys: extracted.raw_keys,
+            merge_previous: false,
+            deletions_key: None,
+            buckets: Some(2),
+        },
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    // Not merged yet: no bucket record.
+    let err = try_publish(None).await.unwrap_err();
+    assert!(err.to_string().contains("was not merged"), "{err}");
+    merge_buckets(lake.clone(), scorer(), &t.changed, 2, Arc::new(NoProgress))
+        .await
+        .unwrap();
+    let record_key = state::bucket_record_key(&bad, 0);
+    let record: BucketRecord = state::read_required(lake.as_ref(), &record_key)
+        .await
+        .unwrap();
+    let file = record.file.clone().unwrap();
+    let original = lake.get(&file.curated_key).await.unwrap();
+    let mut rows = curated_rows(lake.as_ref(), std::slice::from_ref(&file.curated_key)).await;
+
+    // Not Parquet at all.
+    lake.put(
+        &file.curated_key,
+        bytes::Bytes::from_static(b"PAR1 garbage"),
+    )
+    .await
+    .unwrap();
+    let err = try_publish(None).await.unwrap_err();
+    assert!(matches!(err, StageError::Validation(_)), "{err}");
+    // Out of order, with a record that vouches for it: the order check still refuses.
     rows.reverse();
     let meta = [(
         reviews_stages::score::TOPICS_METADATA_KEY,
@@ -238,44 +278,32 @@ async fn publish_refuses_invalid_data_and_keeps_the_live_run() {
     )];
     let unsorted =
         write_parquet(Dataset::Curated, &[curated_to_batch(&rows).unwrap()], &meta).unwrap();
-    lake.put(&key, unsorted).await.unwrap();
+    let mut forged = record.clone();
+    forged.file.as_mut().unwrap().checksum = hex::encode(Sha256::digest(&unsorted));
+    lake.put(&file.curated_key, unsorted).await.unwrap();
+    state::write_record(lake.as_ref(), &record_key, &forged)
+        .await
+        .unwrap();
     let err = try_publish(None).await.unwrap_err();
     assert!(err.to_string().contains("not"), "{err}");
     assert_eq!(err.error_type(), "FatalError");
-    // Sorted but the wrong row count.
-    rows.reverse();
-    let sorted =
-        write_parquet(Dataset::Curated, &[curated_to_batch(&rows).unwrap()], &meta).unwrap();
-    lake.put(&key, sorted).await.unwrap();
-    assert!(try_publish(Some(rows.len() as u64 + 1)).await.is_err());
+    // The right file, but the wrong expected count.
+    lake.put(&file.curated_key, original).await.unwrap();
+    state::write_record(lake.as_ref(), &record_key, &record)
+        .await
+        .unwrap();
+    assert!(try_publish(Some(1)).await.is_err());
     assert_eq!(
         lake.get(layout::LATEST_MANIFEST).await.unwrap(),
         live_before,
         "live run untouched"
     );
-    // Without a complete transform of its own, a run is refused even with valid parts.
-    let err = try_publish(Some(rows.len() as u64)).await.unwrap_err();
-    assert!(err.to_string().contains("no cleaned record"), "{err}");
-    // And the right one publishes, once its transform's record says what it wrote.
-    reviews_lake::state::write_cleaned_record(
-        lake.as_ref(),
-        &reviews_lake::state::CleanedRecord {
-            run_id: RunId::parse("bad").unwrap(),
-            base_sequence: good.sequence,
-            parts: vec![],
-            counts: reviews_lake::state::ChangeCounts {
-                new: rows.len() as u64,
-                total: rows.len() as u64,
-                ..Default::default()
-            },
-            erased_buyers: 0,
-        },
-    )
-    .await
-    .unwrap();
+    // And the right one publishes: a full load replaces the dataset.
+    let out = try_publish(None).await.unwrap();
+    assert_eq!(out.rows, t.cleaned);
     assert_eq!(
-        try_publish(Some(rows.len() as u64)).await.unwrap().rows,
-        rows.len() as u64
+        live_manifest(lake.as_ref()).await.unwrap().unwrap().run_id,
+        bad
     );
 }
 
@@ -287,7 +315,7 @@ async fn rollback_moves_the_pointer_and_checks_parts() {
         lake.clone(),
         synthetic(300, 4),
         scorer(),
-        &options("old", 10_000),
+        &options("old", 3),
         Arc::new(NoProgress),
     )
     .await
@@ -296,7 +324,7 @@ async fn rollback_moves_the_pointer_and_checks_parts() {
         lake.clone(),
         synthetic(400, 5),
         scorer(),
-        &options("new", 10_000),
+        &options("new", 3),
         Arc::new(NoProgress),
     )
     .await
@@ -330,7 +358,7 @@ async fn rollback_moves_the_pointer_and_checks_parts() {
     );
     // A tampered part is refused.
     lake.put(
-        &layout::curated_key(&RunId::parse("new").unwrap(), 0),
+        &layout::curated_bucket_key(&RunId::parse("new").unwrap(), 0),
         bytes::Bytes::from_static(b"x"),
     )
     .await
@@ -375,9 +403,9 @@ async fn raw_parts_are_all_transformed_and_a_shorter_rerun_drops_stale_parts() {
         &TransformInput {
             run_id: run.clone(),
             raw_keys: out.raw_keys.clone(),
-            shard_rows: None,
             merge_previous: false,
             deletions_key: None,
+            buckets: None,
         },
         &NoProgress,
     )
@@ -427,9 +455,9 @@ async fn raw_parts_are_all_transformed_and_a_shorter_rerun_drops_stale_parts() {
         &TransformInput {
             run_id: run.clone(),
             raw_keys: vec!["raw/run=empty/part-00000.parquet".into()],
-            shard_rows: None,
             merge_previous: false,
             deletions_key: None,
+            buckets: None,
         },
         &NoProgress,
     )

@@ -61,7 +61,7 @@ async fn s3_lake_operations_and_a_full_run() {
     ));
     let opts = RunOptions {
         run_id: RunId::parse("s3run").unwrap(),
-        shard_rows: Some(400),
+        buckets: Some(4),
         workers: 2,
         merge_previous: false,
         lease_ttl: reviews_stages::DEFAULT_LEASE_TTL,
@@ -82,7 +82,7 @@ async fn s3_lake_operations_and_a_full_run() {
         assert!(lake.size(k).await.unwrap().unwrap() > 0);
     }
     assert!(
-        lake.size(&layout::rejects_key(&opts.run_id))
+        lake.size(&layout::part_rejects_key(&opts.run_id, 0))
             .await
             .unwrap()
             .is_some()
@@ -164,6 +164,8 @@ async fn s3_conditional_writes_refuse_a_lost_race() {
         base_sequence,
         watermark: None,
         erased_buyers: 0,
+        buckets: 0,
+        bucket_files: vec![],
     };
     assert!(matches!(
         state::commit(&lake, &snapshot("a", 0)).await.unwrap(),

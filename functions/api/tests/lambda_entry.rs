@@ -47,7 +47,7 @@ async fn api_gateway_v2_fixtures() {
     ));
     let opts = RunOptions {
         run_id: RunId::parse("lambda").unwrap(),
-        shard_rows: None,
+        buckets: None,
         workers: 1,
         merge_previous: false,
         lease_ttl: reviews_stages::DEFAULT_LEASE_TTL,

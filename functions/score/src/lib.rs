@@ -1,5 +1,6 @@
-//! Steps 5+6 for one cleaned shard: topics (zero-shot, ONNX Runtime) and the relevance score,
-//! written to curated/. The model session is created once per cold start.
+//! Steps 5+6 for one product bucket: the bucket's carried rows merged with the run's changes,
+//! topics (zero-shot, ONNX Runtime) for new or edited texts only, and the relevance score,
+//! written to cleaned/ and curated/. The model session is created once per cold start.
 //!
 //! The model and the ONNX Runtime library reach the function as a Lambda layer mounted at
 //! /opt (`REVIEWS_MODEL_DIR=/opt/models`, `ORT_DYLIB_PATH=/opt/models/onnxruntime/...`), built
@@ -11,7 +12,7 @@ use reviews_domain::score::ScoreWeights;
 use reviews_lake::Lake;
 use reviews_lambda::FunctionError;
 use reviews_nlp::{ClassifierChoice, EncoderConfig, select_classifier};
-use reviews_stages::{NoProgress, ScoreInput, ScoreOutput, Scorer, score_shard};
+use reviews_stages::{BucketItem, BucketOutput, NoProgress, Scorer, merge_bucket};
 
 pub struct ScoreFunction {
     lake: Arc<dyn Lake>,
@@ -37,12 +38,13 @@ impl ScoreFunction {
         tracing::info!(classifier = %selected.description, "scorer ready");
         Ok(Self::new(
             lake,
-            Scorer::new(selected.classifier, ScoreWeights::default()),
+            Scorer::new(selected.classifier, ScoreWeights::default())
+                .with_classifier_id(selected.id),
         ))
     }
 
-    pub async fn handle(&self, event: serde_json::Value) -> Result<ScoreOutput, FunctionError> {
-        let input: ScoreInput = reviews_lambda::parse_input(event)?;
-        Ok(score_shard(self.lake.clone(), &self.scorer, &input, &NoProgress).await?)
+    pub async fn handle(&self, event: serde_json::Value) -> Result<BucketOutput, FunctionError> {
+        let input: BucketItem = reviews_lambda::parse_input(event)?;
+        Ok(merge_bucket(self.lake.clone(), &self.scorer, &input, &NoProgress).await?)
     }
 }

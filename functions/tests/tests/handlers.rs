@@ -80,32 +80,26 @@ impl Chain {
             .handle(json!({
                 "run_id": run_id,
                 "raw_keys": extract["raw_keys"],
-                "shard_rows": 100,
                 "merge_previous": extract["incremental"],
-                "deletions_key": extract["deletions_key"]
+                "deletions_key": extract["deletions_key"],
+                "buckets": 8
             }))
             .await
             .unwrap();
-        let mut curated_keys = Vec::new();
-        for shard in &transform.shards {
-            let out = self
-                .score
-                .handle(json!({
-                    "run_id": shard.run_id,
-                    "cleaned_key": shard.cleaned_key,
-                    "index": shard.index
-                }))
-                .await
-                .unwrap();
-            assert_eq!(out.rows, shard.rows);
-            curated_keys.push(out.curated_key);
+        // The Distributed Map's items are the lake object transform names.
+        let items: Vec<Value> =
+            serde_json::from_slice(&self.lake.get(&transform.items_key).await.unwrap()).unwrap();
+        assert_eq!(items.len(), transform.changed.len());
+        let mut written = 0;
+        for item in items {
+            let out = self.score.handle(item).await.unwrap();
+            written += out.rows;
         }
         let publish = self
             .publish
             .handle(json!({
                 "run_id": run_id,
-                "curated_keys": curated_keys,
-                "expected_rows": transform.total_rows,
+                "expected_rows": written,
                 "watermark": extract["watermark"]
             }))
             .await
@@ -166,7 +160,7 @@ async fn stage_handlers_chain_through_emulated_s3_and_secrets_manager() {
     );
     assert_eq!(cleaned + rejected, loaded.inserted);
     assert!(rejected > 0, "the synthetic source has invalid rows");
-    assert!(transform["shards"].as_array().unwrap().len() >= 3);
+    assert_eq!(transform["changed"].as_array().unwrap().len(), 8);
     assert_eq!(publish["rows"], cleaned);
     assert_eq!(
         publish["manifest_key"],
@@ -208,7 +202,7 @@ async fn stage_handlers_chain_through_emulated_s3_and_secrets_manager() {
     assert_eq!(extract2["rows"], more.inserted);
     assert_eq!(extract2["incremental"], true);
     assert_eq!(archive2["archived_runs"], json!(["2026-11-29-exec-2"]));
-    assert_eq!(transform2["carried"], cleaned);
+    assert_eq!(publish2["changes"]["previous"], cleaned);
     let cleaned2 = transform2["cleaned"].as_u64().unwrap();
     assert_eq!(publish2["rows"].as_u64().unwrap(), cleaned + cleaned2);
     let live = reviews_stages::publish::live_manifest(chain.lake.as_ref())
@@ -332,13 +326,24 @@ async fn handler_errors_carry_the_state_machine_error_types() {
     assert!(err.to_string().contains("raw_keys"), "{err}");
     let publish = PublishFunction::new(lake.clone());
     let err = publish
-        .handle(json!({"run_id": "../etc", "curated_keys": []}))
+        .handle(json!({"run_id": "../etc"}))
         .await
         .unwrap_err();
     assert_eq!(err.error_type(), "FatalError");
-    // A key of another run: fatal (a retry cannot fix it).
-    let err = publish
-        .handle(json!({"run_id": "r1", "curated_keys": ["curated/run=r2/part-00000.parquet"]}))
+    // A run that was never transformed: fatal (a retry cannot fix it).
+    let err = publish.handle(json!({"run_id": "r1"})).await.unwrap_err();
+    assert_eq!(err.error_type(), "FatalError", "{err}");
+    assert!(err.to_string().contains("no plan"), "{err}");
+    // A bucket of a run that planned none: fatal.
+    let score = ScoreFunction::new(
+        lake.clone(),
+        Scorer::new(
+            Arc::new(KeywordClassifier::default()),
+            ScoreWeights::default(),
+        ),
+    );
+    let err = score
+        .handle(json!({"run_id": "r1", "bucket": 3}))
         .await
         .unwrap_err();
     assert_eq!(err.error_type(), "FatalError", "{err}");
