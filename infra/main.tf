@@ -16,7 +16,7 @@ locals {
     extract   = "PostgreSQL -> raw/ (incremental by watermark)"
     archive   = "raw/ -> MongoDB archive (and the backlog of earlier runs)"
     transform = "raw/ -> cleaned/ part files + rejects/ (transform + load cleaned)"
-    score     = "one cleaned shard -> curated/ part (zero-shot topics + relevance; score + load curated)"
+    score     = "one product bucket: carried rows + changes -> cleaned/ and curated/ (zero-shot topics for new texts + relevance)"
     publish   = "validate the curated run, then move curated/_latest.json"
   }
   function_names = { for s in concat(keys(local.pipeline_stages), ["api"]) : s => "${local.prefix}-${s}" }
@@ -411,7 +411,7 @@ module "state_machine" {
   name                = "${local.prefix}-pipeline"
   asl_path            = "${path.root}/../statemachine.asl.json"
   function_arns       = { for s in keys(local.pipeline_stages) : s => module.stage[s].arn }
-  shard_rows          = var.shard_rows
+  buckets             = var.buckets
   map_max_concurrency = var.map_max_concurrency
   map_mode            = var.map_mode
   schedule_expression = var.schedule_expression

@@ -89,14 +89,14 @@ variable "schedule_enabled" {
   default     = true
 }
 
-variable "shard_rows" {
-  description = "Rows per cleaned part file, i.e. per scoring Lambda (Map item). Input {\"shard_rows\": n} overrides it per execution."
+variable "buckets" {
+  description = "Product buckets of the dataset (one merge + score Lambda per changed bucket). null: the live snapshot's count, else 64. Input {\"buckets\": n} overrides it per execution; another count re-buckets the dataset once."
   type        = number
-  default     = 20000
+  default     = null
 
   validation {
-    condition     = var.shard_rows >= 1
-    error_message = "shard_rows must be a positive number of rows."
+    condition     = var.buckets == null || (var.buckets >= 1 && var.buckets <= 4096)
+    error_message = "buckets must be null or from 1 to 4096."
   }
 }
 

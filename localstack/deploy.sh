@@ -8,7 +8,7 @@
 #   REVIEWS_STATE_MACHINE   state machine name                  (default reviews-pipeline)
 #   REVIEWS_SCHEDULE        EventBridge schedule expression     (default rate(1 day))
 #   REVIEWS_SCHEDULE_STATE  ENABLED | DISABLED                  (default ENABLED)
-#   REVIEWS_SHARD_ROWS      rows per cleaned part / Map item    (default 10000)
+#   REVIEWS_BUCKETS         product buckets of the dataset      (default null: the live snapshot's, else 64)
 #   REVIEWS_MAP_CONCURRENCY Map MaxConcurrency                  (default 4)
 #   REVIEWS_PG_URI          value stored in the PostgreSQL secret (default: loopback etl_reader URI)
 #   REVIEWS_MONGO_URI       value stored in the MongoDB secret    (default: loopback URI)
@@ -24,7 +24,7 @@ source "$(dirname "$0")/env.sh"
 
 SCHEDULE="${REVIEWS_SCHEDULE:-rate(1 day)}"
 SCHEDULE_STATE="${REVIEWS_SCHEDULE_STATE:-ENABLED}"
-SHARD_ROWS="${REVIEWS_SHARD_ROWS:-10000}"
+BUCKETS="${REVIEWS_BUCKETS:-null}"
 MAP_CONCURRENCY="${REVIEWS_MAP_CONCURRENCY:-4}"
 PG_SECRET_ID="reviews/postgres"
 MONGO_SECRET_ID="reviews/mongodb"
@@ -77,7 +77,7 @@ done
 definition="$LS_CACHE/statemachine.rendered.json"
 python3 "$LS_ROOT/scripts/infra/render_asl.py" "$LS_ROOT/statemachine.asl.json" \
   --region "$LS_REGION" --account "$LS_ACCOUNT" \
-  "ShardRows=$SHARD_ROWS" "MapMaxConcurrency=$MAP_CONCURRENCY" >"$definition"
+  "Buckets=$BUCKETS" "MapMaxConcurrency=$MAP_CONCURRENCY" >"$definition"
 if awsls stepfunctions describe-state-machine --state-machine-arn "$SM_ARN" >/dev/null 2>&1; then
   awsls stepfunctions update-state-machine --state-machine-arn "$SM_ARN" \
     --definition "file://$definition" --role-arn "$SFN_ROLE" >/dev/null

@@ -131,7 +131,7 @@ def load_more(seed):
 
 
 def scenario_success():
-    d = run({"shard_rows": 500})
+    d = run({"buckets": 8})
     o = d["_output"]
     run_id = o.get("run_id", "")
     pub = o.get("publish", {})
@@ -139,13 +139,13 @@ def scenario_success():
     check("execution runs every step and SUCCEEDS",
           d["status"] == "SUCCEEDED" and rows.get("extracted", 0) > 0 and rows.get("all_accounted_for")
           and o.get("archive", {}).get("status") == "archived" and pub.get("status") == "published"
-          and o["score"]["shards"] >= 2,
-          f"{d['status']} in {d['_seconds']}s, run {run_id}, rows {rows}, shards {o.get('score', {}).get('shards')}, "
+          and o["merge"]["buckets_written"] >= 2,
+          f"{d['status']} in {d['_seconds']}s, run {run_id}, rows {rows}, merge {o.get('merge')}, "
           f"cause {d.get('cause', '')[:200]}")
     parts = s3_keys(f"curated/run={run_id}/")
     latest = json.loads(s3.get_object(Bucket=BUCKET, Key="curated/_latest.json")["Body"].read())
     check("curated Parquet parts and manifests are in the emulated bucket",
-          sum(k.endswith(".parquet") for k in parts) == o["score"]["shards"]
+          sum(k.endswith(".parquet") for k in parts) == o["merge"]["buckets_written"]
           and f"curated/run={run_id}/_manifest.json" in parts and latest.get("run_id") == run_id
           and latest.get("rows") == pub.get("rows"),
           f"{len(parts)} objects under curated/run={run_id}/, _latest.json -> {latest.get('run_id')}")

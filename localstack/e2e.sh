@@ -41,7 +41,7 @@ bash localstack/down.sh --purge >/dev/null
 bash localstack/up.sh
 REVIEWS_PG_URI="postgres://e2e_reader:$reader_password@$host_port/$E2E_DB" \
 REVIEWS_MONGO_URI="$(bash scripts/services/mongo.sh url)" \
-REVIEWS_SCHEDULE_STATE=DISABLED REVIEWS_SHARD_ROWS=500 \
+REVIEWS_SCHEDULE_STATE=DISABLED REVIEWS_BUCKETS=8 \
   bash localstack/deploy.sh
 # The functions' settings beyond outputs.env: a short MongoDB wait (the archive scenario stops
 # it), no extract safety lag (the scenarios change the source and run at once; nothing else

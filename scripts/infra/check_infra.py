@@ -161,7 +161,7 @@ def check_asl(tf, allow_missing):
     rendered = None
     for mode in ("INLINE", "DISTRIBUTED"):
         try:
-            values = {"ShardRows": 1000, "MapMaxConcurrency": 4}
+            values = {"Buckets": 16, "MapMaxConcurrency": 4}
             for k, s in render_asl.FUNCTIONS.items():
                 values[k] = f"arn:aws:lambda:us-east-1:000000000000:function:reviews-{s}"
             out = render_asl.render(text, values)

@@ -102,44 +102,37 @@ TRANSFORM_COUNTS = {
     "rejected.$": "$.transform.rejected",
     "rejected_by_reason.$": "$.transform.rejected_by_reason",
     "rejects_key.$": "$.transform.rejects_key",
-    "carried.$": "$.transform.carried",
-    "changes.$": "$.transform.changes",
-}
-LOAD_CLEANED = {
-    "shards.$": "States.ArrayLength($.transform.shards)",
-    "cleaned_keys.$": "$.transform.shards[*].cleaned_key",
+    "buckets.$": "$.transform.buckets",
+    "full_pass.$": "$.transform.full_pass",
 }
 
-score_map = {
+merge_map = {
     "Type": "Map",
     "Comment": (
-        "Step 5+6 (score + load curated, fused): one Lambda per cleaned shard. INLINE here so that "
+        "Step 5+6 (merge + score + load curated, per product bucket): one Lambda per bucket the "
+        "run changed; the others stay as the base snapshot's files. INLINE here so that "
         "emulators run it; Terraform switches it to DISTRIBUTED (child executions) when "
         "var.map_mode = \"DISTRIBUTED\" (see infra/modules/state_machine/main.tf)."
     ),
-    "ItemsPath": "$.transform.shards",
+    "ItemsPath": "$.transform.changed",
     "MaxConcurrencyPath": "$.max_concurrency",
     "ItemProcessor": {
         "ProcessorConfig": {"Mode": "INLINE"},
-        "StartAt": "ScoreShard",
+        "StartAt": "MergeBucket",
         "States": {
-            "ScoreShard": invoke(
+            "MergeBucket": invoke(
                 "ScoreFunctionArn",
-                {"run_id.$": "$.run_id", "cleaned_key.$": "$.cleaned_key", "index.$": "$.index"},
-                {"curated_key.$": "$.Payload.curated_key", "rows.$": "$.Payload.rows"},
+                {"run_id.$": "$.run_id", "bucket.$": "$.bucket"},
+                {"rows.$": "$.Payload.rows"},
                 "$",
-                catch_to="ScoreShardFailed",
+                catch_to="MergeBucketFailed",
             ),
-            "ScoreShardFailed": record_failure("score", "ScoreShardFailedStop"),
-            "ScoreShardFailedStop": fail("Fails this shard, hence the Map, with the recorded error."),
+            "MergeBucketFailed": record_failure("score", "MergeBucketFailedStop"),
+            "MergeBucketFailedStop": fail("Fails this bucket, hence the Map, with the recorded error."),
         },
     },
-    "ResultSelector": {
-        "shards.$": "States.ArrayLength($)",
-        "curated_keys.$": "$[*].curated_key",
-        "rows_per_shard.$": "$[*].rows",
-    },
-    "ResultPath": "$.score",
+    "ResultSelector": {"buckets_merged.$": "States.ArrayLength($)"},
+    "ResultPath": "$.merge",
     "Catch": [
         {"ErrorEquals": ["FatalError"], "ResultPath": "$.error", "Next": "ScoreFailed"},
         {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "ScoreFailed"},
@@ -155,7 +148,7 @@ main_branch = {
             {
                 "run_id.$": "$.run_id",
                 "raw_keys.$": "$.raw_keys",
-                "shard_rows.$": "$.shard_rows",
+                "buckets.$": "$.buckets",
                 "merge_previous.$": "$.incremental",
                 "deletions_key.$": "$.deletions_key",
             },
@@ -166,39 +159,25 @@ main_branch = {
                 "rejected.$": "$.Payload.rejected",
                 "rejected_by_reason.$": "$.Payload.rejected_by_reason",
                 "rejects_key.$": "$.Payload.rejects_key",
-                "carried.$": "$.Payload.carried",
-                "total_rows.$": "$.Payload.total_rows",
-                "changes.$": "$.Payload.changes",
-                "shards.$": "$.Payload.shards",
+                "buckets.$": "$.Payload.buckets",
+                "changed.$": "$.Payload.changed",
+                "items_key.$": "$.Payload.items_key",
+                "full_pass.$": "$.Payload.full_pass",
             },
             "$.transform",
             next_state="CountRows",
             catch_to="TransformFailed",
-            comment="Steps 3+4 (transform + load cleaned, fused): cleaned part files, one per shard.",
+            comment=(
+                "Steps 3+4 (transform + load cleaned): each raw part cleaned and routed to product "
+                "buckets, rejects per part, then the plan: the buckets this run rewrites."
+            ),
         ),
         "CountRows": {
             "Type": "Pass",
-            "Comment": (
-                "Nothing is lost: cleaned + rejected must equal the rows extracted, and the "
-                "dataset must be the base snapshot plus the changes: total + deleted + "
-                "removed_by_reject + erased = previous + new (each sum one intrinsic, as "
-                "emulators evaluate them)."
-            ),
+            "Comment": "Nothing is lost: cleaned + rejected must equal the rows extracted.",
             "Parameters": {
                 "cleaned_plus_rejected.$": "States.MathAdd($.transform.cleaned, $.transform.rejected)",
-                "total_plus_deleted.$": "States.MathAdd($.transform.changes.total, $.transform.changes.deleted)",
-                "removed.$": "States.MathAdd($.transform.changes.removed_by_reject, $.transform.changes.erased)",
-                "previous_plus_new.$": "States.MathAdd($.transform.changes.previous, $.transform.changes.new)",
-            },
-            "ResultPath": "$.accounted",
-            "Next": "CountChanges",
-        },
-        "CountChanges": {
-            "Type": "Pass",
-            "Parameters": {
-                "cleaned_plus_rejected.$": "$.accounted.cleaned_plus_rejected",
-                "previous_plus_new.$": "$.accounted.previous_plus_new",
-                "total_plus_removed.$": "States.MathAdd($.accounted.total_plus_deleted, $.accounted.removed)",
+                "buckets_changed.$": "States.ArrayLength($.transform.changed)",
             },
             "ResultPath": "$.accounted",
             "Next": "RowsAccountedFor",
@@ -213,16 +192,8 @@ main_branch = {
                             "Variable": "$.accounted.cleaned_plus_rejected",
                             "NumericEqualsPath": "$.rows_extracted",
                         },
-                        {
-                            "Variable": "$.accounted.total_plus_removed",
-                            "NumericEqualsPath": "$.accounted.previous_plus_new",
-                        },
-                        {
-                            "Variable": "$.transform.changes.total",
-                            "NumericEqualsPath": "$.transform.total_rows",
-                        },
                     ],
-                    "Next": "AnythingToScore",
+                    "Next": "AnythingToMerge",
                 }
             ],
             "Default": "RowsUnaccounted",
@@ -234,20 +205,19 @@ main_branch = {
                 "error": "RowsUnaccounted",
                 "cause.$": (
                     "States.Format('transform failed: extracted {} rows, transform read {}, "
-                    "cleaned {} + rejected {}; dataset {} + removed = {}, base + new = {}', "
+                    "cleaned {} + rejected {}', "
                     "$.rows_extracted, $.transform.rows_in, $.transform.cleaned, "
-                    "$.transform.rejected, $.transform.changes.total, "
-                    "$.accounted.total_plus_removed, $.accounted.previous_plus_new)"
+                    "$.transform.rejected)"
                 ),
             },
             "ResultPath": "$.failure",
             "Next": "MainBranchFailed",
         },
-        "AnythingToScore": {
+        "AnythingToMerge": {
             "Type": "Choice",
-            "Comment": "Nothing cleaned, nothing carried over: nothing to publish, the live dataset stays.",
+            "Comment": "No bucket changed: nothing to publish, the live dataset stays.",
             "Choices": [
-                {"Variable": "$.transform.total_rows", "NumericGreaterThan": 0, "Next": "ScoreShards"}
+                {"Variable": "$.accounted.buckets_changed", "NumericGreaterThan": 0, "Next": "MergeBuckets"}
             ],
             "Default": "ReleaseLeaseUnpublished",
         },
@@ -265,13 +235,11 @@ main_branch = {
             "Catch": catch("NothingToPublish"),
             "Next": "NothingToPublish",
         },
-        "ScoreShards": score_map,
+        "MergeBuckets": merge_map,
         "Publish": invoke(
             "PublishFunctionArn",
             {
                 "run_id.$": "$.run_id",
-                "curated_keys.$": "$.score.curated_keys",
-                "expected_rows.$": "$.transform.total_rows",
                 "watermark.$": "$.watermark",
             },
             {
@@ -281,21 +249,65 @@ main_branch = {
                 "rows.$": "$.Payload.rows",
                 "checksum.$": "$.Payload.checksum",
                 "sequence.$": "$.Payload.sequence",
+                "changes.$": "$.Payload.changes",
+                "buckets.$": "$.Payload.buckets",
+                "buckets_written.$": "$.Payload.buckets_written",
+                "encoded.$": "$.Payload.encoded",
+                "reused.$": "$.Payload.reused",
             },
             "$.publish",
-            next_state="SnapshotAccountedFor",
+            next_state="CountChanges",
             catch_to="PublishFailed",
             comment=(
-                "Step 7: validate the curated run, then commit it: one conditional write of "
-                "curated/_latest.json (snapshot + watermark together). A run built on a commit "
-                "that is no longer live is refused (FatalError)."
+                "Step 7: validate the buckets the run wrote, then commit: one conditional write of "
+                "curated/_latest.json (per-bucket files, unchanged buckets referenced from the base; "
+                "the watermark with them). A run built on a commit that is no longer live is "
+                "refused (FatalError)."
             ),
         ),
+        "CountChanges": {
+            "Type": "Pass",
+            "Comment": (
+                "The snapshot is the base plus the changes: total + deleted + removed_by_reject + "
+                "erased = previous + new (one intrinsic per sum, as emulators evaluate them)."
+            ),
+            "Parameters": {
+                "total_plus_deleted.$": "States.MathAdd($.publish.changes.total, $.publish.changes.deleted)",
+                "removed.$": "States.MathAdd($.publish.changes.removed_by_reject, $.publish.changes.erased)",
+                "previous_plus_new.$": "States.MathAdd($.publish.changes.previous, $.publish.changes.new)",
+                "fresh.$": "States.MathAdd($.publish.changes.new, $.publish.changes.updated)",
+            },
+            "ResultPath": "$.changes_accounted",
+            "Next": "CountChangesTotal",
+        },
+        "CountChangesTotal": {
+            "Type": "Pass",
+            "Parameters": {
+                "previous_plus_new.$": "$.changes_accounted.previous_plus_new",
+                "fresh.$": "$.changes_accounted.fresh",
+                "total_plus_removed.$": "States.MathAdd($.changes_accounted.total_plus_deleted, $.changes_accounted.removed)",
+            },
+            "ResultPath": "$.changes_accounted",
+            "Next": "SnapshotAccountedFor",
+        },
         "SnapshotAccountedFor": {
             "Type": "Choice",
-            "Comment": "The live snapshot holds exactly the rows transform wrote.",
+            "Comment": (
+                "The live snapshot holds the base plus the changes, and every cleaned row of the run "
+                "is in it (new or updated)."
+            ),
             "Choices": [
-                {"Variable": "$.publish.rows", "NumericEqualsPath": "$.transform.total_rows", "Next": "MainDone"}
+                {
+                    "And": [
+                        {"Variable": "$.publish.rows", "NumericEqualsPath": "$.publish.changes.total"},
+                        {
+                            "Variable": "$.changes_accounted.total_plus_removed",
+                            "NumericEqualsPath": "$.changes_accounted.previous_plus_new",
+                        },
+                        {"Variable": "$.changes_accounted.fresh", "NumericEqualsPath": "$.transform.cleaned"},
+                    ],
+                    "Next": "MainDone",
+                }
             ],
             "Default": "SnapshotUnaccounted",
         },
@@ -305,8 +317,9 @@ main_branch = {
                 "step": "publish",
                 "error": "RowsUnaccounted",
                 "cause.$": (
-                    "States.Format('publish failed: the snapshot holds {} rows, transform wrote {}', "
-                    "$.publish.rows, $.transform.total_rows)"
+                    "States.Format('publish failed: the snapshot holds {} rows, its changes total {}, "
+                    "transform cleaned {}', $.publish.rows, $.publish.changes.total, "
+                    "$.transform.cleaned)"
                 ),
             },
             "ResultPath": "$.failure",
@@ -316,9 +329,13 @@ main_branch = {
             "Type": "Pass",
             "Parameters": {
                 "transform": TRANSFORM_COUNTS,
-                "load_cleaned": LOAD_CLEANED,
-                "score": {"shards.$": "$.score.shards", "rows_per_shard.$": "$.score.rows_per_shard"},
-                "load_curated": {"curated_keys.$": "$.score.curated_keys"},
+                "merge": {
+                    "buckets.$": "$.publish.buckets",
+                    "buckets_written.$": "$.publish.buckets_written",
+                    "encoded.$": "$.publish.encoded",
+                    "reused.$": "$.publish.reused",
+                },
+                "changes.$": "$.publish.changes",
                 "publish.$": "$.publish",
             },
             "End": True,
@@ -327,12 +344,11 @@ main_branch = {
             "Type": "Pass",
             "Parameters": {
                 "transform": TRANSFORM_COUNTS,
-                "load_cleaned": LOAD_CLEANED,
-                "score": {"shards": 0, "rows_per_shard": []},
-                "load_curated": {"curated_keys": []},
+                "merge": {"buckets.$": "$.transform.buckets", "buckets_written": 0},
+                "changes": {},
                 "publish": {
                     "status": "skipped",
-                    "reason": "no cleaned rows in this run; curated/_latest.json unchanged",
+                    "reason": "no bucket changed in this run; curated/_latest.json unchanged",
                 },
             },
             "End": True,
@@ -340,7 +356,7 @@ main_branch = {
         "TransformFailed": record_failure("transform", "MainBranchFailed"),
         "ScoreFailed": {
             "Type": "Pass",
-            "Comment": "The Map's error is the shard's (already prefixed 'score failed: ').",
+            "Comment": "The Map's error is the bucket's (already prefixed 'score failed: ').",
             "Parameters": {"step": "score", "error.$": "$.error.Error", "cause.$": "$.error.Cause"},
             "ResultPath": "$.failure",
             "Next": "MainBranchFailed",
@@ -386,8 +402,8 @@ archive_branch = {
 
 definition = {
     "Comment": (
-        "Reviews pipeline: extract -> [archive || transform(+load cleaned) -> Map(score(+load "
-        "curated)) -> publish]. Placeholders ${...} are filled by Terraform templatefile() and by "
+        "Reviews pipeline: extract -> [archive || transform(route to product buckets + plan) -> "
+        "Map(merge + score each changed bucket) -> publish]. Placeholders ${...} are filled by Terraform templatefile() and by "
         "scripts/infra/render_asl.py (LocalStack); see infra/README.md."
     ),
     "StartAt": "Configure",
@@ -395,11 +411,11 @@ definition = {
     "States": {
         "Configure": {
             "Type": "Pass",
-            "Comment": "Deployment defaults; the execution input may override run_id and shard_rows.",
+            "Comment": "Deployment defaults; the execution input may override run_id and buckets.",
             "Parameters": {
                 "defaults": {
                     "run_id": None,
-                    "shard_rows.$": "States.StringToJson('${ShardRows}')",
+                    "buckets.$": "States.StringToJson('${Buckets}')",
                     "max_concurrency.$": "States.StringToJson('${MapMaxConcurrency}')",
                 },
                 "input.$": "$",
@@ -462,7 +478,7 @@ definition = {
                 "incremental.$": "$.extract.incremental",
                 "deletions_key.$": "$.extract.deletions_key",
                 "watermark.$": "$.extract.watermark",
-                "shard_rows.$": "$.config.shard_rows",
+                "buckets.$": "$.config.buckets",
                 "max_concurrency.$": "$.config.max_concurrency",
             },
             "Branches": [main_branch, archive_branch],
@@ -483,15 +499,13 @@ definition = {
                     "extracted.$": "$.extract.rows",
                     "cleaned.$": "$.stages.main.transform.cleaned",
                     "rejected.$": "$.stages.main.transform.rejected",
-                    "changes.$": "$.stages.main.transform.changes",
+                    "changes.$": "$.stages.main.changes",
                     "all_accounted_for": True,
                 },
                 "extract.$": "$.extract",
                 "archive.$": "$.stages.archive",
                 "transform.$": "$.stages.main.transform",
-                "load_cleaned.$": "$.stages.main.load_cleaned",
-                "score.$": "$.stages.main.score",
-                "load_curated.$": "$.stages.main.load_curated",
+                "merge.$": "$.stages.main.merge",
                 "publish.$": "$.stages.main.publish",
             },
             "End": True,

@@ -6,11 +6,11 @@ from --account/--region/--function-prefix). The result must be valid JSON with n
 script exits non-zero otherwise.
 
   python3 scripts/infra/render_asl.py statemachine.asl.json \
-      --region us-east-1 --account 000000000000 ShardRows=5000 MapMaxConcurrency=4 > rendered.json
+      --region us-east-1 --account 000000000000 Buckets=16 MapMaxConcurrency=4 > rendered.json
 
 Placeholders (the same names as in infra/modules/state_machine/main.tf):
   ExtractFunctionArn ArchiveFunctionArn TransformFunctionArn ScoreFunctionArn PublishFunctionArn
-  ShardRows          rows per cleaned part file = per Map item (number)
+  Buckets            product buckets of the dataset (a number, or null: the live snapshot's)
   MapMaxConcurrency  Map MaxConcurrency (number, 0 = no limit)
 --map-mode DISTRIBUTED applies the same textual switch as Terraform (var.map_mode).
 """
@@ -57,7 +57,7 @@ def main():
     if args.list:
         print("\n".join(placeholders(text)))
         return
-    values = {"ShardRows": 10000, "MapMaxConcurrency": 8}
+    values = {"Buckets": "null", "MapMaxConcurrency": 8}
     for key, short in FUNCTIONS.items():
         values[key] = f"arn:aws:lambda:{args.region}:{args.account}:function:{args.function_prefix}{short}"
     for a in args.assignments:
@@ -65,9 +65,10 @@ def main():
             raise SystemExit(f"render_asl: expected Name=value, got {a!r}")
         k, v = a.split("=", 1)
         values[k] = v
-    for k in ("ShardRows", "MapMaxConcurrency"):
-        if not re.fullmatch(r"[0-9]+", str(values[k])):
-            raise SystemExit(f"render_asl: {k} must be a non-negative integer, got {values[k]!r}")
+    if not re.fullmatch(r"[0-9]+", str(values["MapMaxConcurrency"])):
+        raise SystemExit(f"render_asl: MapMaxConcurrency must be a non-negative integer, got {values['MapMaxConcurrency']!r}")
+    if not re.fullmatch(r"[1-9][0-9]*|null", str(values["Buckets"])):
+        raise SystemExit(f"render_asl: Buckets must be a positive integer or null, got {values['Buckets']!r}")
     out = render(text, values)
     if args.map_mode == "DISTRIBUTED":
         if out.count(INLINE_MODE) != 1:

@@ -16,7 +16,7 @@ locals {
     TransformFunctionArn = var.function_arns["transform"]
     ScoreFunctionArn     = var.function_arns["score"]
     PublishFunctionArn   = var.function_arns["publish"]
-    ShardRows            = tostring(var.shard_rows)
+    Buckets              = var.buckets == null ? "null" : tostring(var.buckets)
     MapMaxConcurrency    = tostring(var.map_max_concurrency)
   })
 

@@ -18,9 +18,10 @@ variable "function_arns" {
   }
 }
 
-variable "shard_rows" {
-  description = "Default rows per shard."
+variable "buckets" {
+  description = "Default product bucket count (null: the live snapshot's, else 64)."
   type        = number
+  default     = null
 }
 
 variable "map_max_concurrency" {
