@@ -413,7 +413,7 @@ module "state_machine" {
   function_arns       = { for s in keys(local.pipeline_stages) : s => module.stage[s].arn }
   buckets             = var.buckets
   map_max_concurrency = var.map_max_concurrency
-  map_mode            = var.map_mode
+  lake_bucket_name    = module.lake.bucket_name
   schedule_expression = var.schedule_expression
   schedule_enabled    = var.schedule_enabled
   kms_key_arn         = module.kms.key_arn

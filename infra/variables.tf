@@ -95,7 +95,8 @@ variable "buckets" {
   default     = null
 
   validation {
-    condition     = var.buckets == null || (var.buckets >= 1 && var.buckets <= 4096)
+    # `? :`, not `||`: Terraform 1.11 evaluates both sides of `||` (null >= 1 is an error).
+    condition     = var.buckets == null ? true : (var.buckets >= 1 && var.buckets <= 4096)
     error_message = "buckets must be null or from 1 to 4096."
   }
 }
@@ -104,17 +105,6 @@ variable "map_max_concurrency" {
   description = "Map MaxConcurrency: scoring Lambdas running at once (0 = no limit). Keep <= functions.score.reserved_concurrency."
   type        = number
   default     = 20
-}
-
-variable "map_mode" {
-  description = "INLINE (the committed ASL, as emulators run it) or DISTRIBUTED (child executions: for many shards, beyond the 40-iteration inline concurrency)."
-  type        = string
-  default     = "DISTRIBUTED"
-
-  validation {
-    condition     = contains(["INLINE", "DISTRIBUTED"], var.map_mode)
-    error_message = "map_mode must be INLINE or DISTRIBUTED."
-  }
 }
 
 variable "alarm_email" {

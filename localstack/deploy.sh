@@ -73,11 +73,12 @@ for r in reviews-state-machine:states.amazonaws.com reviews-scheduler:events.ama
       "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"Service\":\"$principal\"},\"Action\":\"sts:AssumeRole\"}]}" >/dev/null
 done
 
-# --- the state machine from statemachine.asl.json (same placeholders as Terraform's templatefile).
+# --- the state machine from statemachine.asl.json (same placeholders as Terraform's templatefile;
+#     the bucket Map's ItemReader reads the run's plan items from the lake bucket).
 definition="$LS_CACHE/statemachine.rendered.json"
 python3 "$LS_ROOT/scripts/infra/render_asl.py" "$LS_ROOT/statemachine.asl.json" \
   --region "$LS_REGION" --account "$LS_ACCOUNT" \
-  "Buckets=$BUCKETS" "MapMaxConcurrency=$MAP_CONCURRENCY" >"$definition"
+  "Buckets=$BUCKETS" "MapMaxConcurrency=$MAP_CONCURRENCY" "LakeBucket=$REVIEWS_BUCKET" >"$definition"
 if awsls stepfunctions describe-state-machine --state-machine-arn "$SM_ARN" >/dev/null 2>&1; then
   awsls stepfunctions update-state-machine --state-machine-arn "$SM_ARN" \
     --definition "file://$definition" --role-arn "$SFN_ROLE" >/dev/null

@@ -17,7 +17,7 @@ stop() { # name pidfile
   rm -f "$pidfile"
 }
 
-stop "lambda backend (cargo lambda watch / fake)" "$LS_CACHE/watch.pid"
+stop "cargo lambda watch" "$LS_CACHE/watch.pid"
 stop "LocalStack" "$LS_CACHE/localstack.pid"
 stop "bridge" "$LS_CACHE/bridge.pid"
 

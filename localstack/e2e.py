@@ -8,6 +8,9 @@ real servers. Driven by localstack/e2e.sh, which starts and deploys everything f
 Scenarios (one line each, PASS/FAIL, then 'N passed, N failed'; exit 1 on any failure):
   1. an execution runs every step and SUCCEEDS; the curated Parquet parts and the manifests are
      in the bucket; the API function answers /reviews/{id}/top from them
+  1b. incremental: a run that edits two reviews of one product rewrites only that product's
+     bucket (the bucket Map, a Distributed Map reading its items from S3, has one item); the new
+     snapshot references the first run's files for the other buckets; the API serves the edits
   2. MongoDB stopped: the execution SUCCEEDS with the archive deferred; MongoDB back: the next
      execution archives the backlog (the earlier run and its own)
   3. PostgreSQL stopped for the first attempts: Retry absorbs it, the execution SUCCEEDS
@@ -33,6 +36,7 @@ from schedule import rule_starts_execution
 
 ENDPOINT = f"http://127.0.0.1:{os.environ.get('LS_PORT', '4566')}"
 WATCH = f"http://127.0.0.1:{os.environ.get('LAMBDA_WATCH_PORT', '9000')}"
+BRIDGE = f"http://127.0.0.1:{os.environ.get('LAMBDA_BRIDGE_PORT', '9001')}"
 REGION = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
 SM_NAME = os.environ.get("REVIEWS_STATE_MACHINE", "reviews-pipeline")
 SM_ARN = f"arn:aws:states:{REGION}:000000000000:stateMachine:{SM_NAME}"
@@ -161,6 +165,82 @@ def scenario_success():
     check("the API function answers a bad product id with a 4xx JSON error",
           status is not None and 400 <= status < 500 and isinstance(err, dict), f"{status} {json.dumps(err)[:100]}")
     return d
+
+
+def bridge_calls(function, since, until):
+    """Invocations of `function` the bridge answered between two time.time() instants."""
+    with urllib.request.urlopen(f"{BRIDGE}/_bridge/calls", timeout=10) as r:
+        calls = json.loads(r.read())
+    return [c for c in calls if c["function"] == function and since <= c["at"] <= until]
+
+
+def latest_snapshot():
+    return json.loads(s3.get_object(Bucket=BUCKET, Key="curated/_latest.json")["Body"].read())
+
+
+def psql_source(sql):
+    admin = os.environ["REVIEWS_PG_ADMIN_URL"].rsplit("/", 1)[0] + "/" + os.environ["E2E_DB"]
+    return subprocess.run(["psql", admin, "-qAtc", sql], check=True, capture_output=True, text=True).stdout.split()
+
+
+def scenario_incremental():
+    """After a full run, a run that edits two reviews of one product rewrites only that product's
+    bucket: the new snapshot references the earlier run's files for every other bucket, and the
+    API serves the edited text from the new run."""
+    before = latest_snapshot()
+    first_run = before.get("run_id")
+    # A product whose every review the API can return at once (limit 50), with two or more.
+    status, page = api("/products?per_page=100")
+    candidates = [p for p in (page or {}).get("products", []) if 2 <= p.get("review_count", 0) <= 50]
+    product = candidates[0]["product_id"] if candidates else None
+    status, top = api(f"/reviews/{product}/top?limit=50") if product else (None, {})
+    edited = [r["review_id"] for r in (top or {}).get("reviews", [])][:2]
+    token = f"e2e-edit-{uuid.uuid4().hex[:8]}"
+    if len(edited) == 2:
+        ids = ",".join("'" + r.replace("'", "''") + "'" for r in edited)
+        psql_source(f"UPDATE review SET text = text || ' ({token})' WHERE review_id IN ({ids}) RETURNING review_id")
+    t_start = time.time()
+    d = run({})
+    score_calls = bridge_calls("reviews-score", t_start, time.time())
+    events = history(d["executionArn"])
+    map_entered = [e["stateEnteredEventDetails"]["name"] for e in events if e["type"] == "MapStateEntered"]
+    map_runs = [e["type"] for e in events if e["type"] in ("MapRunStarted", "MapRunSucceeded", "MapRunFailed")]
+    o = d["_output"]
+    second_run = o.get("run_id")
+    merge, pub = o.get("merge", {}), o.get("publish", {})
+    latest = latest_snapshot()
+    files = latest.get("bucket_files", [])
+    rewritten = sorted(f["bucket"] for f in files if f.get("run_id") == second_run)
+    kept = [f for f in files if f.get("run_id") != second_run]
+    check("an edit of one product's reviews rewrites only some buckets; the others stay the first run's files",
+          d["status"] == "SUCCEEDED" and len(edited) == 2 and pub.get("status") == "published"
+          and latest.get("run_id") == second_run and latest.get("buckets") == merge.get("buckets") == before.get("buckets")
+          and 1 <= merge.get("buckets_written", 0) < merge.get("buckets", 0)
+          and len(rewritten) == merge.get("buckets_written") and len(files) == latest.get("buckets")
+          and kept and all(f.get("run_id") == first_run and f.get("curated_key", "").startswith(f"curated/run={first_run}/")
+                           for f in kept)
+          and sum(k.endswith(".parquet") and "/bucket=" in k for k in s3_keys(f"curated/run={second_run}/")) == len(rewritten)
+          and map_entered == ["MergeBuckets"] and map_runs == ["MapRunStarted", "MapRunSucceeded"]
+          and len(score_calls) == merge.get("changed") == len(rewritten),
+          f"{d['status']} in {d['_seconds']}s, merge {merge}, rewritten buckets {rewritten} by {second_run}, "
+          f"{len(kept)} kept from {sorted({f.get('run_id') for f in kept})}, edited {edited} of {product}, "
+          f"distributed map {map_entered} {map_runs}, {len(score_calls)} score call(s), "
+          f"cause {d.get('cause', '')[:200]}")
+    changes = pub.get("changes", {})
+    # The API re-reads the pointer at most every REVIEWS_RELOAD_SECS (e2e.sh sets 1 s).
+    deadline, served = time.monotonic() + 60, {}
+    while time.monotonic() < deadline:
+        status, served = api(f"/reviews/{product}/top?limit=50")
+        if status == 200 and served.get("run_id") == second_run:
+            break
+        time.sleep(1)
+    texts = {r["review_id"]: r.get("text", "") for r in (served or {}).get("reviews", [])}
+    check("the published dataset after the edit: same row count, the edits counted, the new texts served",
+          latest.get("rows") == before.get("rows") == pub.get("rows") and changes.get("updated") == 2
+          and changes.get("new") == 0 and served.get("run_id") == second_run
+          and all(token in texts.get(r, "") for r in edited) and len(texts) == candidates[0]["review_count"],
+          f"rows {before.get('rows')} -> {latest.get('rows')}, changes {changes}, API run {served.get('run_id')}, "
+          f"edited texts served: {[token in texts.get(r, '') for r in edited]}")
 
 
 def scenario_mongo_down():
@@ -317,6 +397,7 @@ def main():
     args = ap.parse_args()
     t0 = time.monotonic()
     scenario_success()
+    scenario_incremental()
     scenario_mongo_down()
     scenario_postgres_down()
     scenario_fatal()

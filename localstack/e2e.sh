@@ -21,10 +21,20 @@ echo "e2e: building the functions and the CLI"
 cargo build --bins -p reviews-cli -p reviews-extract-function -p reviews-archive-function \
   -p reviews-transform-function -p reviews-score-function -p reviews-publish-function -p reviews-api-function
 
+descendants() { # pid: every process below it (children first listed after their parent)
+  local child
+  for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+    echo "$child"
+    descendants "$child"
+  done
+}
 cleanup() {
+  # cargo lambda watch starts one process per function; make sure none outlives the test. Only
+  # the processes below the watch pid this test started are stopped (never by name).
+  local below=""
+  [ -f "$LS_CACHE/watch.pid" ] && below="$(descendants "$(cat "$LS_CACHE/watch.pid")")"
   bash "$LS_ROOT/localstack/down.sh" >/dev/null 2>&1 || true
-  # cargo lambda watch starts one process per function; make sure none outlives the test.
-  pkill -f "$target_dir/debug/reviews-(extract|archive|transform|score|publish|api)\$" 2>/dev/null || true
+  for pid in $below; do kill "$pid" 2>/dev/null || true; done
 }
 trap cleanup EXIT
 
@@ -45,8 +55,10 @@ REVIEWS_SCHEDULE_STATE=DISABLED REVIEWS_BUCKETS=8 \
   bash localstack/deploy.sh
 # The functions' settings beyond outputs.env: a short MongoDB wait (the archive scenario stops
 # it), no extract safety lag (the scenarios change the source and run at once; nothing else
-# writes to it), the model from this checkout, logs at info.
-REVIEWS_MONGO_TIMEOUT_SECS=2 REVIEWS_PG_SAFETY_LAG_SECS=0 REVIEWS_MODEL_DIR="$LS_ROOT/models" RUST_LOG=info \
+# writes to it), the API re-reading the pointer every second, the model from this checkout, logs
+# at info.
+REVIEWS_MONGO_TIMEOUT_SECS=2 REVIEWS_PG_SAFETY_LAG_SECS=0 REVIEWS_RELOAD_SECS=1 \
+REVIEWS_MODEL_DIR="$LS_ROOT/models" RUST_LOG=info \
   bash localstack/watch.sh
 
 REVIEWS_MONGO_DIR="${REVIEWS_MONGO_DIR:-$LS_ROOT/.cache/services/mongo}" LS_CACHE="$LS_CACHE" \

@@ -1,4 +1,4 @@
-"""Shared by selftest.py and e2e.py: make an EventBridge rule on rate(1 minute) start an
+"""Used by e2e.py: make an EventBridge rule on rate(1 minute) start an
 execution of the state machine by itself, and return it.
 
 LocalStack 2026.3.0 creates a rule's timer in PutTargets (with the rule's state at that moment)

@@ -2,7 +2,6 @@
 # Start LocalStack in host mode (no Docker) plus the Lambda bridge, and wait until healthy.
 #
 #   localstack/up.sh            install (first time), start LocalStack + bridge
-#   localstack/up.sh --fake     also start localstack/fake_lambda.py on the watch port (dev tool)
 #   localstack/up.sh --watch    also start `cargo lambda watch` on the watch port (localstack/watch.sh)
 #
 # Idempotent: a component already running (pid file alive) is left alone.
@@ -13,9 +12,8 @@ mkdir -p "$LS_CACHE/fs" "$LS_CACHE/logs"
 WITH=""
 for a in "$@"; do
   case "$a" in
-    --fake) WITH=fake ;;
     --watch) WITH=watch ;;
-    *) echo "usage: $0 [--fake|--watch]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--watch]" >&2; exit 2 ;;
   esac
 done
 
@@ -85,17 +83,10 @@ if [ "$healthy" != 1 ]; then
 fi
 t_ready=$(date +%s.%N)
 
-# 4. Optional Lambda backend on the watch port.
-case "$WITH" in
-  fake)
-    if ! pid_alive "$LS_CACHE/watch.pid"; then
-      nohup "$LS_VENV/bin/python" "$LS_ROOT/localstack/fake_lambda.py" --port "$LAMBDA_WATCH_PORT" \
-        >"$LS_CACHE/logs/fake_lambda.log" 2>&1 &
-      echo $! >"$LS_CACHE/watch.pid"
-    fi
-    wait_http "http://127.0.0.1:$LAMBDA_WATCH_PORT/_fake/calls" 10 ;;
-  watch) "$LS_ROOT/localstack/watch.sh" ;;
-esac
+# 4. Optional: cargo lambda watch on the watch port.
+if [ "$WITH" = watch ]; then
+  "$LS_ROOT/localstack/watch.sh"
+fi
 
 python3 - "$t0" "$t_install" "$t_ready" <<'PY'
 import sys

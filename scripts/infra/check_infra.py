@@ -4,15 +4,16 @@
 No Terraform provider can be downloaded here, so no `terraform init/validate`: instead
   1. every .tf file parses (python-hcl2); `terraform fmt -check` when a terraform binary exists;
   2. the ASL is valid JSON, its placeholders are exactly the ones Terraform's templatefile() fills,
-     it renders (INLINE and DISTRIBUTED) to valid JSON, every Next/Default target exists, the
-     Map-mode switch string occurs exactly once;
+     it renders to valid JSON, every Next/Default target exists; its one Map is DISTRIBUTED
+     (STANDARD child executions) and reads its items with an S3 ItemReader from the lake bucket;
   3. every Lambda the ASL invokes exists in Terraform (pipeline_stages) and as functions/<stage>
      whose binary is reviews-<stage> (and functions/api for reviews-api);
   4. every Task retries the Lambda service exceptions and RetryableError with backoff and jitter
      and catches FatalError and States.ALL; Parallel and Map states catch too;
   5. every error name in Retry/Catch other than States.* / Lambda.* is RetryableError or FatalError
      and appears as a string literal in the Rust sources (crates/, functions/);
-  6. IAM matches DESIGN section 3: the API role reaches nothing of the lake but s3:GetObject and
+  6. the state machine role reads only the lake's state/runs/ (the ItemReader) and controls only
+     its own executions; IAM matches DESIGN section 3: the API role reaches nothing of the lake but s3:GetObject and
      s3:ListBucket on curated/ (plus its own logs, traces and env decryption); the pipeline worker
      only the lake prefixes and the two secrets; the administrator no cleaned/, curated/ or secret;
   7. secrets have no value in Terraform (no aws_secretsmanager_secret_version, nothing secret in
@@ -159,27 +160,30 @@ def check_asl(tf, allow_missing):
 
     # Rendering as Terraform/LocalStack do.
     rendered = None
-    for mode in ("INLINE", "DISTRIBUTED"):
-        try:
-            values = {"Buckets": 16, "MapMaxConcurrency": 4}
-            for k, s in render_asl.FUNCTIONS.items():
-                values[k] = f"arn:aws:lambda:us-east-1:000000000000:function:reviews-{s}"
-            out = render_asl.render(text, values)
-            if mode == "DISTRIBUTED":
-                out = out.replace(render_asl.INLINE_MODE, render_asl.DISTRIBUTED_MODE)
-            rendered = json.loads(out)
-            left = render_asl.placeholders(out)
-            check(not left, f"ASL renders to valid JSON in {mode} mode with no placeholder left", str(left))
-        except (SystemExit, json.JSONDecodeError) as e:
-            fail(f"ASL renders in {mode} mode: {e}")
-    check(text.count(render_asl.INLINE_MODE) == 1,
-          f"the Map-mode switch string {render_asl.INLINE_MODE!r} occurs exactly once (Terraform's replace())",
-          f"found {text.count(render_asl.INLINE_MODE)}")
+    try:
+        values = dict(render_asl.DEFAULTS, Buckets=16, MapMaxConcurrency=4, LakeBucket="reviews-lake-check")
+        for k, st in render_asl.FUNCTIONS.items():
+            values[k] = f"arn:aws:lambda:us-east-1:000000000000:function:reviews-{st}"
+        render_asl.validate(values)
+        out = render_asl.render(text, values)
+        rendered = json.loads(out)
+        left = render_asl.placeholders(out)
+        check(not left, "ASL renders to valid JSON with no placeholder left", str(left))
+    except (SystemExit, json.JSONDecodeError) as e:
+        fail(f"ASL renders: {e}")
     if rendered is not None:
-        dist = rendered  # last rendered is DISTRIBUTED
-        maps = [st for _, _, st, _ in walk_states(dist["States"]) if st.get("Type") == "Map"]
-        check(maps and all(m["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
-                           for m in maps), "DISTRIBUTED rendering sets Mode and ExecutionType on the Map")
+        maps = [st for _, _, st, _ in walk_states(rendered["States"]) if st.get("Type") == "Map"]
+        m = maps[0] if len(maps) == 1 else {}
+        reader = m.get("ItemReader", {})
+        check(len(maps) == 1 and m.get("ItemProcessor", {}).get("ProcessorConfig") == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+              "the one Map is DISTRIBUTED with STANDARD child executions", f"{len(maps)} Map(s)")
+        check(reader.get("Resource") == "arn:aws:states:::s3:getObject"
+              and reader.get("ReaderConfig", {}).get("InputType") == "JSON"
+              and reader.get("Parameters", {}).get("Bucket") == "reviews-lake-check"
+              and "Key.$" in reader.get("Parameters", {}) and "ItemsPath" not in m,
+              "the Map reads its items with an S3 getObject ItemReader (JSON) from ${LakeBucket}", json.dumps(reader))
+        check("ResultPath" in m and "ResultSelector" in m and "$" not in m["ResultSelector"].values(),
+              "the Map keeps a summary of its results (ResultSelector), not the per-item results")
 
     # Placeholders vs Terraform templatefile() variables.
     asl_ph = set(render_asl.placeholders(text))
@@ -386,6 +390,28 @@ def check_iam(tf):
           "administrator: Step Functions + logs + raw/ rejects/ read; no cleaned/, curated/, secret or key", "; ".join(bad))
 
 
+def check_state_machine_role(tf):
+    sm = INFRA / "modules" / "state_machine" / "main.tf"
+    docs = {name: policy_statements(body) for _, name, body in blocks(tf.get(sm, {}), "data", "aws_iam_policy_document")}
+    bad = []
+    for st in docs.get("state_machine", []):
+        acts = set(st["actions"])
+        s3 = {a for a in acts if a.startswith("s3:")}
+        states = {a for a in acts if a.startswith("states:")}
+        if s3 and (s3 != {"s3:GetObject"} or acts != s3
+                   or not all(r.endswith("${var.lake_bucket_name}/state/runs/*") for r in st["resources"])):
+            bad.append(f"{st['sid']}: S3 beyond s3:GetObject on the lake's state/runs/*: {sorted(acts)} {st['resources']}")
+        if states and (any("*" == r for r in st["resources"])
+                       or not all(r == "${local.sm_arn}" or re.fullmatch(r"\$\{local\.arn_prefix\}:execution:\$\{var\.name\}[/:]\*", r)
+                               for r in st["resources"])):
+            bad.append(f"{st['sid']}: Step Functions actions beyond this state machine: {st['resources']}")
+    has_reader = any("s3:GetObject" in st["actions"] for st in docs.get("state_machine", []))
+    has_children = any("states:StartExecution" in st["actions"] for st in docs.get("state_machine", []))
+    check(docs.get("state_machine") and has_reader and has_children and not bad,
+          "state machine role: s3:GetObject on the lake's state/runs/* (ItemReader), child executions of itself only",
+          "; ".join(bad) or f"ItemReader read {has_reader}, StartExecution {has_children}")
+
+
 def check_secrets(tf):
     versions = [(f, n) for f, d in tf.items() for _, n, _ in blocks(d, "resource", "aws_secretsmanager_secret_version")]
     check(not versions, "no aws_secretsmanager_secret_version: secret values never enter Terraform state",
@@ -461,6 +487,7 @@ def main():
     if invoked is not None:
         check_functions(tf, invoked, args.allow_missing_functions)
     check_iam(tf)
+    check_state_machine_role(tf)
     check_secrets(tf)
     check_checkov(args.venv_bin, not args.no_checkov)
     print()

@@ -109,35 +109,52 @@ TRANSFORM_COUNTS = {
 merge_map = {
     "Type": "Map",
     "Comment": (
-        "Step 5+6 (merge + score + load curated, per product bucket): one Lambda per bucket the "
-        "run changed; the others stay as the base snapshot's files. INLINE here so that "
-        "emulators run it; Terraform switches it to DISTRIBUTED (child executions) when "
-        "var.map_mode = \"DISTRIBUTED\" (see infra/modules/state_machine/main.tf)."
+        "Steps 5+6 (merge + score + load curated, fused): one Lambda per product bucket the run "
+        "changed. DISTRIBUTED: each bucket is a child workflow execution (up to 4096 buckets, "
+        "beyond the inline Map's limits); the items are read from the lake (transform's "
+        "plan-items.json) by the ItemReader, not carried in the state. Each child returns only "
+        "`true`, and the Map keeps only their count and distinct values: publish reads the "
+        "per-bucket records from the lake."
     ),
-    "ItemsPath": "$.transform.changed",
+    "ItemReader": {
+        "Resource": "arn:aws:states:::s3:getObject",
+        "ReaderConfig": {"InputType": "JSON"},
+        "Parameters": {"Bucket": "${LakeBucket}", "Key.$": "$.transform.items_key"},
+    },
+    "ItemSelector": {
+        "run_id.$": "$$.Map.Item.Value.run_id",
+        "bucket.$": "$$.Map.Item.Value.bucket",
+    },
     "MaxConcurrencyPath": "$.max_concurrency",
     "ItemProcessor": {
-        "ProcessorConfig": {"Mode": "INLINE"},
+        "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
         "StartAt": "MergeBucket",
         "States": {
-            "MergeBucket": invoke(
-                "ScoreFunctionArn",
-                {"run_id.$": "$.run_id", "bucket.$": "$.bucket"},
-                {"rows.$": "$.Payload.rows"},
-                "$",
-                catch_to="MergeBucketFailed",
+            "MergeBucket": dict(
+                invoke(
+                    "ScoreFunctionArn",
+                    {"run_id.$": "$.run_id", "bucket.$": "$.bucket"},
+                    {"merged": True},
+                    "$",
+                    catch_to="MergeBucketFailed",
+                    comment="Merge the bucket's carried rows with the run's changes, score, write cleaned/ + curated/.",
+                ),
+                OutputPath="$.merged",
             ),
             "MergeBucketFailed": record_failure("score", "MergeBucketFailedStop"),
-            "MergeBucketFailedStop": fail("Fails this bucket, hence the Map, with the recorded error."),
+            "MergeBucketFailedStop": fail("Fails this bucket's child execution, hence the Map, with the recorded error."),
         },
     },
-    "ResultSelector": {"buckets_merged.$": "States.ArrayLength($)"},
+    "ResultSelector": {
+        "buckets_merged.$": "States.ArrayLength($)",
+        "outcomes.$": "States.ArrayUnique($)",
+    },
     "ResultPath": "$.merge",
     "Catch": [
         {"ErrorEquals": ["FatalError"], "ResultPath": "$.error", "Next": "ScoreFailed"},
         {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "ScoreFailed"},
     ],
-    "Next": "Publish",
+    "Next": "EveryBucketMerged",
 }
 
 main_branch = {
@@ -148,9 +165,9 @@ main_branch = {
             {
                 "run_id.$": "$.run_id",
                 "raw_keys.$": "$.raw_keys",
-                "buckets.$": "$.buckets",
                 "merge_previous.$": "$.incremental",
                 "deletions_key.$": "$.deletions_key",
+                "buckets.$": "$.buckets",
             },
             {
                 "run_id.$": "$.Payload.run_id",
@@ -160,7 +177,7 @@ main_branch = {
                 "rejected_by_reason.$": "$.Payload.rejected_by_reason",
                 "rejects_key.$": "$.Payload.rejects_key",
                 "buckets.$": "$.Payload.buckets",
-                "changed.$": "$.Payload.changed",
+                "changed.$": "States.ArrayLength($.Payload.changed)",
                 "items_key.$": "$.Payload.items_key",
                 "full_pass.$": "$.Payload.full_pass",
             },
@@ -168,16 +185,16 @@ main_branch = {
             next_state="CountRows",
             catch_to="TransformFailed",
             comment=(
-                "Steps 3+4 (transform + load cleaned): each raw part cleaned and routed to product "
-                "buckets, rejects per part, then the plan: the buckets this run rewrites."
+                "Steps 3+4 (transform + load cleaned, fused): clean each raw part, route valid rows "
+                "to product buckets and rejected ones to rejects/, then plan the buckets to rewrite "
+                "(kept here as a count: the list itself is read from the lake by the Map)."
             ),
         ),
         "CountRows": {
             "Type": "Pass",
-            "Comment": "Nothing is lost: cleaned + rejected must equal the rows extracted.",
+            "Comment": "Nothing is lost: cleaned + rejected must equal the rows extracted (one intrinsic, as emulators evaluate them).",
             "Parameters": {
                 "cleaned_plus_rejected.$": "States.MathAdd($.transform.cleaned, $.transform.rejected)",
-                "buckets_changed.$": "States.ArrayLength($.transform.changed)",
             },
             "ResultPath": "$.accounted",
             "Next": "RowsAccountedFor",
@@ -205,9 +222,8 @@ main_branch = {
                 "error": "RowsUnaccounted",
                 "cause.$": (
                     "States.Format('transform failed: extracted {} rows, transform read {}, "
-                    "cleaned {} + rejected {}', "
-                    "$.rows_extracted, $.transform.rows_in, $.transform.cleaned, "
-                    "$.transform.rejected)"
+                    "cleaned {} + rejected {}', $.rows_extracted, $.transform.rows_in, "
+                    "$.transform.cleaned, $.transform.rejected)"
                 ),
             },
             "ResultPath": "$.failure",
@@ -215,9 +231,9 @@ main_branch = {
         },
         "AnythingToMerge": {
             "Type": "Choice",
-            "Comment": "No bucket changed: nothing to publish, the live dataset stays.",
+            "Comment": "No bucket changed (nothing new, updated or deleted): nothing to publish, the live dataset stays.",
             "Choices": [
-                {"Variable": "$.accounted.buckets_changed", "NumericGreaterThan": 0, "Next": "MergeBuckets"}
+                {"Variable": "$.transform.changed", "NumericGreaterThan": 0, "Next": "MergeBuckets"}
             ],
             "Default": "ReleaseLeaseUnpublished",
         },
@@ -236,6 +252,40 @@ main_branch = {
             "Next": "NothingToPublish",
         },
         "MergeBuckets": merge_map,
+        "EveryBucketMerged": {
+            "Type": "Choice",
+            "Comment": (
+                "Every planned bucket merged: as many child results as buckets planned, all `true`. "
+                "AWS fails the Map itself when a child fails (no failure is tolerated); this check "
+                "also holds where an emulator lets a failed child through as a null result."
+            ),
+            "Choices": [
+                {
+                    "And": [
+                        {"Variable": "$.merge.buckets_merged", "NumericEqualsPath": "$.transform.changed"},
+                        {"Variable": "$.merge.outcomes[0]", "IsBoolean": True},
+                        {"Variable": "$.merge.outcomes[0]", "BooleanEquals": True},
+                        {"Not": {"Variable": "$.merge.outcomes[1]", "IsPresent": True}},
+                    ],
+                    "Next": "Publish",
+                }
+            ],
+            "Default": "BucketsUnmerged",
+        },
+        "BucketsUnmerged": {
+            "Type": "Pass",
+            "Parameters": {
+                "step": "score",
+                "error": "BucketsUnmerged",
+                "cause.$": (
+                    "States.Format('score failed: {} buckets planned, {} child results, not all "
+                    "of them a successful merge (see the map run)', $.transform.changed, "
+                    "$.merge.buckets_merged)"
+                ),
+            },
+            "ResultPath": "$.failure",
+            "Next": "MainBranchFailed",
+        },
         "Publish": invoke(
             "PublishFunctionArn",
             {
@@ -259,52 +309,50 @@ main_branch = {
             next_state="CountChanges",
             catch_to="PublishFailed",
             comment=(
-                "Step 7: validate the buckets the run wrote, then commit: one conditional write of "
-                "curated/_latest.json (per-bucket files, unchanged buckets referenced from the base; "
-                "the watermark with them). A run built on a commit that is no longer live is "
-                "refused (FatalError)."
+                "Step 7: validate every bucket of the run (its plan and per-bucket records in the "
+                "lake), then commit it: one conditional write of curated/_latest.json (snapshot + "
+                "watermark together); untouched buckets keep the earlier runs' files. A run built on "
+                "a commit that is no longer live is refused (FatalError)."
             ),
         ),
         "CountChanges": {
             "Type": "Pass",
             "Comment": (
                 "The snapshot is the base plus the changes: total + deleted + removed_by_reject + "
-                "erased = previous + new (one intrinsic per sum, as emulators evaluate them)."
+                "erased = previous + new, and the rows transform cleaned are the new and updated "
+                "ones (each sum one intrinsic, as emulators evaluate them)."
             ),
             "Parameters": {
                 "total_plus_deleted.$": "States.MathAdd($.publish.changes.total, $.publish.changes.deleted)",
                 "removed.$": "States.MathAdd($.publish.changes.removed_by_reject, $.publish.changes.erased)",
                 "previous_plus_new.$": "States.MathAdd($.publish.changes.previous, $.publish.changes.new)",
-                "fresh.$": "States.MathAdd($.publish.changes.new, $.publish.changes.updated)",
+                "new_plus_updated.$": "States.MathAdd($.publish.changes.new, $.publish.changes.updated)",
             },
-            "ResultPath": "$.changes_accounted",
+            "ResultPath": "$.accounted",
             "Next": "CountChangesTotal",
         },
         "CountChangesTotal": {
             "Type": "Pass",
             "Parameters": {
-                "previous_plus_new.$": "$.changes_accounted.previous_plus_new",
-                "fresh.$": "$.changes_accounted.fresh",
-                "total_plus_removed.$": "States.MathAdd($.changes_accounted.total_plus_deleted, $.changes_accounted.removed)",
+                "previous_plus_new.$": "$.accounted.previous_plus_new",
+                "new_plus_updated.$": "$.accounted.new_plus_updated",
+                "total_plus_removed.$": "States.MathAdd($.accounted.total_plus_deleted, $.accounted.removed)",
             },
-            "ResultPath": "$.changes_accounted",
+            "ResultPath": "$.accounted",
             "Next": "SnapshotAccountedFor",
         },
         "SnapshotAccountedFor": {
             "Type": "Choice",
-            "Comment": (
-                "The live snapshot holds the base plus the changes, and every cleaned row of the run "
-                "is in it (new or updated)."
-            ),
+            "Comment": "The live snapshot holds exactly the rows the changes account for.",
             "Choices": [
                 {
                     "And": [
                         {"Variable": "$.publish.rows", "NumericEqualsPath": "$.publish.changes.total"},
                         {
-                            "Variable": "$.changes_accounted.total_plus_removed",
-                            "NumericEqualsPath": "$.changes_accounted.previous_plus_new",
+                            "Variable": "$.accounted.total_plus_removed",
+                            "NumericEqualsPath": "$.accounted.previous_plus_new",
                         },
-                        {"Variable": "$.changes_accounted.fresh", "NumericEqualsPath": "$.transform.cleaned"},
+                        {"Variable": "$.accounted.new_plus_updated", "NumericEqualsPath": "$.transform.cleaned"},
                     ],
                     "Next": "MainDone",
                 }
@@ -317,9 +365,10 @@ main_branch = {
                 "step": "publish",
                 "error": "RowsUnaccounted",
                 "cause.$": (
-                    "States.Format('publish failed: the snapshot holds {} rows, its changes total {}, "
-                    "transform cleaned {}', $.publish.rows, $.publish.changes.total, "
-                    "$.transform.cleaned)"
+                    "States.Format('publish failed: the snapshot holds {} rows, the changes total {}; "
+                    "total + removed = {}, base + new = {}; new + updated = {}, transform cleaned {}', "
+                    "$.publish.rows, $.publish.changes.total, $.accounted.total_plus_removed, "
+                    "$.accounted.previous_plus_new, $.accounted.new_plus_updated, $.transform.cleaned)"
                 ),
             },
             "ResultPath": "$.failure",
@@ -330,8 +379,10 @@ main_branch = {
             "Parameters": {
                 "transform": TRANSFORM_COUNTS,
                 "merge": {
-                    "buckets.$": "$.publish.buckets",
+                    "buckets.$": "$.transform.buckets",
+                    "changed.$": "$.transform.changed",
                     "buckets_written.$": "$.publish.buckets_written",
+                    "full_pass.$": "$.transform.full_pass",
                     "encoded.$": "$.publish.encoded",
                     "reused.$": "$.publish.reused",
                 },
@@ -344,7 +395,12 @@ main_branch = {
             "Type": "Pass",
             "Parameters": {
                 "transform": TRANSFORM_COUNTS,
-                "merge": {"buckets.$": "$.transform.buckets", "buckets_written": 0},
+                "merge": {
+                    "buckets.$": "$.transform.buckets",
+                    "changed": 0,
+                    "buckets_written": 0,
+                    "full_pass.$": "$.transform.full_pass",
+                },
                 "changes": {},
                 "publish": {
                     "status": "skipped",
@@ -354,13 +410,14 @@ main_branch = {
             "End": True,
         },
         "TransformFailed": record_failure("transform", "MainBranchFailed"),
-        "ScoreFailed": {
-            "Type": "Pass",
-            "Comment": "The Map's error is the bucket's (already prefixed 'score failed: ').",
-            "Parameters": {"step": "score", "error.$": "$.error.Error", "cause.$": "$.error.Cause"},
-            "ResultPath": "$.failure",
-            "Next": "MainBranchFailed",
-        },
+        "ScoreFailed": record_failure(
+            "score",
+            "MainBranchFailed",
+            comment=(
+                "The Map's error: in AWS States.ExceedToleratedFailureThreshold (a child execution "
+                "failed; its own history holds the bucket's error), inline the bucket's error itself."
+            ),
+        ),
         "PublishFailed": record_failure("publish", "MainBranchFailed"),
         "MainBranchFailed": fail("Fails the branch (and so the Parallel) with the recorded error."),
     },

@@ -6,13 +6,16 @@ from --account/--region/--function-prefix). The result must be valid JSON with n
 script exits non-zero otherwise.
 
   python3 scripts/infra/render_asl.py statemachine.asl.json \
-      --region us-east-1 --account 000000000000 Buckets=16 MapMaxConcurrency=4 > rendered.json
+      --region us-east-1 --account 000000000000 Buckets=16 MapMaxConcurrency=4 \
+      LakeBucket=reviews-lake > rendered.json
 
 Placeholders (the same names as in infra/modules/state_machine/main.tf):
   ExtractFunctionArn ArchiveFunctionArn TransformFunctionArn ScoreFunctionArn PublishFunctionArn
-  Buckets            product buckets of the dataset (a number, or null: the live snapshot's)
-  MapMaxConcurrency  Map MaxConcurrency (number, 0 = no limit)
---map-mode DISTRIBUTED applies the same textual switch as Terraform (var.map_mode).
+  Buckets            product buckets of the dataset (1..4096), or null (default): the live
+                     snapshot's count, else the transform function's default (64)
+  MapMaxConcurrency  MaxConcurrency of the bucket Map (number, 0 = no limit; default 8)
+  LakeBucket         the lake bucket's name: the bucket Map's ItemReader reads the run's plan
+                     items from it (default reviews-lake)
 """
 import argparse
 import json
@@ -27,8 +30,8 @@ FUNCTIONS = {
     "ScoreFunctionArn": "score",
     "PublishFunctionArn": "publish",
 }
-INLINE_MODE = '"Mode": "INLINE"'
-DISTRIBUTED_MODE = '"Mode": "DISTRIBUTED",\n          "ExecutionType": "STANDARD"'
+MAX_BUCKETS = 4096
+DEFAULTS = {"Buckets": "null", "MapMaxConcurrency": 8, "LakeBucket": "reviews-lake"}
 
 
 def placeholders(text):
@@ -42,6 +45,17 @@ def render(text, values):
     return PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), text)
 
 
+def validate(values):
+    """The values that end up inside the definition's JSON: refuse anything else."""
+    b = str(values["Buckets"])
+    if b != "null" and not (re.fullmatch(r"[0-9]+", b) and 1 <= int(b) <= MAX_BUCKETS):
+        raise SystemExit(f"render_asl: Buckets must be null or a whole number from 1 to {MAX_BUCKETS}, got {b!r}")
+    if not re.fullmatch(r"[0-9]+", str(values["MapMaxConcurrency"])):
+        raise SystemExit(f"render_asl: MapMaxConcurrency must be a non-negative integer, got {values['MapMaxConcurrency']!r}")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", str(values["LakeBucket"])):
+        raise SystemExit(f"render_asl: LakeBucket must be an S3 bucket name, got {values['LakeBucket']!r}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("asl")
@@ -49,7 +63,6 @@ def main():
     ap.add_argument("--region", default="us-east-1")
     ap.add_argument("--account", default="000000000000")
     ap.add_argument("--function-prefix", default="reviews-")
-    ap.add_argument("--map-mode", choices=["INLINE", "DISTRIBUTED"], default="INLINE")
     ap.add_argument("--list", action="store_true", help="print the placeholders and exit")
     args = ap.parse_intermixed_args()
 
@@ -57,7 +70,7 @@ def main():
     if args.list:
         print("\n".join(placeholders(text)))
         return
-    values = {"Buckets": "null", "MapMaxConcurrency": 8}
+    values = dict(DEFAULTS)
     for key, short in FUNCTIONS.items():
         values[key] = f"arn:aws:lambda:{args.region}:{args.account}:function:{args.function_prefix}{short}"
     for a in args.assignments:
@@ -65,15 +78,8 @@ def main():
             raise SystemExit(f"render_asl: expected Name=value, got {a!r}")
         k, v = a.split("=", 1)
         values[k] = v
-    if not re.fullmatch(r"[0-9]+", str(values["MapMaxConcurrency"])):
-        raise SystemExit(f"render_asl: MapMaxConcurrency must be a non-negative integer, got {values['MapMaxConcurrency']!r}")
-    if not re.fullmatch(r"[1-9][0-9]*|null", str(values["Buckets"])):
-        raise SystemExit(f"render_asl: Buckets must be a positive integer or null, got {values['Buckets']!r}")
+    validate(values)
     out = render(text, values)
-    if args.map_mode == "DISTRIBUTED":
-        if out.count(INLINE_MODE) != 1:
-            raise SystemExit("render_asl: expected exactly one Map ProcessorConfig Mode INLINE to switch")
-        out = out.replace(INLINE_MODE, DISTRIBUTED_MODE)
     try:
         json.loads(out)
     except json.JSONDecodeError as e:

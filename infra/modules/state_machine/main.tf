@@ -5,12 +5,16 @@ data "aws_region" "current" {}
 data "aws_partition" "current" {}
 
 locals {
-  sm_arn = "arn:${data.aws_partition.current.partition}:states:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:stateMachine:${var.name}"
+  arn_prefix = "arn:${data.aws_partition.current.partition}:states:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}"
+  sm_arn     = "${local.arn_prefix}:stateMachine:${var.name}"
 
   # templatefile() fills the ${...} placeholders of the ASL (the same names that
   # scripts/infra/render_asl.py fills for LocalStack). Numbers are passed as strings and read back
   # by States.StringToJson in the "Configure" state, so the committed file stays valid JSON.
-  rendered = templatefile(var.asl_path, {
+  # The bucket Map is DISTRIBUTED in the committed file (LocalStack runs it too): each changed
+  # product bucket is a child workflow execution, and its items are read from the lake by an
+  # ItemReader (s3:GetObject on state/runs/, below).
+  definition = jsonencode(jsondecode(templatefile(var.asl_path, {
     ExtractFunctionArn   = var.function_arns["extract"]
     ArchiveFunctionArn   = var.function_arns["archive"]
     TransformFunctionArn = var.function_arns["transform"]
@@ -18,22 +22,13 @@ locals {
     PublishFunctionArn   = var.function_arns["publish"]
     Buckets              = var.buckets == null ? "null" : tostring(var.buckets)
     MapMaxConcurrency    = tostring(var.map_max_concurrency)
-  })
-
-  # The committed ASL runs the scoring Map INLINE (what LocalStack and moto execute). In AWS,
-  # DISTRIBUTED runs each shard as a child workflow execution (no 40-iteration inline limit, its own
-  # history per shard); ExecutionType is required in that mode. infra-check.sh verifies that the
-  # string below occurs exactly once in the ASL, so this switch cannot silently do nothing.
-  inline_mode = "\"Mode\": \"INLINE\""
-  definition = jsonencode(jsondecode(
-    var.map_mode == "DISTRIBUTED"
-    ? replace(local.rendered, local.inline_mode, "\"Mode\": \"DISTRIBUTED\", \"ExecutionType\": \"STANDARD\"")
-    : local.rendered
-  ))
+    LakeBucket           = var.lake_bucket_name
+  })))
 }
 
 # ----------------------------------------------------------------------------------------------
-# Execution role: invoke the five stage functions; run Distributed Map child executions; logs.
+# Execution role: invoke the five stage functions; read the bucket Map's items; run its child
+# executions; logs.
 # ----------------------------------------------------------------------------------------------
 data "aws_iam_policy_document" "assume_states" {
   statement {
@@ -63,17 +58,26 @@ data "aws_iam_policy_document" "state_machine" {
   }
 
   statement {
+    # The ItemReader of the bucket Map: transform's state/runs/run=<id>/plan-items.json. The lake
+    # is SSE-S3, so no kms:Decrypt is needed.
+    sid       = "DistributedMapItemReader"
+    actions   = ["s3:GetObject"]
+    resources = ["arn:${data.aws_partition.current.partition}:s3:::${var.lake_bucket_name}/state/runs/*"]
+  }
+
+  statement {
     sid       = "DistributedMapChildExecutions"
     actions   = ["states:StartExecution"]
     resources = [local.sm_arn]
   }
 
   statement {
+    # Child executions of a map run are named <state machine>/<map run label>:<id>.
     sid     = "DistributedMapChildExecutionControl"
     actions = ["states:DescribeExecution", "states:StopExecution"]
     resources = [
-      "arn:${data.aws_partition.current.partition}:states:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:execution:${var.name}:*",
-      "arn:${data.aws_partition.current.partition}:states:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:express:${var.name}:*",
+      "${local.arn_prefix}:execution:${var.name}/*",
+      "${local.arn_prefix}:execution:${var.name}:*",
     ]
   }
 

@@ -19,19 +19,25 @@ variable "function_arns" {
 }
 
 variable "buckets" {
-  description = "Default product bucket count (null: the live snapshot's, else 64)."
+  description = "Default product bucket count, passed to transform (null: the live snapshot's count, else 64); an execution input {\"buckets\": n} overrides it."
   type        = number
   default     = null
+
+  validation {
+    # `? :`, not `||`: Terraform 1.11 evaluates both sides of `||` (null >= 1 is an error).
+    condition     = var.buckets == null ? true : (var.buckets >= 1 && var.buckets <= 4096)
+    error_message = "buckets must be null or from 1 to 4096."
+  }
+}
+
+variable "lake_bucket_name" {
+  description = "The lake bucket: the bucket Map's ItemReader reads state/runs/run=<id>/plan-items.json from it."
+  type        = string
 }
 
 variable "map_max_concurrency" {
   description = "Map MaxConcurrency."
   type        = number
-}
-
-variable "map_mode" {
-  description = "INLINE or DISTRIBUTED."
-  type        = string
 }
 
 variable "schedule_expression" {
