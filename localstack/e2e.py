@@ -9,8 +9,12 @@ Scenarios (one line each, PASS/FAIL, then 'N passed, N failed'; exit 1 on any fa
   1. an execution runs every step and SUCCEEDS; the curated Parquet parts and the manifests are
      in the bucket; the API function answers /reviews/{id}/top from them
   1b. incremental: a run that edits two reviews of one product rewrites only that product's
-     bucket (the bucket Map, a Distributed Map reading its items from S3, has one item); the new
+     bucket (the route Map routes each raw part in a child execution; the bucket Map, a
+     Distributed Map reading its items from S3, has one item); the new
      snapshot references the first run's files for the other buckets; the API serves the edits
+  1c. a bucket merge that fails for real (its carried file is gone): the execution FAILS through
+     the failure path and commits nothing; with the file back, the next execution publishes the
+     edit the failed one held
   2. MongoDB stopped: the execution SUCCEEDS with the archive deferred; MongoDB back: the next
      execution archives the backlog (the earlier run and its own)
   3. PostgreSQL stopped for the first attempts: Retry absorbs it, the execution SUCCEEDS
@@ -202,6 +206,7 @@ def scenario_incremental():
     t_start = time.time()
     d = run({})
     score_calls = bridge_calls("reviews-score", t_start, time.time())
+    transform_calls = bridge_calls("reviews-transform", t_start, time.time())
     events = history(d["executionArn"])
     map_entered = [e["stateEnteredEventDetails"]["name"] for e in events if e["type"] == "MapStateEntered"]
     map_runs = [e["type"] for e in events if e["type"] in ("MapRunStarted", "MapRunSucceeded", "MapRunFailed")]
@@ -220,11 +225,13 @@ def scenario_incremental():
           and kept and all(f.get("run_id") == first_run and f.get("curated_key", "").startswith(f"curated/run={first_run}/")
                            for f in kept)
           and sum(k.endswith(".parquet") and "/bucket=" in k for k in s3_keys(f"curated/run={second_run}/")) == len(rewritten)
-          and map_entered == ["MergeBuckets"] and map_runs == ["MapRunStarted", "MapRunSucceeded"]
-          and len(score_calls) == merge.get("changed") == len(rewritten),
+          and map_entered == ["RouteParts", "MergeBuckets"] and map_runs == ["MapRunStarted", "MapRunSucceeded"] * 2
+          and len(score_calls) == merge.get("changed") == len(rewritten)
+          and len(transform_calls) == 2,
           f"{d['status']} in {d['_seconds']}s, merge {merge}, rewritten buckets {rewritten} by {second_run}, "
           f"{len(kept)} kept from {sorted({f.get('run_id') for f in kept})}, edited {edited} of {product}, "
-          f"distributed map {map_entered} {map_runs}, {len(score_calls)} score call(s), "
+          f"distributed maps {map_entered} {map_runs}, {len(transform_calls)} transform call(s) "
+          f"(one raw part + the plan), {len(score_calls)} score call(s), "
           f"cause {d.get('cause', '')[:200]}")
     changes = pub.get("changes", {})
     # The API re-reads the pointer at most every REVIEWS_RELOAD_SECS (e2e.sh sets 1 s).
@@ -290,6 +297,59 @@ def scenario_postgres_down():
           d["status"] == "SUCCEEDED" and len(fails) >= 2 and set(fails) == {"RetryableError"}
           and d["_output"].get("rows", {}).get("extracted", 0) > 0,
           f"{d['status']} in {d['_seconds']}s after extract failures {fails}")
+
+
+def bucket_of(product_id, buckets):
+    """The lake's product bucket (crates/lake/src/layout.rs: FNV-1a 64 of the id, mod n)."""
+    h = 0xCBF29CE484222325
+    for b in product_id.encode():
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h % buckets
+
+
+def scenario_merge_fails():
+    """A bucket whose carried file is gone: its merge fails (a FatalError in one child of the
+    bucket Map), the execution FAILS through the failure path and nothing is committed. With
+    the file back, the next execution publishes the edit that the failed one held."""
+    before = latest_snapshot()
+    status, page = api("/products?per_page=20")
+    product = ((page or {}).get("products") or [{}])[0].get("product_id")
+    status, top = api(f"/reviews/{product}/top?limit=1") if product else (None, {})
+    review = ((top or {}).get("reviews") or [{}])[0].get("review_id")
+    bucket = bucket_of(product or "", before.get("buckets", 1))
+    carried = next((f["cleaned_key"] for f in before.get("bucket_files", []) if f["bucket"] == bucket), None)
+    token = f"e2e-lost-{uuid.uuid4().hex[:8]}"
+    if not (review and carried):
+        check("a bucket merge that fails fails the execution", False, f"no product/bucket file: {product} {carried}")
+        return
+    body = s3.get_object(Bucket=BUCKET, Key=carried)["Body"].read()
+    quoted = review.replace("'", "''")
+    psql_source(f"UPDATE review SET text = text || ' ({token})' WHERE review_id = '{quoted}' RETURNING review_id")
+    s3.delete_object(Bucket=BUCKET, Key=carried)
+    try:
+        d = run({})
+    finally:
+        s3.put_object(Bucket=BUCKET, Key=carried, Body=body)
+    after = latest_snapshot()
+    cause = d.get("cause", "")
+    check("a bucket merge that fails (its carried file is gone) FAILS the execution; nothing is committed",
+          d["status"] == "FAILED" and cause.startswith("score failed") and after == before,
+          f"{d['status']}, error {d.get('error')}, cause {cause[:160]}, "
+          f"pointer {'unchanged' if after == before else 'MOVED'}")
+    d2 = run({})
+    o = d2["_output"]
+    deadline, served = time.monotonic() + 60, {}
+    while time.monotonic() < deadline:
+        status, served = api(f"/reviews/{product}/top?limit=50")
+        if status == 200 and served.get("run_id") == o.get("run_id"):
+            break
+        time.sleep(1)
+    texts = {r["review_id"]: r.get("text", "") for r in (served or {}).get("reviews", [])}
+    check("with the file back, the next execution publishes the edit the failed one held",
+          d2["status"] == "SUCCEEDED" and o.get("publish", {}).get("status") == "published"
+          and o.get("publish", {}).get("changes", {}).get("updated") == 1 and token in texts.get(review, ""),
+          f"{d2['status']}, changes {o.get('publish', {}).get('changes')}, edit served: {token in texts.get(review, '')}, "
+          f"cause {d2.get('cause', '')[:160]}")
 
 
 def scenario_fatal():
@@ -398,6 +458,7 @@ def main():
     t0 = time.monotonic()
     scenario_success()
     scenario_incremental()
+    scenario_merge_fails()
     scenario_mongo_down()
     scenario_postgres_down()
     scenario_fatal()

@@ -12,7 +12,8 @@ use reviews_lake::parquet_io::{Dataset, read_parquet, write_parquet};
 use reviews_lake::{Lake, LocalLake, RunId};
 use reviews_sources::{SyntheticConfig, SyntheticReviews};
 use reviews_stages::{
-    NoProgress, PublishInput, TransformInput, extract_rows, merge_buckets, publish, transform,
+    NoProgress, PublishInput, TransformInput, extract_rows, merge_buckets, plan_items, publish,
+    transform,
 };
 use serde::Serialize;
 
@@ -192,20 +193,15 @@ async fn run_stages(
             merge_previous: incremental,
             deletions_key: None,
             buckets: Some(buckets),
+            routed: false,
         },
         &NoProgress,
     )
     .await?;
     let transform_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let merged = merge_buckets(
-        lake.clone(),
-        scorer,
-        &transformed.changed,
-        workers,
-        Arc::new(NoProgress),
-    )
-    .await?;
+    let items = plan_items(lake.as_ref(), run).await?;
+    let merged = merge_buckets(lake.clone(), scorer, &items, workers, Arc::new(NoProgress)).await?;
     let merge_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let published = publish(

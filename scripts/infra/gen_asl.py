@@ -157,9 +157,103 @@ merge_map = {
     "Next": "EveryBucketMerged",
 }
 
+route_map = {
+    "Type": "Map",
+    "Comment": (
+        "Step 3, routing (transform, one Lambda per raw part): clean the part and route its valid "
+        "rows to product buckets (cleaned/run=<id>/changes/), its rejected ones to rejects/. "
+        "DISTRIBUTED: each part is a child workflow execution, so neither one Lambda's time nor "
+        "its memory bounds the day's rows. Each child returns only `true`; the plan reads the "
+        "parts' route records from the lake."
+    ),
+    "ItemsPath": "$.raw_keys",
+    "ItemSelector": {
+        "run_id.$": "$.run_id",
+        "part.$": "$$.Map.Item.Index",
+        "raw_key.$": "$$.Map.Item.Value",
+        "buckets.$": "$.buckets",
+    },
+    "MaxConcurrencyPath": "$.max_concurrency",
+    "ItemProcessor": {
+        "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+        "StartAt": "RoutePart",
+        "States": {
+            "RoutePart": dict(
+                invoke(
+                    "TransformFunctionArn",
+                    {
+                        "run_id.$": "$.run_id",
+                        "part.$": "$.part",
+                        "raw_key.$": "$.raw_key",
+                        "buckets.$": "$.buckets",
+                    },
+                    {"routed": True},
+                    "$",
+                    catch_to="RoutePartFailed",
+                    comment="Clean one raw part, write its change files per bucket, its rejects and its route record.",
+                ),
+                OutputPath="$.routed",
+            ),
+            "RoutePartFailed": record_failure("transform", "RoutePartFailedStop"),
+            "RoutePartFailedStop": fail("Fails this part's child execution, hence the Map, with the recorded error."),
+        },
+    },
+    "ResultSelector": {
+        "parts_routed.$": "States.ArrayLength($)",
+        "outcomes.$": "States.ArrayUnique($)",
+    },
+    "ResultPath": "$.route",
+    "Catch": [
+        {"ErrorEquals": ["FatalError"], "ResultPath": "$.error", "Next": "TransformFailed"},
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "TransformFailed"},
+    ],
+    "Next": "EveryPartRouted",
+}
+
 main_branch = {
-    "StartAt": "Transform",
+    "StartAt": "CountParts",
     "States": {
+        "CountParts": {
+            "Type": "Pass",
+            "Comment": "How many raw parts the route Map must route (checked after it).",
+            "Parameters": {"raw_parts.$": "States.ArrayLength($.raw_keys)"},
+            "ResultPath": "$.parts",
+            "Next": "RouteParts",
+        },
+        "RouteParts": route_map,
+        "EveryPartRouted": {
+            "Type": "Choice",
+            "Comment": (
+                "Every raw part routed: as many child results as parts, all `true` (the plan "
+                "also refuses a part without a route record)."
+            ),
+            "Choices": [
+                {
+                    "And": [
+                        {"Variable": "$.route.parts_routed", "NumericEqualsPath": "$.parts.raw_parts"},
+                        {"Variable": "$.route.outcomes[0]", "IsBoolean": True},
+                        {"Variable": "$.route.outcomes[0]", "BooleanEquals": True},
+                        {"Not": {"Variable": "$.route.outcomes[1]", "IsPresent": True}},
+                    ],
+                    "Next": "Transform",
+                }
+            ],
+            "Default": "PartsUnrouted",
+        },
+        "PartsUnrouted": {
+            "Type": "Pass",
+            "Parameters": {
+                "step": "transform",
+                "error": "PartsUnrouted",
+                "cause.$": (
+                    "States.Format('transform failed: {} raw parts, {} child results, not all of "
+                    "them a successful routing (see the map run)', $.parts.raw_parts, "
+                    "$.route.parts_routed)"
+                ),
+            },
+            "ResultPath": "$.failure",
+            "Next": "MainBranchFailed",
+        },
         "Transform": invoke(
             "TransformFunctionArn",
             {
@@ -168,6 +262,7 @@ main_branch = {
                 "merge_previous.$": "$.incremental",
                 "deletions_key.$": "$.deletions_key",
                 "buckets.$": "$.buckets",
+                "routed": True,
             },
             {
                 "run_id.$": "$.Payload.run_id",
@@ -177,7 +272,7 @@ main_branch = {
                 "rejected_by_reason.$": "$.Payload.rejected_by_reason",
                 "rejects_key.$": "$.Payload.rejects_key",
                 "buckets.$": "$.Payload.buckets",
-                "changed.$": "States.ArrayLength($.Payload.changed)",
+                "changed.$": "$.Payload.changed",
                 "items_key.$": "$.Payload.items_key",
                 "full_pass.$": "$.Payload.full_pass",
             },
@@ -185,9 +280,9 @@ main_branch = {
             next_state="CountRows",
             catch_to="TransformFailed",
             comment=(
-                "Steps 3+4 (transform + load cleaned, fused): clean each raw part, route valid rows "
-                "to product buckets and rejected ones to rejects/, then plan the buckets to rewrite "
-                "(kept here as a count: the list itself is read from the lake by the Map)."
+                "Steps 3+4 (transform + load cleaned), the plan: from the parts' route records, "
+                "decide the buckets to rewrite and write their tasks (a count here: the list "
+                "itself is read from the lake by the bucket Map)."
             ),
         ),
         "CountRows": {
@@ -459,8 +554,8 @@ archive_branch = {
 
 definition = {
     "Comment": (
-        "Reviews pipeline: extract -> [archive || transform(route to product buckets + plan) -> "
-        "Map(merge + score each changed bucket) -> publish]. Placeholders ${...} are filled by Terraform templatefile() and by "
+        "Reviews pipeline: extract -> [archive || Map(route each raw part to product buckets) -> "
+        "transform plan -> Map(merge + score each changed bucket) -> publish]. Placeholders ${...} are filled by Terraform templatefile() and by "
         "scripts/infra/render_asl.py (LocalStack); see infra/README.md."
     ),
     "StartAt": "Configure",

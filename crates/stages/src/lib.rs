@@ -24,4 +24,7 @@ pub use runner::{
     lease_ttl_from_env, merge_buckets, run_from_source, run_local,
 };
 pub use score::Scorer;
-pub use transform::{BucketItem, TransformInput, TransformOutput, transform};
+pub use transform::{
+    BucketItem, RoutePartInput, RoutePartOutput, TransformInput, TransformOutput, plan_items,
+    route, transform,
+};

@@ -17,7 +17,7 @@ use crate::extract::{Deletion, extract_rows, write_deletions};
 use crate::progress::Progress;
 use crate::publish::{PublishInput, PublishStatus, publish};
 use crate::score::Scorer;
-use crate::transform::{BucketItem, TransformInput, transform};
+use crate::transform::{BucketItem, TransformInput, plan_items, transform};
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -269,6 +269,7 @@ where
             merge_previous: options.merge_previous || extracted.incremental,
             deletions_key: extracted.deletions_key.clone(),
             buckets: options.buckets,
+            routed: false,
         },
         progress.as_ref(),
     )
@@ -276,10 +277,11 @@ where
     timed("transform + load cleaned", t);
 
     let t = Instant::now();
+    let items = plan_items(lake.as_ref(), run).await?;
     let merged = merge_buckets(
         lake.clone(),
         scorer,
-        &transformed.changed,
+        &items,
         options.workers,
         progress.clone(),
     )

@@ -45,6 +45,33 @@ pub struct TransformInput {
     /// carried rows once.
     #[serde(default)]
     pub buckets: Option<u32>,
+    /// Every raw part was already routed by [`route`] (one task each, the state machine's
+    /// route Map): plan from their records instead of routing here. Parts routed apart have
+    /// a cleaner each, so an id that two parts both hold is refused by the bucket merge
+    /// rather than rejected as a duplicate; the PostgreSQL source gives each review once.
+    #[serde(default)]
+    pub routed: bool,
+}
+
+/// One raw part to clean and route: the unit of work of one task of the route Map.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoutePartInput {
+    pub run_id: RunId,
+    /// The part's position in the run's `raw_keys` (names its change and rejects files).
+    pub part: usize,
+    pub raw_key: String,
+    /// As [`TransformInput::buckets`]; every part and the plan resolve the same count.
+    #[serde(default)]
+    pub buckets: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoutePartOutput {
+    pub run_id: RunId,
+    pub part: usize,
+    pub rows_in: u64,
+    pub cleaned: u64,
+    pub rejected: u64,
 }
 
 /// One bucket to merge and score: the unit of work of one task of the bucket Map.
@@ -65,29 +92,26 @@ pub struct TransformOutput {
     pub rejects_key: String,
     pub rejects_keys: Vec<String>,
     pub buckets: u32,
-    /// The buckets this run rewrites; every other bucket is referenced from the base.
-    pub changed: Vec<BucketItem>,
-    /// The same list as a JSON array in the lake (the Distributed Map's ItemReader).
+    /// How many buckets this run rewrites; every other bucket is referenced from the base.
+    /// A count, so that the payload stays small whatever the bucket count.
+    pub changed: u64,
+    /// The list of those buckets ([`BucketItem`]s), a JSON array in the lake: the
+    /// Distributed Map's ItemReader reads it ([`plan_items`] here).
     pub items_key: String,
     /// Why every bucket is rewritten, when it is.
     pub full_pass: Option<String>,
 }
 
-/// Run the transform stage: route every raw part, then plan the bucket merges.
+/// Run the transform stage: route every raw part (unless [`TransformInput::routed`]), then
+/// plan the bucket merges.
 pub async fn transform(
     lake: Arc<dyn Lake>,
     input: &TransformInput,
     progress: &dyn Progress,
 ) -> Result<TransformOutput, StageError> {
     let run = &input.run_id;
-    if let Some(key) = input
-        .raw_keys
-        .iter()
-        .find(|k| layout::run_of_key(k).as_ref() != Some(run) || !k.starts_with("raw/"))
-    {
-        return Err(StageError::Input(format!(
-            "raw key {key:?} is not a raw/ object of run {run}"
-        )));
+    for key in &input.raw_keys {
+        check_raw_key(run, key)?;
     }
     if input.raw_keys.is_empty() {
         return Err(StageError::Input(format!("run {run}: no raw_keys given")));
@@ -100,39 +124,31 @@ pub async fn transform(
         )));
     }
     let base = state::run_base(lake.as_ref(), run, Utc::now()).await?;
-    // The count asked for, else the base snapshot's, else the default.
-    let buckets = match input.buckets {
-        Some(n) => n,
-        None => base_snapshot(lake.as_ref(), &base)
-            .await?
-            .map(|s| s.buckets)
-            .filter(|&n| n > 0)
-            .unwrap_or(layout::DEFAULT_BUCKETS),
-    };
-    if !(1..=layout::MAX_BUCKETS).contains(&buckets) {
-        return Err(StageError::Input(format!(
-            "buckets = {buckets}: use 1 to {}",
-            layout::MAX_BUCKETS
-        )));
-    }
+    let buckets = resolve_buckets(lake.as_ref(), &base, input.buckets).await?;
     let erased = state::read_erased_buyers(lake.as_ref()).await?;
-    // One cleaner for every part: a duplicate review id across parts is still a duplicate.
-    let mut cleaner =
-        Cleaner::new(run.to_string(), base.started_at).with_erased_buyers(erased.iter().cloned());
     let mut records = Vec::with_capacity(input.raw_keys.len());
-    for (part, key) in input.raw_keys.iter().enumerate() {
-        let record = route_part(
-            lake.as_ref(),
-            run,
-            part,
-            key,
-            buckets,
-            &mut cleaner,
-            erased.len() as u64,
-            progress,
-        )
-        .await?;
-        records.push(record);
+    if input.routed {
+        for (part, key) in input.raw_keys.iter().enumerate() {
+            records.push(read_route_record(lake.as_ref(), run, part, key, erased.len()).await?);
+        }
+    } else {
+        // One cleaner for every part: a duplicate review id across parts is still a duplicate.
+        let mut cleaner = Cleaner::new(run.to_string(), base.started_at)
+            .with_erased_buyers(erased.iter().cloned());
+        for (part, key) in input.raw_keys.iter().enumerate() {
+            let record = route_part(
+                lake.as_ref(),
+                run,
+                part,
+                key,
+                buckets,
+                &mut cleaner,
+                erased.len() as u64,
+                progress,
+            )
+            .await?;
+            records.push(record);
+        }
     }
     let deletions = match &input.deletions_key {
         Some(key) => read_deletions(lake.as_ref(), key).await?,
@@ -159,22 +175,129 @@ pub async fn transform(
         rejects_key: layout::run_prefix(layout::REJECTS, run),
         rejects_keys: plan.rejects_keys.clone(),
         buckets,
-        changed: plan
-            .changed
-            .iter()
-            .map(|&bucket| BucketItem {
-                run_id: run.clone(),
-                bucket,
-            })
-            .collect(),
+        changed: plan.changed.len() as u64,
         items_key: state::plan_items_key(run),
         full_pass: plan.full_pass.clone(),
     };
     tracing::info!(
         run_id = %run, rows_in = out.rows_in, cleaned = out.cleaned, rejected = out.rejected,
-        buckets, changed = out.changed.len(), full_pass = ?out.full_pass, "transform done"
+        buckets, changed = out.changed, full_pass = ?out.full_pass, routed = input.routed,
+        "transform done"
     );
     Ok(out)
+}
+
+/// Clean and route one raw part on its own (one task of the route Map); the transform with
+/// [`TransformInput::routed`] then plans from the parts' records.
+pub async fn route(
+    lake: Arc<dyn Lake>,
+    input: &RoutePartInput,
+    progress: &dyn Progress,
+) -> Result<RoutePartOutput, StageError> {
+    let run = &input.run_id;
+    check_raw_key(run, &input.raw_key)?;
+    let base = state::run_base(lake.as_ref(), run, Utc::now()).await?;
+    let buckets = resolve_buckets(lake.as_ref(), &base, input.buckets).await?;
+    let erased = state::read_erased_buyers(lake.as_ref()).await?;
+    let mut cleaner =
+        Cleaner::new(run.to_string(), base.started_at).with_erased_buyers(erased.iter().cloned());
+    let record = route_part(
+        lake.as_ref(),
+        run,
+        input.part,
+        &input.raw_key,
+        buckets,
+        &mut cleaner,
+        erased.len() as u64,
+        progress,
+    )
+    .await?;
+    tracing::info!(
+        run_id = %run, part = input.part, rows_in = record.rows_in, cleaned = record.cleaned,
+        rejected = record.rejected, "part routed"
+    );
+    Ok(RoutePartOutput {
+        run_id: run.clone(),
+        part: input.part,
+        rows_in: record.rows_in,
+        cleaned: record.cleaned,
+        rejected: record.rejected,
+    })
+}
+
+/// The buckets a planned run rewrites, as the bucket Map reads them.
+pub async fn plan_items(lake: &dyn Lake, run: &RunId) -> Result<Vec<BucketItem>, StageError> {
+    Ok(state::read_required(lake, &state::plan_items_key(run)).await?)
+}
+
+fn check_raw_key(run: &RunId, key: &str) -> Result<(), StageError> {
+    if layout::run_of_key(key).as_ref() != Some(run) || !key.starts_with("raw/") {
+        return Err(StageError::Input(format!(
+            "raw key {key:?} is not a raw/ object of run {run}"
+        )));
+    }
+    Ok(())
+}
+
+/// The count asked for, else the base snapshot's, else the default: the same for every part
+/// and the plan of a run, as they share the run's base.
+async fn resolve_buckets(
+    lake: &dyn Lake,
+    base: &RunBase,
+    requested: Option<u32>,
+) -> Result<u32, StageError> {
+    let buckets = match requested {
+        Some(n) => n,
+        None => base_snapshot(lake, base)
+            .await?
+            .map(|s| s.buckets)
+            .filter(|&n| n > 0)
+            .unwrap_or(layout::DEFAULT_BUCKETS),
+    };
+    if !(1..=layout::MAX_BUCKETS).contains(&buckets) {
+        return Err(StageError::Input(format!(
+            "buckets = {buckets}: use 1 to {}",
+            layout::MAX_BUCKETS
+        )));
+    }
+    Ok(buckets)
+}
+
+/// The record a route task left for `part`, checked against the plan's view of the run.
+async fn read_route_record(
+    lake: &dyn Lake,
+    run: &RunId,
+    part: usize,
+    raw_key: &str,
+    erased_buyers: usize,
+) -> Result<RouteRecord, StageError> {
+    let key = state::route_record_key(run, part);
+    let record: RouteRecord = match state::read_required(lake, &key).await {
+        Ok(r) => r,
+        Err(LakeError::NotFound(_)) => {
+            return Err(StageError::Input(format!(
+                "run {run}: part {part} ({raw_key}) was not routed ({key} is missing)"
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if record.raw_key != raw_key {
+        return Err(StageError::Validation(format!(
+            "{key} routed {}, the run's part {part} is {raw_key}",
+            record.raw_key
+        )));
+    }
+    // The part's cleaner admitted the buyers erased at the time; an erasure since then must
+    // not reach the dataset through it. Failing loses nothing: the watermark has not moved,
+    // and the next run routes the same rows again with the new list.
+    if record.erased_buyers != erased_buyers as u64 {
+        return Err(StageError::Validation(format!(
+            "an erasure landed while run {run} routed its parts (part {part} knew {} erased \
+             buyer(s), now {erased_buyers}): run again",
+            record.erased_buyers
+        )));
+    }
+    Ok(record)
 }
 
 /// Clean one raw part and route it: valid rows to their bucket's change file, rejected rows

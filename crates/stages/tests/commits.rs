@@ -17,11 +17,11 @@ use reviews_lake::parquet_io::{Dataset, read_parquet};
 use reviews_lake::state::{self, RunBase};
 use reviews_lake::{Lake, LocalLake, RunId};
 use reviews_sources::{SyntheticConfig, SyntheticReviews};
-use reviews_stages::extract::{Deletion, extract_rows, write_deletions};
+use reviews_stages::extract::{Deletion, extract_rows, extract_rows_in_parts, write_deletions};
 use reviews_stages::publish::live_manifest;
 use reviews_stages::{
-    NoProgress, RunOptions, RunSummary, Scorer, SourceChanges, StageError, TransformInput,
-    begin_run, merge_buckets, run_from_source, transform,
+    NoProgress, RoutePartInput, RunOptions, RunSummary, Scorer, SourceChanges, StageError,
+    TransformInput, begin_run, merge_buckets, plan_items, route, run_from_source, transform,
 };
 use reviews_testkit::FaultyLake;
 
@@ -265,6 +265,7 @@ async fn dying_run(lake: Arc<dyn Lake>, src: &Source, run: &str, dies_after: Die
             merge_previous: true,
             deletions_key: Some(deletions),
             buckets: Some(4),
+            routed: false,
         },
         &NoProgress,
     )
@@ -273,7 +274,8 @@ async fn dying_run(lake: Arc<dyn Lake>, src: &Source, run: &str, dies_after: Die
     if let DiesAfter::Transform = dies_after {
         return;
     }
-    merge_buckets(lake, scorer(), &t.changed, 2, Arc::new(NoProgress))
+    let items = plan_items(lake.as_ref(), &t.run_id).await.unwrap();
+    merge_buckets(lake, scorer(), &items, 2, Arc::new(NoProgress))
         .await
         .unwrap();
 }
@@ -643,5 +645,97 @@ async fn a_small_change_rewrites_only_its_buckets_and_reuses_unchanged_topics() 
         third.changes
     );
     assert!(third.accounted, "{:?}", third.changes);
+    assert_eq!(live(lake.as_ref()).await, expected(&src).await);
+}
+
+/// The state machine routes each raw part in a task of its own (a Map: in any order, at the
+/// same time), then plans from the parts' records: the snapshot is the one that routing
+/// them together gives. Planning before every part is routed, or after an erasure landed
+/// mid-way, is refused and commits nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parts_routed_apart_publish_what_routing_them_together_does() {
+    let (_dir, lake, mut src) = day_one().await;
+    change_day(&mut src, 2, "B");
+    let run = RunId::parse("d2").unwrap();
+    let base = begin_run(lake.as_ref(), &run, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let changes = src.changes(&base);
+    let watermark = changes.watermark.clone();
+    let extracted = extract_rows_in_parts(
+        lake.clone(),
+        &run,
+        changes.rows,
+        &NoProgress,
+        watermark.clone(),
+        25,
+    )
+    .await
+    .unwrap();
+    assert!(extracted.raw_keys.len() >= 4, "{:?}", extracted.raw_keys);
+    let deletions = write_deletions(lake.as_ref(), &run, &changes.deleted)
+        .await
+        .unwrap();
+    let plan_input = TransformInput {
+        run_id: run.clone(),
+        raw_keys: extracted.raw_keys.clone(),
+        merge_previous: true,
+        deletions_key: Some(deletions),
+        buckets: None,
+        routed: true,
+    };
+    let route_all = || async {
+        let tasks: Vec<_> = extracted
+            .raw_keys
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(part, key)| {
+                let lake = lake.clone();
+                let input = RoutePartInput {
+                    run_id: run.clone(),
+                    part,
+                    raw_key: key.clone(),
+                    buckets: None,
+                };
+                tokio::spawn(async move { route(lake, &input, &NoProgress).await })
+            })
+            .collect();
+        let mut rows = 0;
+        for t in tasks {
+            rows += t.await.unwrap().unwrap().rows_in;
+        }
+        rows
+    };
+
+    let err = transform(lake.clone(), &plan_input, &NoProgress)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("was not routed"), "{err}");
+
+    assert_eq!(route_all().await, extracted.rows);
+    state::add_erased_buyer(lake.as_ref(), "someone-new")
+        .await
+        .unwrap();
+    let err = transform(lake.clone(), &plan_input, &NoProgress)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("an erasure landed"), "{err}");
+
+    // Routed again (the next attempt), with the list as it now is.
+    route_all().await;
+    let planned = transform(lake.clone(), &plan_input, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(planned.buckets, 4, "the base snapshot's count");
+    assert_eq!(planned.rows_in, extracted.rows);
+    let items = plan_items(lake.as_ref(), &run).await.unwrap();
+    assert_eq!(items.len() as u64, planned.changed);
+    merge_buckets(lake.clone(), scorer(), &items, 2, Arc::new(NoProgress))
+        .await
+        .unwrap();
+    publish_scored(lake.clone(), "d2", watermark.as_deref())
+        .await
+        .unwrap();
     assert_eq!(live(lake.as_ref()).await, expected(&src).await);
 }

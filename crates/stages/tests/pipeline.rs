@@ -12,7 +12,7 @@ use reviews_lake::{Lake, LocalLake, RunId, layout};
 use reviews_sources::{SyntheticConfig, SyntheticReviews};
 use reviews_stages::publish::{live_manifest, promote};
 use reviews_stages::{
-    NoProgress, PublishInput, RunOptions, Scorer, StageError, publish, run_local,
+    NoProgress, PublishInput, RunOptions, Scorer, StageError, plan_items, publish, run_local,
 };
 use sha2::{Digest, Sha256};
 
@@ -242,6 +242,7 @@ async fn publish_refuses_invalid_data_and_keeps_the_live_run() {
             merge_previous: false,
             deletions_key: None,
             buckets: Some(2),
+            routed: false,
         },
         &NoProgress,
     )
@@ -250,7 +251,8 @@ async fn publish_refuses_invalid_data_and_keeps_the_live_run() {
     // Not merged yet: no bucket record.
     let err = try_publish(None).await.unwrap_err();
     assert!(err.to_string().contains("was not merged"), "{err}");
-    merge_buckets(lake.clone(), scorer(), &t.changed, 2, Arc::new(NoProgress))
+    let items = plan_items(lake.as_ref(), &t.run_id).await.unwrap();
+    merge_buckets(lake.clone(), scorer(), &items, 2, Arc::new(NoProgress))
         .await
         .unwrap();
     let record_key = state::bucket_record_key(&bad, 0);
@@ -406,6 +408,7 @@ async fn raw_parts_are_all_transformed_and_a_shorter_rerun_drops_stale_parts() {
             merge_previous: false,
             deletions_key: None,
             buckets: None,
+            routed: false,
         },
         &NoProgress,
     )
@@ -458,6 +461,7 @@ async fn raw_parts_are_all_transformed_and_a_shorter_rerun_drops_stale_parts() {
             merge_previous: false,
             deletions_key: None,
             buckets: None,
+            routed: false,
         },
         &NoProgress,
     )

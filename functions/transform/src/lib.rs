@@ -1,12 +1,19 @@
-//! Steps 3+4: clean the run's raw parts one at a time, route valid rows to product buckets
-//! and rejected ones to rejects/ with a reason per row, then plan which buckets the run
-//! rewrites (the items of the bucket Map).
+//! Steps 3+4: clean the run's raw parts, route valid rows to product buckets and rejected
+//! ones to rejects/ with a reason per row, then plan which buckets the run rewrites (the
+//! items of the bucket Map). Two events:
+//! - `{run_id, part, raw_key, buckets?}`: route one part (a task of the state machine's
+//!   route Map) → [`RoutePartOutput`];
+//! - `{run_id, raw_keys, merge_previous, deletions_key?, buckets?, routed?}`: plan, after
+//!   routing every part here unless `routed` → [`TransformOutput`].
 
 use std::sync::Arc;
 
 use reviews_lake::Lake;
 use reviews_lambda::FunctionError;
-use reviews_stages::{NoProgress, TransformInput, TransformOutput, transform};
+use reviews_stages::{
+    NoProgress, RoutePartInput, RoutePartOutput, TransformInput, TransformOutput, route, transform,
+};
+use serde::Serialize;
 
 pub struct TransformFunction {
     lake: Arc<dyn Lake>,
@@ -34,9 +41,24 @@ impl TransformFunction {
         Ok(Self::new(reviews_lambda::lake_from_env().await?).with_buckets(buckets))
     }
 
-    pub async fn handle(&self, event: serde_json::Value) -> Result<TransformOutput, FunctionError> {
+    pub async fn handle(&self, event: serde_json::Value) -> Result<TransformResult, FunctionError> {
+        if event.get("raw_key").is_some() {
+            let mut input: RoutePartInput = reviews_lambda::parse_input(event)?;
+            input.buckets = input.buckets.or(self.buckets);
+            let out = route(self.lake.clone(), &input, &NoProgress).await?;
+            return Ok(TransformResult::Routed(out));
+        }
         let mut input: TransformInput = reviews_lambda::parse_input(event)?;
         input.buckets = input.buckets.or(self.buckets);
-        Ok(transform(self.lake.clone(), &input, &NoProgress).await?)
+        let out = transform(self.lake.clone(), &input, &NoProgress).await?;
+        Ok(TransformResult::Planned(out))
     }
+}
+
+/// What the function answers: the routed part, or the plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum TransformResult {
+    Routed(RoutePartOutput),
+    Planned(TransformOutput),
 }
