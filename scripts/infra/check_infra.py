@@ -4,8 +4,9 @@
 No Terraform provider can be downloaded here, so no `terraform init/validate`: instead
   1. every .tf file parses (python-hcl2); `terraform fmt -check` when a terraform binary exists;
   2. the ASL is valid JSON, its placeholders are exactly the ones Terraform's templatefile() fills,
-     it renders to valid JSON, every Next/Default target exists; its one Map is DISTRIBUTED
-     (STANDARD child executions) and reads its items with an S3 ItemReader from the lake bucket;
+     it renders to valid JSON, every Next/Default target exists; its two Maps (raw parts, product
+     buckets) are DISTRIBUTED (STANDARD child executions), the bucket Map reads its items with an
+     S3 ItemReader from the lake bucket;
   3. every Lambda the ASL invokes exists in Terraform (pipeline_stages) and as functions/<stage>
      whose binary is reviews-<stage> (and functions/api for reviews-api);
   4. every Task retries the Lambda service exceptions and RetryableError with backoff and jitter
@@ -172,18 +173,25 @@ def check_asl(tf, allow_missing):
     except (SystemExit, json.JSONDecodeError) as e:
         fail(f"ASL renders: {e}")
     if rendered is not None:
-        maps = [st for _, _, st, _ in walk_states(rendered["States"]) if st.get("Type") == "Map"]
-        m = maps[0] if len(maps) == 1 else {}
-        reader = m.get("ItemReader", {})
-        check(len(maps) == 1 and m.get("ItemProcessor", {}).get("ProcessorConfig") == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
-              "the one Map is DISTRIBUTED with STANDARD child executions", f"{len(maps)} Map(s)")
+        maps = {name: st for _, name, st, _ in walk_states(rendered["States"]) if st.get("Type") == "Map"}
+        check(set(maps) == {"RouteParts", "MergeBuckets"}, "the Maps are RouteParts (raw parts) and MergeBuckets (product buckets)",
+              str(sorted(maps)))
+        for name, m in sorted(maps.items()):
+            check(m.get("ItemProcessor", {}).get("ProcessorConfig") == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                  f"Map {name} is DISTRIBUTED with STANDARD child executions", json.dumps(m.get("ItemProcessor", {}).get("ProcessorConfig")))
+            check("ResultPath" in m and "ResultSelector" in m and "$" not in m["ResultSelector"].values(),
+                  f"Map {name} keeps a summary of its results (ResultSelector), not the per-item results")
+        merge = maps.get("MergeBuckets", {})
+        reader = merge.get("ItemReader", {})
         check(reader.get("Resource") == "arn:aws:states:::s3:getObject"
               and reader.get("ReaderConfig", {}).get("InputType") == "JSON"
               and reader.get("Parameters", {}).get("Bucket") == "reviews-lake-check"
-              and "Key.$" in reader.get("Parameters", {}) and "ItemsPath" not in m,
-              "the Map reads its items with an S3 getObject ItemReader (JSON) from ${LakeBucket}", json.dumps(reader))
-        check("ResultPath" in m and "ResultSelector" in m and "$" not in m["ResultSelector"].values(),
-              "the Map keeps a summary of its results (ResultSelector), not the per-item results")
+              and "Key.$" in reader.get("Parameters", {}) and "ItemsPath" not in merge,
+              "MergeBuckets reads its items with an S3 getObject ItemReader (JSON) from ${LakeBucket}", json.dumps(reader))
+        # The raw part keys come in extract's output (one short key per part, bounded by the
+        # extract's part size), so RouteParts may read them from the state.
+        check(maps.get("RouteParts", {}).get("ItemsPath") == "$.raw_keys",
+              "RouteParts iterates extract's raw part keys ($.raw_keys)")
 
     # Placeholders vs Terraform templatefile() variables.
     asl_ph = set(render_asl.placeholders(text))
