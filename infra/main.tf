@@ -369,7 +369,9 @@ module "api_function" {
   timeout_s            = var.functions["api"].timeout_s
   reserved_concurrency = var.functions["api"].reserved_concurrency
   environment = merge(local.common_env, {
-    REVIEWS_CORS_ORIGIN = module.storefront.url
+    # Product buckets held in memory: half the function's memory.
+    REVIEWS_API_CACHE_MB = tostring(floor(var.functions["api"].memory_mb / 2))
+    REVIEWS_CORS_ORIGIN  = module.storefront.url
   })
   # Not in the VPC: it reads only S3 (curated/) and reaches no database.
   vpc_subnet_ids     = null

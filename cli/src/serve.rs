@@ -21,6 +21,10 @@ pub struct ServeArgs {
     /// Seconds between checks of curated/_latest.json for a newly published dataset.
     #[arg(long, default_value_t = 5)]
     pub reload_secs: u64,
+    /// Memory for product buckets held in memory (MiB); buckets are fetched from the lake
+    /// when first asked for and the least recently used dropped beyond this.
+    #[arg(long, default_value_t = 256, env = "REVIEWS_API_CACHE_MB")]
+    pub cache_mb: usize,
     /// Do not serve the storefront page at /.
     #[arg(long)]
     pub no_storefront: bool,
@@ -29,11 +33,15 @@ pub struct ServeArgs {
 pub async fn serve(args: ServeArgs) -> Result<()> {
     let started = Instant::now();
     let lake = open_lake(&args.lake.lake).await?;
-    let holder =
-        reviews_api::start(lake.clone(), Duration::from_secs(args.reload_secs.max(1))).await;
+    let holder = reviews_api::start_with_cache(
+        lake.clone(),
+        Duration::from_secs(args.reload_secs.max(1)),
+        args.cache_mb.max(1) << 20,
+    )
+    .await;
     match holder.current() {
         Some(i) => eprintln!(
-            "loaded run {} ({} reviews, {} products) from {} in {:.2} s",
+            "live run {} ({} reviews, {} products) in {}, ready in {:.2} s",
             i.run_id(),
             i.rows(),
             i.product_count(),

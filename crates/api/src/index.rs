@@ -1,7 +1,8 @@
-//! The curated index: the live curated dataset held in memory as Arrow columns, with a
-//! per-product directory. Loading reads `curated/_latest.json`, then each part (checked
-//! against its manifest checksum), once; a lookup is a binary-search-free hash probe and a slice
-//! of already sorted rows: memory only, no I/O.
+//! What the API serves, read from the lake on demand: the live [`Snapshot`] (the manifest,
+//! loaded up front), a [`BucketIndex`] per product bucket (one curated file, fetched when one of
+//! its products is asked for, checked against the manifest's checksum, kept in the bounded
+//! [`crate::cache::BucketCache`]) and the [`Directory`] of products for listings (built from the
+//! buckets' small product directory files, when a listing is first asked for).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,9 +13,10 @@ use arrow_array::{
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use reviews_domain::Topic;
-use reviews_lake::manifest::Manifest;
+use reviews_lake::manifest::{BucketFile, Manifest, ProductDirectory, ProductEntry};
 use reviews_lake::parquet_io::{Dataset as ParquetDataset, read_parquet};
 use reviews_lake::{Lake, LakeError, layout};
+use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -29,7 +31,29 @@ pub enum LoadError {
     Lake(#[from] LakeError),
 }
 
-/// One curated part's columns (the ones the API serves).
+impl LoadError {
+    /// What a client may be told: no object keys, no error chain (those go to the logs).
+    pub fn public_reason(&self) -> &'static str {
+        match self {
+            LoadError::NoManifest => "no dataset has been published yet",
+            LoadError::BadManifest { .. } => {
+                "the latest published dataset is invalid and was not loaded"
+            }
+            LoadError::BadPart { .. } => "part of the published dataset failed its integrity check",
+            LoadError::Lake(e) if e.is_retryable() => {
+                "the data store is unavailable or slow; retry in a few seconds"
+            }
+            LoadError::Lake(_) => "the published dataset could not be read",
+        }
+    }
+
+    /// Whether asking again may succeed (a store outage), as opposed to bad data.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, LoadError::Lake(e) if e.is_retryable())
+    }
+}
+
+/// One bucket's columns (the ones the API serves).
 struct Part {
     review_id: StringArray,
     title: StringArray,
@@ -44,14 +68,13 @@ struct Part {
     topics: ListArray,
 }
 
-/// A product's entry in the directory; its reviews are rows `start..start + len` of `part`,
-/// already in relevance order.
+/// A product of a bucket; its reviews are rows `start..start + len` of the bucket, already in
+/// relevance order.
 #[derive(Debug, Clone)]
 pub struct Product {
     pub product_id: String,
     pub title: String,
     pub category: String,
-    part: u32,
     start: u32,
     len: u32,
     pub rating_sum: u64,
@@ -90,16 +113,114 @@ pub struct ReviewView<'a> {
     pub language: &'a str,
 }
 
-/// The live dataset.
-pub struct CuratedIndex {
+/// The live snapshot: its manifest and the topic ids. Loading it reads one small object.
+pub struct Snapshot {
     pub manifest: Manifest,
     pub loaded_at: DateTime<Utc>,
-    parts: Vec<Part>,
+    topic_ids: HashMap<String, usize>,
+    /// The product listing, built when first asked for.
+    pub(crate) directory: tokio::sync::OnceCell<Arc<Directory>>,
+}
+
+impl Snapshot {
+    /// Check a manifest's structure (its files are checked when fetched).
+    pub fn new(manifest: Manifest) -> Result<Self, LoadError> {
+        let bad = |message: String| LoadError::BadManifest {
+            key: layout::LATEST_MANIFEST.to_owned(),
+            message,
+        };
+        if manifest.buckets == 0 || manifest.bucket_files.is_empty() {
+            return Err(bad(
+                "it has no product buckets (written by an older version: publish again)".into(),
+            ));
+        }
+        let keys: Vec<&str> = manifest
+            .bucket_files
+            .iter()
+            .map(|f| f.curated_key.as_str())
+            .collect();
+        let sums: Vec<&str> = manifest
+            .bucket_files
+            .iter()
+            .map(|f| f.checksum.as_str())
+            .collect();
+        if keys != manifest.keys || sums != manifest.part_checksums {
+            return Err(bad("its keys or checksums disagree with its buckets".into()));
+        }
+        let mut all = Sha256::new();
+        for c in &manifest.part_checksums {
+            all.update(c.as_bytes());
+        }
+        if hex::encode(all.finalize()) != manifest.checksum {
+            return Err(bad("its checksum does not match its buckets".into()));
+        }
+        if !manifest
+            .bucket_files
+            .windows(2)
+            .all(|w| w[0].bucket < w[1].bucket)
+            || manifest
+                .bucket_files
+                .last()
+                .is_some_and(|f| f.bucket >= manifest.buckets)
+        {
+            return Err(bad("its buckets are not in order or out of range".into()));
+        }
+        let rows: u64 = manifest.bucket_files.iter().map(|f| f.rows).sum();
+        let products: u64 = manifest.bucket_files.iter().map(|f| f.products).sum();
+        if rows != manifest.rows || products != manifest.products {
+            return Err(bad(format!(
+                "it says {} rows and {} products, its buckets hold {rows} and {products}",
+                manifest.rows, manifest.products
+            )));
+        }
+        let topic_ids = manifest
+            .topics
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.id.clone(), i))
+            .collect();
+        Ok(Self {
+            manifest,
+            loaded_at: Utc::now(),
+            topic_ids,
+            directory: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    pub fn run_id(&self) -> &str {
+        self.manifest.run_id.as_str()
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.manifest.rows
+    }
+
+    pub fn product_count(&self) -> u64 {
+        self.manifest.products
+    }
+
+    pub fn topics(&self) -> &[Topic] {
+        &self.manifest.topics
+    }
+
+    pub fn topic_index(&self, id: &str) -> Option<usize> {
+        self.topic_ids.get(id).copied()
+    }
+
+    /// The bucket file that holds `product_id`, if the snapshot has rows in its bucket.
+    pub fn bucket_for(&self, product_id: &str) -> Option<&BucketFile> {
+        self.manifest
+            .bucket(layout::bucket_of(product_id, self.manifest.buckets))
+    }
+}
+
+/// One bucket's reviews, decoded, with its products.
+pub struct BucketIndex {
+    part: Part,
     products: Vec<Product>,
     by_id: HashMap<String, u32>,
-    /// Product indices, most reviewed first (then by id): the storefront's list order.
-    popular: Vec<u32>,
-    topic_ids: HashMap<String, usize>,
+    /// Memory held, for the cache's bound.
+    pub bytes: usize,
 }
 
 fn col<'a, T: 'static>(b: &'a RecordBatch, name: &str, key: &str) -> Result<&'a T, LoadError> {
@@ -111,91 +232,54 @@ fn col<'a, T: 'static>(b: &'a RecordBatch, name: &str, key: &str) -> Result<&'a 
         })
 }
 
-impl CuratedIndex {
-    /// Load the dataset the live manifest points at.
-    pub async fn load_latest(lake: &dyn Lake) -> Result<Self, LoadError> {
-        let bytes = match lake.get(layout::LATEST_MANIFEST).await {
-            Ok(b) => b,
-            Err(LakeError::NotFound(_)) => return Err(LoadError::NoManifest),
-            Err(e) => return Err(e.into()),
-        };
-        let manifest = Manifest::from_json(&bytes).map_err(|e| LoadError::BadManifest {
-            key: layout::LATEST_MANIFEST.to_owned(),
-            message: e.to_string(),
-        })?;
-        Self::load(lake, manifest).await
-    }
-
-    /// Load the parts of a manifest, verifying each against its checksum.
-    pub async fn load(lake: &dyn Lake, manifest: Manifest) -> Result<Self, LoadError> {
-        if manifest.keys.len() != manifest.part_checksums.len() || manifest.keys.is_empty() {
-            return Err(LoadError::BadManifest {
-                key: layout::LATEST_MANIFEST.to_owned(),
-                message: "keys and part checksums disagree or are empty".into(),
-            });
-        }
-        let mut blobs = Vec::with_capacity(manifest.keys.len());
-        for key in &manifest.keys {
-            blobs.push((key.clone(), lake.get(key).await?));
-        }
-        let checksums = manifest.part_checksums.clone();
-        let manifest_for_build = manifest.clone();
-        tokio::task::spawn_blocking(move || build(manifest_for_build, blobs, checksums))
+impl BucketIndex {
+    /// Fetch a bucket's curated file and decode it, checking it against the snapshot.
+    pub async fn load(
+        lake: &dyn Lake,
+        file: &BucketFile,
+        snapshot: &Snapshot,
+    ) -> Result<Self, LoadError> {
+        let bytes = lake.get(&file.curated_key).await?;
+        let file = file.clone();
+        let topic_ids = snapshot.topic_ids.clone();
+        let buckets = snapshot.manifest.buckets;
+        tokio::task::spawn_blocking(move || decode(&file, bytes, &topic_ids, buckets))
             .await
             .map_err(|e| LoadError::BadPart {
-                key: "<all>".into(),
-                message: format!("loader panicked: {e}"),
+                key: "<bucket>".into(),
+                message: format!("decoder panicked: {e}"),
             })?
     }
 
-    pub fn run_id(&self) -> &str {
-        self.manifest.run_id.as_str()
-    }
-
-    pub fn rows(&self) -> u64 {
-        self.manifest.rows
-    }
-
-    pub fn topics(&self) -> &[Topic] {
-        &self.manifest.topics
-    }
-
-    pub fn topic_index(&self, id: &str) -> Option<usize> {
-        self.topic_ids.get(id).copied()
-    }
-
-    pub fn product_count(&self) -> usize {
-        self.products.len()
-    }
-
     pub fn product(&self, id: &str) -> Option<&Product> {
-        self.by_id.get(id).map(|&i| &self.products[i as usize])
+        self.product_index(id).map(|i| &self.products[i])
     }
 
-    /// Products in storefront order (most reviewed first), one page.
-    pub fn products_page(&self, offset: usize, limit: usize) -> impl Iterator<Item = &Product> {
-        self.popular
-            .iter()
-            .skip(offset)
-            .take(limit)
-            .map(|&i| &self.products[i as usize])
+    /// Where `id` is in [`Self::products`].
+    pub fn product_index(&self, id: &str) -> Option<usize> {
+        self.by_id.get(id).map(|&i| i as usize)
+    }
+
+    pub fn products(&self) -> &[Product] {
+        &self.products
     }
 
     /// The `limit` most relevant reviews of a product, optionally only those about `topic`.
     pub fn top_reviews(
         &self,
+        snapshot: &Snapshot,
         product: &Product,
         limit: usize,
         topic: Option<usize>,
     ) -> Vec<ReviewView<'_>> {
-        let part = &self.parts[product.part as usize];
+        let part = &self.part;
         let rows = product.start as usize..(product.start + product.len) as usize;
         let mut out = Vec::with_capacity(limit.min(product.len as usize));
         for row in rows {
             if out.len() == limit {
                 break;
             }
-            let topics = self.review_topics(part, row);
+            let topics = review_topics(&snapshot.topic_ids, part, row);
             if let Some(t) = topic
                 && !topics.iter().any(|(i, _)| *i == t)
             {
@@ -220,170 +304,207 @@ impl CuratedIndex {
         }
         out
     }
-
-    fn review_topics(&self, part: &Part, row: usize) -> Vec<(usize, f32)> {
-        let list = part.topics.value(row);
-        let Some(st) = list.as_any().downcast_ref::<StructArray>() else {
-            return Vec::new();
-        };
-        let (Some(ids), Some(scores)) = (
-            st.column(0).as_any().downcast_ref::<StringArray>(),
-            st.column(1).as_any().downcast_ref::<Float32Array>(),
-        ) else {
-            return Vec::new();
-        };
-        (0..st.len())
-            .filter_map(|j| {
-                self.topic_ids
-                    .get(ids.value(j))
-                    .map(|&t| (t, scores.value(j)))
-            })
-            .collect()
-    }
 }
 
-fn build(
-    manifest: Manifest,
-    blobs: Vec<(String, bytes::Bytes)>,
-    checksums: Vec<String>,
-) -> Result<CuratedIndex, LoadError> {
-    use sha2::{Digest, Sha256};
-    let topic_ids: HashMap<String, usize> = manifest
-        .topics
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.id.clone(), i))
-        .collect();
-    // Decode the parts on all cores.
-    let decoded: Vec<Result<(RecordBatch, String), LoadError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = blobs
-            .into_iter()
-            .zip(checksums)
-            .map(|((key, bytes), expected)| {
-                s.spawn(move || {
-                    let bad = |message: String| LoadError::BadPart {
-                        key: key.clone(),
-                        message,
-                    };
-                    if hex::encode(Sha256::digest(&bytes)) != expected {
-                        return Err(bad("checksum differs from the manifest".into()));
-                    }
-                    let batches = read_parquet(ParquetDataset::Curated, bytes)
-                        .map_err(|e| bad(e.to_string()))?;
-                    let schema = reviews_domain::schema::CURATED_SCHEMA.clone();
-                    let batch = arrow_select::concat::concat_batches(&schema, &batches)
-                        .map_err(|e| bad(e.to_string()))?;
-                    Ok((batch, key))
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("decoder panicked"))
-            .collect()
-    });
+fn review_topics(topic_ids: &HashMap<String, usize>, part: &Part, row: usize) -> Vec<(usize, f32)> {
+    let list = part.topics.value(row);
+    let Some(st) = list.as_any().downcast_ref::<StructArray>() else {
+        return Vec::new();
+    };
+    let (Some(ids), Some(scores)) = (
+        st.column(0).as_any().downcast_ref::<StringArray>(),
+        st.column(1).as_any().downcast_ref::<Float32Array>(),
+    ) else {
+        return Vec::new();
+    };
+    (0..st.len())
+        .filter_map(|j| topic_ids.get(ids.value(j)).map(|&t| (t, scores.value(j))))
+        .collect()
+}
 
-    let mut parts = Vec::new();
+fn decode(
+    file: &BucketFile,
+    bytes: bytes::Bytes,
+    topic_ids: &HashMap<String, usize>,
+    buckets: u32,
+) -> Result<BucketIndex, LoadError> {
+    let key = file.curated_key.as_str();
+    let bad = |message: String| LoadError::BadPart {
+        key: key.to_owned(),
+        message,
+    };
+    if hex::encode(Sha256::digest(&bytes)) != file.checksum {
+        return Err(bad("checksum differs from the manifest".into()));
+    }
+    let batches = read_parquet(ParquetDataset::Curated, bytes).map_err(|e| bad(e.to_string()))?;
+    let schema = reviews_domain::schema::CURATED_SCHEMA.clone();
+    let b =
+        arrow_select::concat::concat_batches(&schema, &batches).map_err(|e| bad(e.to_string()))?;
+    drop(batches);
+    let part = Part {
+        review_id: col::<StringArray>(&b, "review_id", key)?.clone(),
+        title: col::<StringArray>(&b, "title", key)?.clone(),
+        text: col::<StringArray>(&b, "text", key)?.clone(),
+        rating: col::<UInt8Array>(&b, "rating", key)?.clone(),
+        helpful: col::<UInt32Array>(&b, "helpful_votes", key)?.clone(),
+        total: col::<UInt32Array>(&b, "total_votes", key)?.clone(),
+        verified: col::<BooleanArray>(&b, "verified_purchase", key)?.clone(),
+        date: col::<Date32Array>(&b, "review_date", key)?.clone(),
+        language: col::<StringArray>(&b, "language", key)?.clone(),
+        relevance: col::<Float32Array>(&b, "relevance", key)?.clone(),
+        topics: col::<ListArray>(&b, "topics", key)?.clone(),
+    };
+    let ids = col::<StringArray>(&b, "product_id", key)?;
+    let ptitle = col::<StringArray>(&b, "product_title", key)?;
+    let pcat = col::<StringArray>(&b, "product_category", key)?;
     let mut products: Vec<Product> = Vec::new();
-    for (part_no, result) in decoded.into_iter().enumerate() {
-        let (b, key) = result?;
-        let k = key.as_str();
-        let part = Part {
-            review_id: col::<StringArray>(&b, "review_id", k)?.clone(),
-            title: col::<StringArray>(&b, "title", k)?.clone(),
-            text: col::<StringArray>(&b, "text", k)?.clone(),
-            rating: col::<UInt8Array>(&b, "rating", k)?.clone(),
-            helpful: col::<UInt32Array>(&b, "helpful_votes", k)?.clone(),
-            total: col::<UInt32Array>(&b, "total_votes", k)?.clone(),
-            verified: col::<BooleanArray>(&b, "verified_purchase", k)?.clone(),
-            date: col::<Date32Array>(&b, "review_date", k)?.clone(),
-            language: col::<StringArray>(&b, "language", k)?.clone(),
-            relevance: col::<Float32Array>(&b, "relevance", k)?.clone(),
-            topics: col::<ListArray>(&b, "topics", k)?.clone(),
+    let mut row = 0usize;
+    while row < b.num_rows() {
+        let id = ids.value(row);
+        if products.last().is_some_and(|p| p.product_id.as_str() >= id) {
+            return Err(bad(format!("product {id} out of order")));
+        }
+        if layout::bucket_of(id, buckets) != file.bucket {
+            return Err(bad(format!(
+                "product {id} is not in bucket {}",
+                file.bucket
+            )));
+        }
+        let start = row;
+        let mut product = Product {
+            product_id: id.to_owned(),
+            title: ptitle.value(row).to_owned(),
+            category: pcat.value(row).to_owned(),
+            start: start as u32,
+            len: 0,
+            rating_sum: 0,
+            rating_histogram: [0; 5],
+            topic_counts: vec![0; topic_ids.len()],
         };
-        let ids = col::<StringArray>(&b, "product_id", k)?;
-        let ptitle = col::<StringArray>(&b, "product_title", k)?;
-        let pcat = col::<StringArray>(&b, "product_category", k)?;
-        let mut row = 0usize;
-        while row < b.num_rows() {
-            let id = ids.value(row);
-            let start = row;
-            let mut product = Product {
-                product_id: id.to_owned(),
-                title: ptitle.value(row).to_owned(),
-                category: pcat.value(row).to_owned(),
-                part: part_no as u32,
-                start: start as u32,
-                len: 0,
-                rating_sum: 0,
-                rating_histogram: [0; 5],
-                topic_counts: vec![0; topic_ids.len()],
-            };
-            while row < b.num_rows() && ids.value(row) == id {
-                let r = part.rating.value(row).clamp(1, 5);
-                product.rating_sum += u64::from(r);
-                product.rating_histogram[usize::from(r) - 1] += 1;
-                let list = part.topics.value(row);
-                if let Some(st) = list.as_any().downcast_ref::<StructArray>()
-                    && let Some(tids) = st.column(0).as_any().downcast_ref::<StringArray>()
-                {
-                    for j in 0..tids.len() {
-                        if let Some(&t) = topic_ids.get(tids.value(j)) {
-                            product.topic_counts[t] += 1;
-                        }
+        while row < b.num_rows() && ids.value(row) == id {
+            let r = part.rating.value(row).clamp(1, 5);
+            product.rating_sum += u64::from(r);
+            product.rating_histogram[usize::from(r) - 1] += 1;
+            let list = part.topics.value(row);
+            if let Some(st) = list.as_any().downcast_ref::<StructArray>()
+                && let Some(tids) = st.column(0).as_any().downcast_ref::<StringArray>()
+            {
+                for j in 0..tids.len() {
+                    if let Some(&t) = topic_ids.get(tids.value(j)) {
+                        product.topic_counts[t] += 1;
                     }
                 }
-                row += 1;
             }
-            product.len = (row - start) as u32;
-            // Within a part, products ascend (each product is one run of rows); across
-            // parts (product buckets) any order, but a product lives in one part only.
-            if products
-                .last()
-                .is_some_and(|p| p.part == part_no as u32 && p.product_id.as_str() >= id)
-            {
-                return Err(LoadError::BadPart {
-                    key: key.clone(),
-                    message: format!("product {id} out of order"),
-                });
-            }
-            products.push(product);
+            row += 1;
         }
-        parts.push(part);
+        product.len = (row - start) as u32;
+        products.push(product);
     }
-    let rows: u64 = products.iter().map(|p| u64::from(p.len)).sum();
-    if rows != manifest.rows {
-        return Err(LoadError::BadManifest {
-            key: layout::LATEST_MANIFEST.to_owned(),
-            message: format!("manifest says {} rows, parts hold {rows}", manifest.rows),
-        });
+    if row as u64 != file.rows || products.len() as u64 != file.products {
+        return Err(bad(format!(
+            "holds {row} rows and {} products, the manifest says {} and {}",
+            products.len(),
+            file.rows,
+            file.products
+        )));
     }
-    let mut by_id = HashMap::with_capacity(products.len());
-    for (i, p) in products.iter().enumerate() {
-        if by_id.insert(p.product_id.clone(), i as u32).is_some() {
-            return Err(LoadError::BadPart {
-                key: manifest.keys[p.part as usize].clone(),
-                message: format!("product {} is in more than one part", p.product_id),
-            });
-        }
-    }
-    let mut popular: Vec<u32> = (0..products.len() as u32).collect();
-    popular.sort_by(|&a, &b| {
-        let (pa, pb) = (&products[a as usize], &products[b as usize]);
-        pb.len
-            .cmp(&pa.len)
-            .then_with(|| pa.product_id.cmp(&pb.product_id))
-    });
-    Ok(CuratedIndex {
-        manifest,
-        loaded_at: Utc::now(),
-        parts,
+    let by_id: HashMap<String, u32> = products
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.product_id.clone(), i as u32))
+        .collect();
+    let columns: usize = [
+        part.review_id.get_array_memory_size(),
+        part.title.get_array_memory_size(),
+        part.text.get_array_memory_size(),
+        part.rating.get_array_memory_size(),
+        part.helpful.get_array_memory_size(),
+        part.total.get_array_memory_size(),
+        part.verified.get_array_memory_size(),
+        part.date.get_array_memory_size(),
+        part.language.get_array_memory_size(),
+        part.relevance.get_array_memory_size(),
+        part.topics.get_array_memory_size(),
+    ]
+    .iter()
+    .sum();
+    let per_product = std::mem::size_of::<Product>() + 4 * topic_ids.len() + 48;
+    let names: usize = products
+        .iter()
+        .map(|p| 2 * p.product_id.len() + p.title.len() + p.category.len())
+        .sum();
+    let bytes = columns + products.len() * per_product + names;
+    Ok(BucketIndex {
+        part,
         products,
         by_id,
-        popular,
-        topic_ids,
+        bytes,
     })
 }
 
-/// Shared handle on the live index, swapped atomically on reload.
-pub type SharedIndex = Arc<CuratedIndex>;
+/// Every product of the snapshot, most reviewed first (then by id): the storefront's list.
+pub struct Directory {
+    pub products: Vec<ProductEntry>,
+}
+
+impl Directory {
+    pub fn from_parts(parts: &[Arc<Vec<ProductEntry>>]) -> Self {
+        let mut products: Vec<ProductEntry> =
+            parts.iter().flat_map(|p| p.iter().cloned()).collect();
+        products.sort_by(|a, b| {
+            b.reviews
+                .cmp(&a.reviews)
+                .then_with(|| a.product_id.cmp(&b.product_id))
+        });
+        Self { products }
+    }
+
+    pub fn page(&self, offset: usize, limit: usize) -> &[ProductEntry] {
+        let start = offset.min(self.products.len());
+        let end = offset.saturating_add(limit).min(self.products.len());
+        &self.products[start..end]
+    }
+}
+
+/// Fetch one bucket's product directory file and check it against the manifest.
+pub async fn load_directory_part(
+    lake: &dyn Lake,
+    file: &BucketFile,
+    key: &str,
+    checksum: &str,
+) -> Result<Vec<ProductEntry>, LoadError> {
+    let bad = |message: String| LoadError::BadPart {
+        key: key.to_owned(),
+        message,
+    };
+    let bytes = lake.get(key).await?;
+    if hex::encode(Sha256::digest(&bytes)) != checksum {
+        return Err(bad("checksum differs from the manifest".into()));
+    }
+    let dir: ProductDirectory = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+    if dir.bucket != file.bucket || dir.products.len() as u64 != file.products {
+        return Err(bad(format!(
+            "lists {} products of bucket {}, the manifest says {} of bucket {}",
+            dir.products.len(),
+            dir.bucket,
+            file.products,
+            file.bucket
+        )));
+    }
+    Ok(dir.products)
+}
+
+/// A bucket's directory from its decoded reviews (a bucket written without a directory file).
+pub fn directory_of(bucket: &BucketIndex) -> Vec<ProductEntry> {
+    bucket
+        .products()
+        .iter()
+        .map(|p| ProductEntry {
+            product_id: p.product_id.clone(),
+            title: p.title.clone(),
+            category: p.category.clone(),
+            reviews: p.len,
+            rating_sum: p.rating_sum,
+        })
+        .collect()
+}

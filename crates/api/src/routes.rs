@@ -18,7 +18,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::holder::IndexHolder;
-use crate::index::{CuratedIndex, Product};
+use crate::index::{BucketIndex, LoadError, Product, Snapshot};
 use crate::storefront;
 
 /// Most reviews one request may ask for.
@@ -62,15 +62,24 @@ pub struct HealthBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rows: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub products: Option<usize>,
+    pub products: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub loaded_at: Option<String>,
+    /// Buckets of reviews held in memory (fetched from the lake on first use).
+    pub cache: CacheBody,
     /// Why no dataset is served (with status "unavailable").
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// The last dataset that failed to load while this one kept being served.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_reload_error: Option<ReloadErrorBody>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CacheBody {
+    pub buckets: usize,
+    pub bytes: usize,
+    pub capacity_bytes: usize,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -171,6 +180,7 @@ pub struct TopReviews {
     components(schemas(
         ErrorBody,
         HealthBody,
+        CacheBody,
         TopicsBody,
         ProductsPage,
         ProductDetail,
@@ -223,8 +233,9 @@ pub fn router(holder: Arc<IndexHolder>, config: &ApiConfig) -> Router {
     app
 }
 
+/// Start a refresh when one is due, and serve this request from the current snapshot.
 async fn refresh_first(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    state.holder.refresh_if_due().await;
+    state.holder.refresh_in_background_if_due();
     next.run(req).await
 }
 
@@ -274,7 +285,7 @@ async fn openapi() -> Response {
     resp
 }
 
-fn live(state: &AppState) -> Result<Arc<CuratedIndex>, ApiError> {
+fn live(state: &AppState) -> Result<Arc<Snapshot>, ApiError> {
     state.holder.current().ok_or_else(|| {
         let reason = state
             .holder
@@ -326,10 +337,37 @@ fn product_id(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError
     }
 }
 
-fn find<'a>(index: &'a CuratedIndex, id: &str) -> Result<&'a Product, ApiError> {
-    index
-        .product(id)
-        .ok_or_else(|| ApiError::not_found(format!("no product {id} in the live dataset")))
+/// A lake failure as a client sees it: what to do, not where (the details are logged).
+fn unreadable(e: &LoadError) -> ApiError {
+    if e.is_transient() {
+        ApiError::unavailable("the data store is unavailable or slow; retry in a few seconds")
+    } else {
+        ApiError::unavailable(
+            "this product's reviews failed an integrity check and cannot be served until the \
+             dataset is published again",
+        )
+    }
+}
+
+/// The bucket holding a product, and the product in it.
+async fn find(
+    state: &AppState,
+    snapshot: &Snapshot,
+    id: &str,
+) -> Result<(Arc<BucketIndex>, usize), ApiError> {
+    let missing = || ApiError::not_found(format!("no product {id} in the live dataset"));
+    let bucket = state
+        .holder
+        .bucket(snapshot, id)
+        .await
+        .map_err(|e| unreadable(&e))?
+        .ok_or_else(missing)?;
+    let at = bucket.product_index(id).ok_or_else(missing)?;
+    Ok((bucket, at))
+}
+
+fn product_at(bucket: &BucketIndex, at: usize) -> &Product {
+    &bucket.products()[at]
 }
 
 fn round2(x: f64) -> f64 {
@@ -346,6 +384,12 @@ async fn health(State(state): State<AppState>) -> Response {
         reason: f.reason,
         at: f.at.to_rfc3339(),
     });
+    let stats = state.holder.cache_stats();
+    let cache = CacheBody {
+        buckets: stats.buckets,
+        bytes: stats.bytes,
+        capacity_bytes: stats.capacity,
+    };
     let (status, body) = match state.holder.current() {
         Some(i) => (
             StatusCode::OK,
@@ -355,6 +399,7 @@ async fn health(State(state): State<AppState>) -> Response {
                 rows: Some(i.rows()),
                 products: Some(i.product_count()),
                 loaded_at: Some(i.loaded_at.to_rfc3339()),
+                cache,
                 reason: None,
                 last_reload_error: failure,
             },
@@ -367,6 +412,7 @@ async fn health(State(state): State<AppState>) -> Response {
                 rows: None,
                 products: None,
                 loaded_at: None,
+                cache,
                 reason: Some(
                     failure
                         .as_ref()
@@ -410,21 +456,27 @@ async fn products(
     let p = params(q)?;
     let page = int_param(&p, "page", 1, 1_000_000)?;
     let per_page = int_param(&p, "per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)?;
-    let index = live(&state)?;
-    let products = index
-        .products_page((page - 1) * per_page, per_page)
+    let snapshot = live(&state)?;
+    let directory = state
+        .holder
+        .directory(&snapshot)
+        .await
+        .map_err(|e| unreadable(&e))?;
+    let products = directory
+        .page((page - 1) * per_page, per_page)
+        .iter()
         .map(|p| ProductSummary {
             product_id: p.product_id.clone(),
             title: p.title.clone(),
             category: p.category.clone(),
-            review_count: p.review_count(),
-            average_rating: round2(p.average_rating()),
+            review_count: p.reviews,
+            average_rating: round2(p.rating_sum as f64 / f64::from(p.reviews.max(1))),
         })
         .collect();
     Ok(Json(ProductsPage {
         page,
         per_page,
-        total: index.product_count(),
+        total: directory.products.len(),
         products,
     }))
 }
@@ -439,10 +491,11 @@ async fn product(
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<ProductDetail>, ApiError> {
     let id = product_id(id)?;
-    let index = live(&state)?;
-    let p = find(&index, &id)?;
+    let snapshot = live(&state)?;
+    let (bucket, at) = find(&state, &snapshot, &id).await?;
+    let p = product_at(&bucket, at);
     let n = f64::from(p.review_count().max(1));
-    let mut topics: Vec<TopicShare> = index
+    let mut topics: Vec<TopicShare> = snapshot
         .topics()
         .iter()
         .zip(&p.topic_counts)
@@ -482,17 +535,18 @@ async fn top_reviews(
     let id = product_id(id)?;
     let p = params(q)?;
     let limit = int_param(&p, "limit", DEFAULT_LIMIT, MAX_LIMIT)?;
-    let index = live(&state)?;
+    let snapshot = live(&state)?;
     let topic = match param(&p, "topic")? {
         None => None,
-        Some(t) => Some(index.topic_index(t).ok_or_else(|| {
+        Some(t) => Some(snapshot.topic_index(t).ok_or_else(|| {
             ApiError::bad_request("unknown topic; see /topics for the topic ids")
         })?),
     };
-    let product = find(&index, &id)?;
-    let topics = index.topics();
-    let reviews = index
-        .top_reviews(product, limit, topic)
+    let (bucket, at) = find(&state, &snapshot, &id).await?;
+    let product = product_at(&bucket, at);
+    let topics = snapshot.topics();
+    let reviews = bucket
+        .top_reviews(&snapshot, product, limit, topic)
         .into_iter()
         .map(|r| ReviewBody {
             review_id: r.review_id.to_owned(),
@@ -518,7 +572,7 @@ async fn top_reviews(
         .collect();
     Ok(Json(TopReviews {
         product_id: id,
-        run_id: index.run_id().to_owned(),
+        run_id: snapshot.run_id().to_owned(),
         topic: topic.map(|t| topics[t].id.clone()),
         reviews,
     }))

@@ -274,9 +274,11 @@ async fn no_dataset_means_503_json() {
     let (s, h) = get(&app, "/health").await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(h["status"], "unavailable");
+    let reason = h["reason"].as_str().unwrap();
+    assert!(reason.contains("no dataset has been published"), "{h}");
     assert!(
-        h["reason"].as_str().unwrap().contains("_latest.json"),
-        "{h}"
+        !reason.contains("curated/"),
+        "no object key in a client's message: {h}"
     );
     let (s, b) = get(&app, "/reviews/B1/top").await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
@@ -322,7 +324,7 @@ async fn no_response_ever_contains_a_buyer_identifier() {
             }
         }
     }
-    assert_eq!(checked, 2 * index.product_count());
+    assert_eq!(checked as u64, 2 * index.product_count());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -375,12 +377,14 @@ async fn hot_reload_switches_runs_and_refuses_a_corrupt_one() {
     assert_eq!(s, StatusCode::OK, "still serving the last valid run");
     assert_eq!(h["run_id"], "second");
     assert_eq!(h["last_reload_error"]["run_id"], "third");
+    let reason = h["last_reload_error"]["reason"].as_str().unwrap();
     assert!(
-        h["last_reload_error"]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("checksum"),
+        reason.contains("invalid") && reason.contains("previous dataset is still served"),
         "{h}"
+    );
+    assert!(
+        !reason.contains("curated/"),
+        "no object key in a client's message: {h}"
     );
 
     // A manifest that is not JSON at all.
@@ -392,4 +396,289 @@ async fn hot_reload_switches_runs_and_refuses_a_corrupt_one() {
     .unwrap();
     holder.refresh().await;
     assert_eq!(get(&app, "/health").await.1["run_id"], "second");
+}
+
+/// Publish `rows` as an incremental run on top of the live snapshot.
+async fn publish_changes(lake: Arc<dyn Lake>, run: &str, rows: Vec<reviews_domain::RawReview>) {
+    let scorer = Arc::new(Scorer::new(
+        Arc::new(KeywordClassifier::default()),
+        ScoreWeights::default(),
+    ));
+    let opts = RunOptions {
+        run_id: RunId::parse(run).unwrap(),
+        buckets: None,
+        workers: 2,
+        merge_previous: true,
+        lease_ttl: reviews_stages::DEFAULT_LEASE_TTL,
+    };
+    run_local(
+        lake,
+        rows.into_iter().map(Ok::<_, std::convert::Infallible>),
+        scorer,
+        &opts,
+        Arc::new(NoProgress),
+    )
+    .await
+    .unwrap();
+}
+
+/// Every product of the live snapshot, by bucket.
+async fn products_by_bucket(
+    app: &Router,
+    buckets: u32,
+) -> std::collections::BTreeMap<u32, Vec<String>> {
+    let mut out = std::collections::BTreeMap::<u32, Vec<String>>::new();
+    for page in 1.. {
+        let (s, p) = get(app, &format!("/products?page={page}&per_page=100")).await;
+        assert_eq!(s, StatusCode::OK);
+        let list = p["products"].as_array().unwrap().clone();
+        if list.is_empty() {
+            break;
+        }
+        for prod in list {
+            let id = prod["product_id"].as_str().unwrap().to_owned();
+            out.entry(layout::bucket_of(&id, buckets))
+                .or_default()
+                .push(id);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buckets_are_fetched_on_first_use_once_and_within_the_memory_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(dir.path()));
+    publish_run(lake.clone(), "r1", 3_000, 3).await;
+    let (app, holder) = app_for(lake.clone(), None).await;
+    assert_eq!(
+        holder.cache_stats().fetches,
+        0,
+        "start reads the manifest only"
+    );
+    let buckets = holder.current().unwrap().manifest.buckets;
+    let by_bucket = products_by_bucket(&app, buckets).await;
+    assert_eq!(by_bucket.len(), 4);
+    assert_eq!(
+        holder.cache_stats().fetches,
+        0,
+        "the listing reads the product directories, not the reviews"
+    );
+
+    let (b0, ids0) = by_bucket.iter().next().unwrap();
+    assert!(ids0.len() >= 2, "bucket {b0}");
+    let (s, _) = get(&app, &format!("/reviews/{}/top", ids0[0])).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(holder.cache_stats().fetches, 1);
+    for uri in [
+        format!("/reviews/{}/top?limit=50", ids0[1]),
+        format!("/products/{}", ids0[1]),
+        format!("/reviews/{}/top", ids0[0]),
+    ] {
+        assert_eq!(get(&app, &uri).await.0, StatusCode::OK, "{uri}");
+    }
+    assert_eq!(
+        holder.cache_stats().fetches,
+        1,
+        "a bucket in memory is not fetched again"
+    );
+    for ids in by_bucket.values() {
+        assert_eq!(
+            get(&app, &format!("/reviews/{}/top", ids[0])).await.0,
+            StatusCode::OK
+        );
+    }
+    let all = holder.cache_stats();
+    assert_eq!((all.fetches, all.buckets), (4, 4));
+
+    // Room for about two of the four buckets: every answer is the same, the bound holds,
+    // the least recently used bucket is fetched again.
+    let bound = all.bytes / 2;
+    let small = Arc::new(IndexHolder::with_cache(
+        lake.clone(),
+        Duration::from_secs(3600),
+        bound,
+    ));
+    assert!(small.refresh().await);
+    let small_app = router(
+        small.clone(),
+        &ApiConfig {
+            cors_origin: None,
+            reload: ReloadMode::Background,
+            storefront: false,
+        },
+    );
+    for _ in 0..2 {
+        for ids in by_bucket.values() {
+            let uri = format!("/reviews/{}/top?limit=50", ids[0]);
+            let (s, body) = get(&small_app, &uri).await;
+            assert_eq!(s, StatusCode::OK);
+            assert_eq!(body, get(&app, &uri).await.1, "{uri}");
+            let st = small.cache_stats();
+            assert!(st.bytes <= bound, "{st:?}");
+        }
+    }
+    assert_eq!(
+        small.cache_stats().fetches,
+        8,
+        "each bucket evicted before its next use"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_snapshot_fetches_only_the_buckets_it_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(dir.path()));
+    publish_run(lake.clone(), "r1", 2_000, 5).await;
+    let (app, holder) = app_for(lake.clone(), None).await;
+    let buckets = holder.current().unwrap().manifest.buckets;
+    let by_bucket = products_by_bucket(&app, buckets).await;
+    for ids in by_bucket.values() {
+        assert_eq!(
+            get(&app, &format!("/reviews/{}/top", ids[0])).await.0,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(holder.cache_stats().fetches, 4);
+
+    // One review edited at the source, published incrementally.
+    let (changed_bucket, ids) = by_bucket.iter().next().unwrap();
+    // The bucket's least reviewed product, so the edited review is among its top 50.
+    let product = ids.last().unwrap().clone();
+    let mut edited = SyntheticReviews::new(SyntheticConfig {
+        reviews: 2_000,
+        seed: 5,
+        ..Default::default()
+    })
+    .find(|r| r.product_id.as_deref() == Some(product.as_str()))
+    .unwrap();
+    edited.text = Some("Edited after publication: the hinge broke within a week of use.".into());
+    let edited_id = edited.review_id.clone().unwrap();
+    publish_changes(lake.clone(), "r2", vec![edited]).await;
+    assert!(holder.refresh().await);
+    let live = holder.current().unwrap();
+    assert_eq!(live.run_id(), "r2");
+    let rewritten: Vec<u32> = live
+        .manifest
+        .bucket_files
+        .iter()
+        .filter(|f| f.run_id.as_str() == "r2")
+        .map(|f| f.bucket)
+        .collect();
+    assert_eq!(rewritten, vec![*changed_bucket]);
+
+    for ids in by_bucket.values() {
+        assert_eq!(
+            get(&app, &format!("/reviews/{}/top", ids[0])).await.0,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(
+        holder.cache_stats().fetches,
+        5,
+        "only the rewritten bucket is fetched again"
+    );
+    let (_, top) = get(&app, &format!("/reviews/{product}/top?limit=50")).await;
+    assert_eq!(top["run_id"], "r2");
+    let served = top["reviews"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["review_id"] == edited_id.as_str())
+        .unwrap()
+        .clone();
+    assert!(
+        served["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Edited after publication")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_bucket_is_a_503_for_its_products_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(dir.path()));
+    publish_run(lake.clone(), "r1", 2_000, 9).await;
+    let (app, holder) = app_for(lake.clone(), None).await;
+    let snapshot = holder.current().unwrap();
+    let by_bucket = products_by_bucket(&app, snapshot.manifest.buckets).await;
+    let mut it = by_bucket.iter();
+    let (damaged, damaged_ids) = it.next().unwrap();
+    let (_, healthy_ids) = it.next().unwrap();
+    let file = snapshot.manifest.bucket(*damaged).unwrap();
+    lake.put(
+        &file.curated_key,
+        bytes::Bytes::from_static(b"PAR1 damaged"),
+    )
+    .await
+    .unwrap();
+
+    for uri in [
+        format!("/reviews/{}/top", damaged_ids[0]),
+        format!("/products/{}", damaged_ids[0]),
+    ] {
+        let (s, b) = get(&app, &uri).await;
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{uri}");
+        assert_eq!(error_code(&b), "unavailable");
+        let msg = b["error"]["message"].as_str().unwrap();
+        assert!(msg.contains("integrity check"), "{b}");
+        assert!(
+            !msg.contains("curated/") && !msg.contains("checksum"),
+            "{b}"
+        );
+    }
+    let (s, _) = get(&app, &format!("/reviews/{}/top", healthy_ids[0])).await;
+    assert_eq!(s, StatusCode::OK, "the other buckets are served");
+    assert_eq!(get(&app, "/health").await.0, StatusCode::OK);
+}
+
+/// In the Lambda mode a request starts the check of the manifest and is answered from the
+/// current snapshot without waiting for it. A current-thread runtime makes that observable:
+/// the spawned check cannot run before the request is answered.
+#[tokio::test]
+async fn on_request_the_refresh_runs_beside_the_request_not_inside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(dir.path()));
+    let publish = |run: &'static str, seed| {
+        let lake = lake.clone();
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(publish_run(lake, run, 600, seed))
+        })
+        .join()
+        .unwrap();
+    };
+    publish("first", 1);
+    let holder = reviews_api::start(lake.clone(), Duration::ZERO).await;
+    let app = router(
+        holder.clone(),
+        &ApiConfig {
+            cors_origin: None,
+            reload: ReloadMode::OnRequest,
+            storefront: false,
+        },
+    );
+    publish("second", 2);
+    let (_, h) = get(&app, "/health").await;
+    assert_eq!(h["run_id"], "first", "answered before the check ran");
+    let mut seen = String::new();
+    for _ in 0..200 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        seen = get(&app, "/health").await.1["run_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if seen == "second" {
+            break;
+        }
+    }
+    assert_eq!(
+        seen, "second",
+        "the background check switched to the new snapshot"
+    );
 }

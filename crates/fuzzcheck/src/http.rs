@@ -71,11 +71,20 @@ fn build_fixture() -> Fixture {
         )
         .await
         .expect("pipeline run");
-        // Loaded once into memory; the router never reads the lake again (no watcher).
+        // Every bucket and the listing loaded once into memory: with no watcher the router
+        // never reads the lake again, so the folder can go.
         let holder = reviews_api::start(lake, Duration::from_secs(365 * 86_400)).await;
         let index = holder.current().expect("dataset loaded");
-        let ids: Vec<String> = index
-            .products_page(0, 5)
+        let listing = holder.directory(&index).await.expect("product listing");
+        for p in &listing.products {
+            holder
+                .bucket(&index, &p.product_id)
+                .await
+                .expect("bucket loads");
+        }
+        let ids: Vec<String> = listing
+            .page(0, 5)
+            .iter()
             .map(|p| p.product_id.clone())
             .collect();
         (router(holder, &config), ids)

@@ -130,6 +130,14 @@ pub fn curated_bucket_key(run: &RunId, bucket: u32) -> String {
     format!("{}bucket={bucket:05}.parquet", run_prefix(CURATED, run))
 }
 
+/// One bucket's product directory: `curated/run=<id>/bucket=<b>.products.json`.
+pub fn directory_bucket_key(run: &RunId, bucket: u32) -> String {
+    format!(
+        "{}bucket={bucket:05}.products.json",
+        run_prefix(CURATED, run)
+    )
+}
+
 /// The rejects of one raw part: `rejects/run=<id>/part-<p>.csv`.
 pub fn part_rejects_key(run: &RunId, part: usize) -> String {
     format!("{}part-{part:05}.csv", run_prefix(REJECTS, run))

@@ -60,6 +60,31 @@ pub struct BucketFile {
     pub checksum: String,
     /// The run that wrote the files.
     pub run_id: RunId,
+    /// The bucket's product directory (a [`ProductDirectory`] JSON file) and its SHA-256: what
+    /// the API lists products from without reading the reviews. Absent in snapshots written
+    /// before directories existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory_checksum: Option<String>,
+}
+
+/// One product of a bucket's directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductEntry {
+    pub product_id: String,
+    pub title: String,
+    pub category: String,
+    pub reviews: u32,
+    /// Sum of the star ratings (average = rating_sum / reviews).
+    pub rating_sum: u64,
+}
+
+/// The products of one bucket, in product id order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductDirectory {
+    pub bucket: u32,
+    pub products: Vec<ProductEntry>,
 }
 
 impl Manifest {

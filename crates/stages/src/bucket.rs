@@ -12,7 +12,7 @@ use std::sync::Arc;
 use reviews_domain::Topic;
 use reviews_domain::clean::fill_product_stats;
 use reviews_domain::schema::{batch_to_curated, curated_to_batch};
-use reviews_lake::manifest::BucketFile;
+use reviews_lake::manifest::{BucketFile, ProductDirectory, ProductEntry};
 use reviews_lake::parquet_io::{Dataset, ParquetBuffer, parquet_info, read_parquet};
 use reviews_lake::state::{self, BucketRecord, BucketTask};
 use reviews_lake::{Lake, LakeError, layout};
@@ -98,6 +98,7 @@ pub async fn merge_bucket(
     let mut rows = fresh;
     let cleaned_key = layout::cleaned_bucket_key(run, task.bucket);
     let curated_key = layout::curated_bucket_key(run, task.bucket);
+    let directory_key = layout::directory_bucket_key(run, task.bucket);
     lake.put(
         &carry::tombstones_key(run, task.bucket),
         serde_json::to_vec(&tombstones).expect("serialises").into(),
@@ -105,12 +106,12 @@ pub async fn merge_bucket(
     .await?;
 
     let (file, encoded, reused) = if rows.is_empty() {
-        for key in [&cleaned_key, &curated_key] {
+        for key in [&cleaned_key, &curated_key, &directory_key] {
             lake.delete(key).await?;
         }
         (None, 0, 0)
     } else {
-        let (cleaned_bytes, curated_bytes, products, encoded, reused) =
+        let (cleaned_bytes, curated_bytes, directory, encoded, reused) =
             tokio::task::block_in_place(|| {
                 fill_product_stats(&mut rows);
                 rows.sort_unstable_by(|a, b| {
@@ -131,7 +132,7 @@ pub async fn merge_bucket(
                     progress,
                 )?;
                 progress.finish();
-                let products = count_products(&scored.rows);
+                let directory = product_directory(task.bucket, &scored.rows);
                 let mut buf = ParquetBuffer::new(Dataset::Curated)
                     .map_err(StageError::parquet(&curated_key))?;
                 for chunk in scored.rows.chunks(ENCODE_ROWS) {
@@ -149,11 +150,15 @@ pub async fn merge_bucket(
                         ("reviews.bucket", task.bucket.to_string()),
                     ])
                     .map_err(StageError::parquet(&curated_key))?;
-                Ok::<_, StageError>((cleaned, curated, products, scored.encoded, scored.reused))
+                Ok::<_, StageError>((cleaned, curated, directory, scored.encoded, scored.reused))
             })?;
         let checksum = hex::encode(Sha256::digest(&curated_bytes));
+        let products = directory.products.len() as u64;
+        let directory_bytes = serde_json::to_vec(&directory).expect("serialises");
+        let directory_checksum = hex::encode(Sha256::digest(&directory_bytes));
         lake.put(&cleaned_key, cleaned_bytes).await?;
         lake.put(&curated_key, curated_bytes).await?;
+        lake.put(&directory_key, directory_bytes.into()).await?;
         let file = BucketFile {
             bucket: task.bucket,
             cleaned_key,
@@ -162,6 +167,8 @@ pub async fn merge_bucket(
             products,
             checksum,
             run_id: run.clone(),
+            directory_key: Some(directory_key),
+            directory_checksum: Some(directory_checksum),
         };
         (Some(file), encoded, reused)
     };
@@ -245,10 +252,26 @@ async fn load_earlier_topics(
     })
 }
 
-fn count_products(sorted: &[reviews_domain::schema::CuratedReview]) -> u64 {
-    sorted
-        .windows(2)
-        .filter(|w| w[0].product_id != w[1].product_id)
-        .count() as u64
-        + u64::from(!sorted.is_empty())
+/// The bucket's products in id order, from its curated rows (sorted by product).
+fn product_directory(
+    bucket: u32,
+    sorted: &[reviews_domain::schema::CuratedReview],
+) -> ProductDirectory {
+    let mut products: Vec<ProductEntry> = Vec::new();
+    for r in sorted {
+        match products.last_mut() {
+            Some(p) if p.product_id == r.product_id => {
+                p.reviews += 1;
+                p.rating_sum += u64::from(r.rating);
+            }
+            _ => products.push(ProductEntry {
+                product_id: r.product_id.clone(),
+                title: r.product_title.clone(),
+                category: r.product_category.clone(),
+                reviews: 1,
+                rating_sum: u64::from(r.rating),
+            }),
+        }
+    }
+    ProductDirectory { bucket, products }
 }

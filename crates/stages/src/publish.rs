@@ -12,7 +12,7 @@ use arrow_array::{Array, Float32Array, StringArray};
 use chrono::Utc;
 use reviews_domain::Topic;
 use reviews_domain::schema::CURATED_SCHEMA_VERSION;
-use reviews_lake::manifest::{BucketFile, Manifest};
+use reviews_lake::manifest::{BucketFile, Manifest, ProductDirectory};
 use reviews_lake::parquet_io::{Dataset, parquet_info, read_columns};
 use reviews_lake::state::{self, BucketRecord, ChangeCounts, CommitOutcome, Plan};
 use reviews_lake::{Lake, LakeError, RunId, layout};
@@ -285,6 +285,7 @@ async fn check_bucket_file(
     file: &BucketFile,
     buckets: u32,
 ) -> Result<Vec<Topic>, StageError> {
+    check_directory(lake, file).await?;
     let key = &file.curated_key;
     let bytes = lake.get(key).await?;
     if hex::encode(Sha256::digest(&bytes)) != file.checksum {
@@ -314,6 +315,39 @@ async fn check_bucket_file(
             .and_then(|(_, v)| serde_json::from_str::<Vec<Topic>>(v).ok())
             .ok_or_else(|| StageError::Validation(format!("{key}: no topic labels in footer")))
     })
+}
+
+/// Check a bucket's product directory: its checksum, and that it lists the bucket's products
+/// and rows.
+async fn check_directory(lake: &dyn Lake, file: &BucketFile) -> Result<(), StageError> {
+    let (Some(key), Some(checksum)) = (&file.directory_key, &file.directory_checksum) else {
+        return Err(StageError::Validation(format!(
+            "{}: its merge recorded no product directory",
+            file.curated_key
+        )));
+    };
+    let bytes = lake.get(key).await?;
+    if hex::encode(Sha256::digest(&bytes)) != *checksum {
+        return Err(StageError::Validation(format!(
+            "{key}: checksum differs from its merge's record"
+        )));
+    }
+    let dir: ProductDirectory = serde_json::from_slice(&bytes)
+        .map_err(|e| StageError::Validation(format!("{key}: {e}")))?;
+    let rows: u64 = dir.products.iter().map(|p| u64::from(p.reviews)).sum();
+    if dir.bucket != file.bucket || dir.products.len() as u64 != file.products || rows != file.rows
+    {
+        return Err(StageError::Validation(format!(
+            "{key}: lists {} products and {rows} rows of bucket {}, the bucket file holds {} \
+             and {} of bucket {}",
+            dir.products.len(),
+            dir.bucket,
+            file.products,
+            file.rows,
+            file.bucket
+        )));
+    }
+    Ok(())
 }
 
 /// Check a part is sorted by (product_id asc, relevance desc) with relevance in [0, 1].

@@ -586,10 +586,13 @@ async fn remove_stale_files(
     for &b in changed {
         keep.insert(layout::cleaned_bucket_key(run, b));
         keep.insert(layout::curated_bucket_key(run, b));
+        keep.insert(layout::directory_bucket_key(run, b));
     }
     for dataset in [layout::CLEANED, layout::CURATED, layout::REJECTS] {
         for key in lake.list(&layout::run_prefix(dataset, run)).await? {
-            let data = key.ends_with(".parquet") || key.ends_with(".csv");
+            let data = key.ends_with(".parquet")
+                || key.ends_with(".csv")
+                || key.ends_with(".products.json");
             if data && !keep.contains(&key) {
                 lake.delete(&key).await?;
             }

@@ -295,6 +295,31 @@ async fn publish_refuses_invalid_data_and_keeps_the_live_run() {
         .await
         .unwrap();
     assert!(try_publish(Some(1)).await.is_err());
+    // The product directory the API lists products from: altered, or consistent with itself
+    // (a record that vouches for it) but missing a product of the bucket.
+    let dir_key = file.directory_key.clone().unwrap();
+    let dir_original = lake.get(&dir_key).await.unwrap();
+    lake.put(&dir_key, bytes::Bytes::from_static(b"{}"))
+        .await
+        .unwrap();
+    let err = try_publish(None).await.unwrap_err();
+    assert!(err.to_string().contains("checksum"), "{err}");
+    let mut listing: reviews_lake::manifest::ProductDirectory =
+        serde_json::from_slice(&dir_original).unwrap();
+    listing.products.pop();
+    let short = serde_json::to_vec(&listing).unwrap();
+    let mut forged = record.clone();
+    forged.file.as_mut().unwrap().directory_checksum = Some(hex::encode(Sha256::digest(&short)));
+    lake.put(&dir_key, short.into()).await.unwrap();
+    state::write_record(lake.as_ref(), &record_key, &forged)
+        .await
+        .unwrap();
+    let err = try_publish(None).await.unwrap_err();
+    assert!(err.to_string().contains("products"), "{err}");
+    lake.put(&dir_key, dir_original).await.unwrap();
+    state::write_record(lake.as_ref(), &record_key, &record)
+        .await
+        .unwrap();
     assert_eq!(
         lake.get(layout::LATEST_MANIFEST).await.unwrap(),
         live_before,

@@ -1,6 +1,8 @@
 //! Lambda: the storefront API behind API Gateway (HTTP API, payload v2). A thin main: build the
-//! lake client and load the live dataset once per cold start, then hand the shared router to
-//! lambda_http. Requests re-check the manifest at most every REVIEWS_RELOAD_SECS.
+//! lake client and read the live snapshot once per cold start, then hand the shared router to
+//! lambda_http. Product buckets are fetched on first use and kept within REVIEWS_API_CACHE_MB;
+//! a request starts a check of the manifest (without waiting for it) at most every
+//! REVIEWS_RELOAD_SECS.
 
 use std::time::Duration;
 
@@ -16,8 +18,17 @@ async fn main() -> Result<(), Error> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(30);
+    let cache_mb: usize = std::env::var("REVIEWS_API_CACHE_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256);
     let lake = reviews_lake::open_lake(&lake_uri).await?;
-    let holder = reviews_api::start(lake, Duration::from_secs(reload_secs)).await;
+    let holder = reviews_api::start_with_cache(
+        lake,
+        Duration::from_secs(reload_secs),
+        cache_mb.max(1) << 20,
+    )
+    .await;
     let app = router(
         holder,
         &ApiConfig {
