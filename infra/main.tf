@@ -30,10 +30,10 @@ locals {
   model_dir         = "/opt/models"
   ort_dylib_path    = "/opt/models/onnxruntime/libonnxruntime.so.1.31.1"
 
-  common_env = {
-    RUST_LOG         = var.rust_log
-    REVIEWS_LAKE_URI = "s3://${module.lake.bucket_name}"
-  }
+  common_env = merge(
+    { REVIEWS_LAKE_URI = "s3://${module.lake.bucket_name}" },
+    var.rust_log == null ? {} : { RUST_LOG = var.rust_log },
+  )
   pipeline_env = merge(local.common_env, {
     REVIEWS_PG_SECRET_ID    = aws_secretsmanager_secret.postgres.name
     REVIEWS_MONGO_SECRET_ID = aws_secretsmanager_secret.mongodb.name
@@ -353,6 +353,7 @@ module "stage" {
   vpc_security_group_ids = var.vpc_security_group_ids
   kms_key_arn            = module.kms.key_arn
   log_retention_days     = var.log_retention_days
+  log_level              = var.log_level
 
   depends_on = [aws_iam_role_policy.pipeline_worker, aws_iam_role_policy_attachment.pipeline_worker_vpc]
 }
@@ -377,6 +378,7 @@ module "api_function" {
   vpc_subnet_ids     = null
   kms_key_arn        = module.kms.key_arn
   log_retention_days = var.log_retention_days
+  log_level          = var.log_level
 
   depends_on = [aws_iam_role_policy.api]
 }

@@ -69,9 +69,19 @@ variable "functions" {
 }
 
 variable "rust_log" {
-  description = "RUST_LOG for every function (tracing env-filter syntax)."
+  description = "RUST_LOG for every function (tracing env-filter syntax, e.g. \"info,reviews_stages=debug\"); overrides log_level. Null: log_level applies."
   type        = string
-  default     = "info"
+  default     = null
+}
+
+variable "log_level" {
+  description = "Application log level of every function (Lambda logging controls): TRACE, DEBUG, INFO, WARN, ERROR or FATAL."
+  type        = string
+  default     = "INFO"
+  validation {
+    condition     = contains(["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"], var.log_level)
+    error_message = "log_level must be TRACE, DEBUG, INFO, WARN, ERROR or FATAL."
+  }
 }
 
 # ---------------------------------------------------------------------------------------------

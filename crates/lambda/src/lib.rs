@@ -6,7 +6,8 @@
 //! - [`Secret`]: a value (a database URI) read from AWS Secrets Manager on first use and cached
 //!   for the life of the process; locally it may come from the environment instead.
 //! - [`parse_input`]: the event as the stage's typed input, or a `FatalError` naming the field.
-//! - [`init_logging`]: JSON lines on stderr (CloudWatch adds the time).
+//! - [`init_logging`]: JSON lines (or text) on stderr at the level Lambda's logging controls or
+//!   `RUST_LOG` set (CloudWatch adds the time).
 
 pub mod error;
 pub mod secrets;
@@ -19,19 +20,101 @@ use serde::de::DeserializeOwned;
 pub use error::FunctionError;
 pub use secrets::{Secret, SecretsClient};
 
-/// Structured JSON logs, level from `RUST_LOG` (default `info`). Never log a secret: the
-/// configuration types print hosts and names only.
+/// How a function logs, from its environment: the filter is `RUST_LOG` (env-filter syntax)
+/// when set, else the level of Lambda's logging controls (`AWS_LAMBDA_LOG_LEVEL`: TRACE, DEBUG,
+/// INFO, WARN, ERROR or FATAL), else `info`; the format is JSON lines unless
+/// `AWS_LAMBDA_LOG_FORMAT` is `Text`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    pub filter: String,
+    pub json: bool,
+}
+
+impl LogSettings {
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Self {
+        let set = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        let filter = set("RUST_LOG").unwrap_or_else(|| {
+            match set("AWS_LAMBDA_LOG_LEVEL")
+                .map(|l| l.trim().to_ascii_uppercase())
+                .as_deref()
+            {
+                Some("TRACE") => "trace",
+                Some("DEBUG") => "debug",
+                Some("WARN") => "warn",
+                Some("ERROR" | "FATAL") => "error",
+                _ => "info",
+            }
+            .to_owned()
+        });
+        let json =
+            !set("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.trim().eq_ignore_ascii_case("text"));
+        Self { filter, json }
+    }
+}
+
+/// Structured logs on stderr as [`LogSettings`] says (CloudWatch adds the time). Never log a
+/// secret: the configuration types print hosts and names only.
 pub fn init_logging() {
-    tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+    let settings = LogSettings::from_vars(|name| std::env::var(name).ok());
+    let filter = tracing_subscriber::EnvFilter::try_new(&settings.filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let fmt = tracing_subscriber::fmt()
+        .with_env_filter(filter)
         .without_time()
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    if settings.json {
+        fmt.json().flatten_event(true).init();
+    } else {
+        fmt.with_ansi(false).init();
+    }
+}
+
+#[cfg(test)]
+mod log_tests {
+    use super::LogSettings;
+
+    fn settings(vars: &[(&str, &str)]) -> LogSettings {
+        LogSettings::from_vars(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn lambda_logging_controls_are_honoured_and_rust_log_wins() {
+        assert_eq!(
+            settings(&[]),
+            LogSettings {
+                filter: "info".into(),
+                json: true
+            }
+        );
+        assert_eq!(
+            settings(&[("AWS_LAMBDA_LOG_LEVEL", "DEBUG")]).filter,
+            "debug"
+        );
+        assert_eq!(
+            settings(&[("AWS_LAMBDA_LOG_LEVEL", "fatal")]).filter,
+            "error"
+        );
+        assert_eq!(settings(&[("AWS_LAMBDA_LOG_LEVEL", "WARN")]).filter, "warn");
+        assert_eq!(
+            settings(&[
+                ("AWS_LAMBDA_LOG_LEVEL", "DEBUG"),
+                ("RUST_LOG", "reviews=trace")
+            ])
+            .filter,
+            "reviews=trace"
+        );
+        assert_eq!(
+            settings(&[("RUST_LOG", " ")]).filter,
+            "info",
+            "blank means unset"
+        );
+        assert!(!settings(&[("AWS_LAMBDA_LOG_FORMAT", "Text")]).json);
+        assert!(settings(&[("AWS_LAMBDA_LOG_FORMAT", "JSON")]).json);
+    }
 }
 
 /// A required environment variable, or an error that names it.

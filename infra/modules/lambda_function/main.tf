@@ -42,9 +42,13 @@ resource "aws_lambda_function" "this" {
     mode = "Active"
   }
 
+  # The functions read the level and format Lambda sets from these (AWS_LAMBDA_LOG_LEVEL,
+  # AWS_LAMBDA_LOG_FORMAT) unless RUST_LOG is set.
   logging_config {
-    log_format = "JSON"
-    log_group  = aws_cloudwatch_log_group.this.name
+    log_format            = "JSON"
+    log_group             = aws_cloudwatch_log_group.this.name
+    application_log_level = var.log_level
+    system_log_level      = "WARN"
   }
 
   depends_on = [aws_cloudwatch_log_group.this]

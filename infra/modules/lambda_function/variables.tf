@@ -71,3 +71,9 @@ variable "log_retention_days" {
   description = "Log retention."
   type        = number
 }
+
+variable "log_level" {
+  description = "Application log level (Lambda advanced logging controls): TRACE, DEBUG, INFO, WARN, ERROR or FATAL."
+  type        = string
+  default     = "INFO"
+}
