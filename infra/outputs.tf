@@ -39,6 +39,7 @@ output "role_arns" {
     pipeline_worker = aws_iam_role.pipeline_worker.arn
     api_readonly    = aws_iam_role.api.arn
     administrator   = aws_iam_role.admin.arn
+    analyst         = aws_iam_role.analyst.arn
     state_machine   = module.state_machine.role_arn
   }
 }
@@ -46,4 +47,14 @@ output "role_arns" {
 output "alarm_topic_arn" {
   description = "SNS topic of the pipeline alarms."
   value       = aws_sns_topic.alarms.arn
+}
+
+output "athena" {
+  description = "Where to query the live curated snapshot: Athena workgroup, Glue database and table, results bucket."
+  value = {
+    workgroup      = aws_athena_workgroup.analytics.name
+    database       = aws_glue_catalog_database.reviews.name
+    table          = aws_glue_catalog_table.curated_reviews.name
+    results_bucket = aws_s3_bucket.athena_results.id
+  }
 }

@@ -230,3 +230,24 @@ variable "storefront_web_acl_arn" {
   type        = string
   default     = ""
 }
+
+# ---------------------------------------------------------------------------------------------
+# Analytics (Glue table + Athena workgroup over the live curated snapshot)
+# ---------------------------------------------------------------------------------------------
+variable "analyst_principal_arns" {
+  description = "IAM principals (users/roles) allowed to assume the analyst role (with MFA); empty: the account's IAM decides."
+  type        = list(string)
+  default     = []
+}
+
+variable "athena_results_expiration_days" {
+  description = "Days after which Athena query results expire in the results bucket."
+  type        = number
+  default     = 30
+}
+
+variable "athena_bytes_scanned_cutoff" {
+  description = "Bytes one query of the analytics workgroup may scan before Athena cancels it (at least 10 MB)."
+  type        = number
+  default     = 10737418240
+}

@@ -157,6 +157,13 @@ def scenario_success():
           and f"curated/run={run_id}/_manifest.json" in parts and latest.get("run_id") == run_id
           and latest.get("rows") == pub.get("rows"),
           f"{len(parts)} objects under curated/run={run_id}/, _latest.json -> {latest.get('run_id')}")
+    try:
+        listing = s3.get_object(Bucket=BUCKET, Key="curated/_athena/symlink.txt")["Body"].read().decode().splitlines()
+    except Exception as e:  # missing: the check below fails with the reason
+        listing = [f"({e})"]
+    check("publish wrote the query listing (what Athena reads): the s3:// URI of every live file",
+          listing == [f"s3://{BUCKET}/{k}" for k in latest.get("keys", [])],
+          f"{len(listing)} lines (first: {listing[:1]}), {len(latest.get('keys', []))} live files")
     status, products = api("/products?per_page=5")
     product = (products or {}).get("products", [{}])[0].get("product_id") if status == 200 else None
     status, top = api(f"/reviews/{product}/top?limit=3") if product else (None, None)

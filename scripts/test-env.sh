@@ -9,10 +9,12 @@ mkdir -p "$cache"
 # An independent Parquet reader (pyarrow) for the tests that check our files open elsewhere.
 venv="$cache/test-venv"
 # moto: an S3 emulator, so the S3 lake is tested against a real S3 API on loopback.
-if ! "$venv/bin/python" -c 'import pyarrow, moto' 2>/dev/null; then
-  echo "test-env: installing pyarrow and moto into $venv" >&2
+# duckdb: reads the live snapshot through the query listing (scripts/query-check.py).
+if ! "$venv/bin/python" -c 'import pyarrow, moto, duckdb' 2>/dev/null; then
+  echo "test-env: installing pyarrow, moto and duckdb into $venv" >&2
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check 'pyarrow==26.0.1' 'moto[server]==5.2.5'
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'pyarrow==26.0.1' 'moto[server]==5.2.5' \
+    'duckdb==1.5.6'
 fi
 
 echo "export REVIEWS_PYTHON='$venv/bin/python'"

@@ -19,7 +19,12 @@ No Terraform provider can be downloaded here, so no `terraform init/validate`: i
      only the lake prefixes and the two secrets; the administrator no cleaned/, curated/ or secret;
   7. secrets have no value in Terraform (no aws_secretsmanager_secret_version, nothing secret in
      outputs);
-  8. checkov reports no failed check, and every `checkov:skip=` comment gives a reason.
+  8. the Glue table Athena queries is an EXTERNAL_TABLE at the lake's curated/_athena/ (where
+     publish and rollback write the listing, crates/stages/src/athena.rs), read with the symlink
+     input format and the Parquet SerDe, its columns those of the curated schema
+     (crates/domain/src/schema.rs) in order; the Athena workgroup enforces its configuration and
+     encrypts its results; the analyst role reads curated/ only and writes only query results;
+  9. checkov reports no failed check, and every `checkov:skip=` comment gives a reason.
 
 --allow-missing-functions turns the checks that need the Rust code (functions/<stage> and the
 error names in the sources) into warnings, for use before the functions exist. Exit status 1 on
@@ -420,6 +425,87 @@ def check_state_machine_role(tf):
           "; ".join(bad) or f"ItemReader read {has_reader}, StartExecution {has_children}")
 
 
+SYMLINK_INPUT = "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat"
+PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+
+
+def curated_schema_columns():
+    """The field names of CURATED_SCHEMA in crates/domain/src/schema.rs, in order."""
+    text = (ROOT / "crates" / "domain" / "src" / "schema.rs").read_text(encoding="utf-8")
+    m = re.search(r"pub static CURATED_SCHEMA\b.*?vec!\[(.*?)\n\s*\],", text, re.S)
+    return re.findall(r'Field::new\("([a-z_0-9]+)"', m.group(1)) if m else []
+
+
+def check_analytics(tf):
+    tables = [(f, n, b) for f, d in tf.items() for _, n, b in blocks(d, "resource", "aws_glue_catalog_table")]
+    dbs = [n for d in tf.values() for _, n, _ in blocks(d, "resource", "aws_glue_catalog_database")]
+    if not check(len(tables) == 1 and len(dbs) == 1, "one Glue database and one Glue table (the curated snapshot)",
+                 f"{len(dbs)} databases, {len(tables)} tables"):
+        return
+    f, name, table = tables[0]
+    sd = one(table.get("storage_descriptor", {})) or {}
+    serde = one(sd.get("ser_de_info", {})) or {}
+    location = one(sd.get("location"))
+    athena_rs = (ROOT / "crates" / "stages" / "src" / "athena.rs").read_text(encoding="utf-8")
+    m = re.search(r'pub const SYMLINK_KEY: &str = "([^"]+)"', athena_rs)
+    listing_dir = m.group(1).rsplit("/", 1)[0] + "/" if m else "?"
+    check(location == "s3://${module.lake.bucket_name}/" + listing_dir and listing_dir == "curated/_athena/",
+          f"Glue table {name}: location is the lake's {listing_dir}, where publish writes the listing (athena.rs SYMLINK_KEY)",
+          f"location {location}, listing {m.group(1) if m else 'not found in athena.rs'}")
+    check(one(table.get("table_type")) == "EXTERNAL_TABLE" and one(sd.get("input_format")) == SYMLINK_INPUT
+          and one(serde.get("serialization_library")) == PARQUET_SERDE,
+          f"Glue table {name}: EXTERNAL_TABLE, SymlinkTextInputFormat, ParquetHiveSerDe",
+          f"{one(table.get('table_type'))}, {one(sd.get('input_format'))}, {one(serde.get('serialization_library'))}")
+    locals_ = {}
+    for l in tf.get(f, {}).get("locals", []):
+        locals_.update(l)
+    declared = [c.get("name") for c in one(locals_.get("curated_columns", [])) or []]
+    dyn = [one(b.get("columns", {}).get("for_each")) for b in sd.get("dynamic", [])]
+    schema = curated_schema_columns()
+    check(schema and declared == schema and dyn == ["${local.curated_columns}"],
+          f"Glue table {name}: columns = the curated schema's {len(schema)} fields, in order",
+          f"schema.rs {schema}, Terraform {declared} (columns from {dyn})")
+
+    wgs = [b for d in tf.values() for _, _, b in blocks(d, "resource", "aws_athena_workgroup")]
+    conf = one(one(wgs[0]).get("configuration", {})) if len(wgs) == 1 else {}
+    res = one(conf.get("result_configuration", {})) or {}
+    enc = one(res.get("encryption_configuration", {})) or {}
+    check(len(wgs) == 1 and one(conf.get("enforce_workgroup_configuration")) is True
+          and one(enc.get("encryption_option")) in ("SSE_KMS", "CSE_KMS")
+          and str(one(res.get("output_location"))).startswith("s3://${aws_s3_bucket.athena_results.id}/"),
+          "Athena workgroup: enforced configuration, KMS-encrypted results in the results bucket", json.dumps(conf)[:300])
+
+    docs = {n: policy_statements(b) for d in tf.values() for _, n, b in blocks(d, "data", "aws_iam_policy_document")}
+    bad = []
+    lake_objects = "${module.lake.bucket_arn}/"
+    results = "${aws_s3_bucket.athena_results.arn}"
+    for st in docs.get("analyst", []):
+        for a in st["actions"]:
+            svc = a.split(":", 1)[0]
+            if svc not in ("s3", "athena", "glue", "kms"):
+                bad.append(f"{st['sid']}: {a}")
+            if svc == "s3":
+                for r in st["resources"]:
+                    if r == "${module.lake.bucket_arn}":
+                        prefixes = [v for c in st["conditions"] if c["variable"] == "s3:prefix" for v in c["values"]]
+                        if a == "s3:ListBucket" and (not prefixes or not all(p.startswith("curated/") for p in prefixes)):
+                            bad.append(f"{st['sid']}: ListBucket on the lake beyond curated/: {prefixes}")
+                        elif a not in ("s3:ListBucket", "s3:GetBucketLocation"):
+                            bad.append(f"{st['sid']}: {a} on the lake bucket")
+                    elif r.startswith(lake_objects):
+                        if a != "s3:GetObject" or r != lake_objects + "curated/*":
+                            bad.append(f"{st['sid']}: {a} on {r}: the lake is read on curated/ only")
+                    elif not r.startswith(results):
+                        bad.append(f"{st['sid']}: {a} on {r}")
+            if svc == "kms" and not any(c["variable"] == "kms:ViaService" for c in st["conditions"]):
+                bad.append(f"{st['sid']}: {a} without a kms:ViaService condition")
+            if svc == "glue" and not a.startswith(("glue:Get", "glue:BatchGet")):
+                bad.append(f"{st['sid']}: {a} changes the catalog")
+    check(docs.get("analyst") and not bad,
+          "analyst role: lake curated/ read, the Glue table read, the workgroup, its own results; nothing else",
+          "; ".join(bad))
+
+
 def check_secrets(tf):
     versions = [(f, n) for f, d in tf.items() for _, n, _ in blocks(d, "resource", "aws_secretsmanager_secret_version")]
     check(not versions, "no aws_secretsmanager_secret_version: secret values never enter Terraform state",
@@ -496,6 +582,7 @@ def main():
         check_functions(tf, invoked, args.allow_missing_functions)
     check_iam(tf)
     check_state_machine_role(tf)
+    check_analytics(tf)
     check_secrets(tf)
     check_checkov(args.venv_bin, not args.no_checkov)
     print()

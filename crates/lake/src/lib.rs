@@ -101,6 +101,10 @@ pub trait Lake: Send + Sync {
     async fn list(&self, prefix: &str) -> Result<Vec<String>, LakeError>;
     /// Delete an object; deleting a missing object is not an error.
     async fn delete(&self, key: &str) -> Result<(), LakeError>;
+    /// The absolute location of `key`, as a reader outside this process names it:
+    /// `s3://BUCKET/PREFIX/KEY` on S3, the absolute file path on the local lake (what an
+    /// Athena symlink listing or a DuckDB query reads). Does not check that the object exists.
+    fn location(&self, key: &str) -> Result<String, LakeError>;
     /// Where this lake lives, for logs and summaries (never credentials).
     fn describe(&self) -> String;
 }

@@ -219,6 +219,16 @@ impl Lake for LocalLake {
         }
     }
 
+    fn location(&self, key: &str) -> Result<String, LakeError> {
+        let path = std::path::absolute(self.path(key)?).map_err(io(key))?;
+        path.into_os_string()
+            .into_string()
+            .map_err(|_| LakeError::InvalidKey {
+                key: key.to_owned(),
+                why: "the lake folder's path is not valid UTF-8",
+            })
+    }
+
     fn describe(&self) -> String {
         format!("local folder {}", self.root.display())
     }

@@ -230,6 +230,10 @@ impl Lake for S3Lake {
         Ok(())
     }
 
+    fn location(&self, key: &str) -> Result<String, LakeError> {
+        Ok(format!("s3://{}/{}", self.bucket, self.full_key(key)?))
+    }
+
     fn describe(&self) -> String {
         format!("s3://{}/{}", self.bucket, self.prefix)
     }

@@ -2,6 +2,7 @@
 //! keys, counts; never rows). The same functions run inside the stage Lambdas and in the local
 //! runner ([`runner::run_local`]).
 
+pub mod athena;
 pub mod bucket;
 pub mod carry;
 pub mod error;

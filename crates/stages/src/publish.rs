@@ -257,6 +257,7 @@ pub async fn publish(
             )));
         }
     };
+    crate::athena::write_symlink_listing(lake.as_ref()).await?;
     state::release_lease(lake.as_ref(), run).await?;
     tracing::info!(
         run_id = %run, rows, products, checksum = %live.checksum, sequence = live.sequence,
@@ -434,6 +435,7 @@ pub async fn promote(lake: &dyn Lake, run: &RunId) -> Result<Manifest, StageErro
         }
     }
     let live = state::commit_rollback(lake, &manifest).await?;
+    crate::athena::write_symlink_listing(lake).await?;
     tracing::info!(run_id = %run, sequence = live.sequence, "promoted to live");
     Ok(live)
 }

@@ -81,6 +81,14 @@ async fn s3_lake_operations_and_a_full_run() {
     for k in &live.keys {
         assert!(lake.size(k).await.unwrap().unwrap() > 0);
     }
+    // The query listing names the live files by their s3:// URIs (what Athena's table reads).
+    let listing = lake.get(reviews_stages::athena::SYMLINK_KEY).await.unwrap();
+    let expected: String = live
+        .keys
+        .iter()
+        .map(|k| format!("s3://reviews-test/lake/{k}\n"))
+        .collect();
+    assert_eq!(std::str::from_utf8(&listing).unwrap(), expected);
     assert!(
         lake.size(&layout::part_rejects_key(&opts.run_id, 0))
             .await

@@ -78,6 +78,9 @@ impl Lake for FaultyLake {
     async fn delete(&self, key: &str) -> Result<(), LakeError> {
         self.inner.delete(key).await
     }
+    fn location(&self, key: &str) -> Result<String, LakeError> {
+        self.inner.location(key)
+    }
     fn describe(&self) -> String {
         "faulty local lake".into()
     }

@@ -1,6 +1,6 @@
 # One customer-managed key for the operational data that is not the lake: CloudWatch log groups,
-# Secrets Manager secrets, Lambda environment variables and the alarm topic. (The lake bucket keeps
-# SSE-S3, as DESIGN section 3 requires.)
+# Secrets Manager secrets, Lambda environment variables, the alarm topic and the Athena query
+# results. (The lake bucket keeps SSE-S3, as DESIGN section 3 requires.)
 
 data "aws_caller_identity" "current" {}
 data "aws_region" "current" {}
@@ -48,7 +48,7 @@ data "aws_iam_policy_document" "key" {
 }
 
 resource "aws_kms_key" "this" {
-  description             = "${var.name}: logs, secrets, Lambda environment, alarm topic"
+  description             = "${var.name}: logs, secrets, Lambda environment, alarm topic, query results"
   enable_key_rotation     = true
   deletion_window_in_days = 30
   policy                  = data.aws_iam_policy_document.key.json
