@@ -157,6 +157,7 @@ def cmd_report(out: str, args: list[str]) -> None:
 
     rows = [
         ("cold start to /health 200 (s)", "cold_start_ms", lambda s: _ms_to_s(metric(s, "cold_start_ms")), 3, "lower"),
+        ("cold start to first answer (s)", "first_answer_ms", lambda s: _ms_to_s(metric(s, "first_answer_ms")), 3, "lower"),
         ("RSS after load (MiB)", None, lambda s: _kib_to_mib(metric(s, "rss_after_load_kib")), 1, "lower"),
         ("RSS after bench (MiB)", None, lambda s: _kib_to_mib(metric(s, "rss_after_bench_kib")), 1, "lower"),
         ("peak RSS, VmHWM (MiB)", None, lambda s: _kib_to_mib(metric(s, "peak_rss_kib")), 1, "lower"),
@@ -185,6 +186,7 @@ def cmd_report(out: str, args: list[str]) -> None:
             ratios[f"p50_baseline_over_ours_{run}"] = ratio(
                 metric(base, "wrk", run, "latency_us", "p50"), metric(ours, "wrk", run, "latency_us", "p50"))
         ratios["cold_start_baseline_over_ours"] = ratio(metric(base, "cold_start_ms"), metric(ours, "cold_start_ms"))
+        ratios["first_answer_baseline_over_ours"] = ratio(metric(base, "first_answer_ms"), metric(ours, "first_answer_ms"))
         ratios["peak_rss_baseline_over_ours"] = ratio(metric(base, "peak_rss_kib"), metric(ours, "peak_rss_kib"))
 
     health = (ours or base or {}).get("health") or {}
@@ -218,6 +220,8 @@ def cmd_report(out: str, args: list[str]) -> None:
             "p99_under_1ms_single_connection": None if p99_single is None else p99_single < 1.0,
             "p99_under_1ms_loaded": None if p99_loaded is None else p99_loaded < 1.0,
             "cold_start_under_1s": None if cold is None else cold < 1.0,
+            "first_answer_under_150ms": None if metric(ours, "first_answer_ms") is None
+            else metric(ours, "first_answer_ms") < 150,
         }
         print("goals (issue 3): " + ", ".join(f"{k}={'met' if v else 'NOT met' if v is not None else '-'}"
                                              for k, v in goals.items()))
