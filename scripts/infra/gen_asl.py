@@ -106,9 +106,42 @@ TRANSFORM_COUNTS = {
     "full_pass.$": "$.transform.full_pass",
 }
 
-merge_map = {
-    "Type": "Map",
-    "Comment": (
+def distributed_map(comment, items, item_selector, child, function_arn, payload, child_comment,
+                    stage, done_key, what, count_key, result_path, catch_to, next_state):
+    """A Distributed Map whose child execution invokes one function and returns only `true`
+    (its `done_key`); the Map keeps only the count and distinct values of those results."""
+    state = {"Type": "Map", "Comment": comment}
+    state.update(items)
+    state.update({
+        "ItemSelector": item_selector,
+        "MaxConcurrencyPath": "$.max_concurrency",
+        "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+            "StartAt": child,
+            "States": {
+                child: dict(
+                    invoke(function_arn, payload, {done_key: True}, "$",
+                           catch_to=f"{child}Failed", comment=child_comment),
+                    OutputPath=f"$.{done_key}",
+                ),
+                f"{child}Failed": record_failure(stage, f"{child}FailedStop"),
+                f"{child}FailedStop": fail(
+                    f"Fails this {what}'s child execution, hence the Map, with the recorded error."),
+            },
+        },
+        "ResultSelector": {
+            count_key: "States.ArrayLength($)",
+            "outcomes.$": "States.ArrayUnique($)",
+        },
+        "ResultPath": result_path,
+        "Catch": catch(catch_to),
+        "Next": next_state,
+    })
+    return state
+
+
+merge_map = distributed_map(
+    comment=(
         "Steps 5+6 (merge + score + load curated, fused): one Lambda per product bucket the run "
         "changed. DISTRIBUTED: each bucket is a child workflow execution (up to 4096 buckets, "
         "beyond the inline Map's limits); the items are read from the lake (transform's "
@@ -116,99 +149,60 @@ merge_map = {
         "`true`, and the Map keeps only their count and distinct values: publish reads the "
         "per-bucket records from the lake."
     ),
-    "ItemReader": {
+    items={"ItemReader": {
         "Resource": "arn:aws:states:::s3:getObject",
         "ReaderConfig": {"InputType": "JSON"},
         "Parameters": {"Bucket": "${LakeBucket}", "Key.$": "$.transform.items_key"},
-    },
-    "ItemSelector": {
+    }},
+    item_selector={
         "run_id.$": "$$.Map.Item.Value.run_id",
         "bucket.$": "$$.Map.Item.Value.bucket",
     },
-    "MaxConcurrencyPath": "$.max_concurrency",
-    "ItemProcessor": {
-        "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
-        "StartAt": "MergeBucket",
-        "States": {
-            "MergeBucket": dict(
-                invoke(
-                    "ScoreFunctionArn",
-                    {"run_id.$": "$.run_id", "bucket.$": "$.bucket"},
-                    {"merged": True},
-                    "$",
-                    catch_to="MergeBucketFailed",
-                    comment="Merge the bucket's carried rows with the run's changes, score, write cleaned/ + curated/.",
-                ),
-                OutputPath="$.merged",
-            ),
-            "MergeBucketFailed": record_failure("score", "MergeBucketFailedStop"),
-            "MergeBucketFailedStop": fail("Fails this bucket's child execution, hence the Map, with the recorded error."),
-        },
-    },
-    "ResultSelector": {
-        "buckets_merged.$": "States.ArrayLength($)",
-        "outcomes.$": "States.ArrayUnique($)",
-    },
-    "ResultPath": "$.merge",
-    "Catch": [
-        {"ErrorEquals": ["FatalError"], "ResultPath": "$.error", "Next": "ScoreFailed"},
-        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "ScoreFailed"},
-    ],
-    "Next": "EveryBucketMerged",
-}
+    child="MergeBucket",
+    function_arn="ScoreFunctionArn",
+    payload={"run_id.$": "$.run_id", "bucket.$": "$.bucket"},
+    child_comment="Merge the bucket's carried rows with the run's changes, score, write cleaned/ + curated/.",
+    stage="score",
+    done_key="merged",
+    what="bucket",
+    count_key="buckets_merged.$",
+    result_path="$.merge",
+    catch_to="ScoreFailed",
+    next_state="EveryBucketMerged",
+)
 
-route_map = {
-    "Type": "Map",
-    "Comment": (
+route_map = distributed_map(
+    comment=(
         "Step 3, routing (transform, one Lambda per raw part): clean the part and route its valid "
         "rows to product buckets (cleaned/run=<id>/changes/), its rejected ones to rejects/. "
         "DISTRIBUTED: each part is a child workflow execution, so neither one Lambda's time nor "
         "its memory bounds the day's rows. Each child returns only `true`; the plan reads the "
         "parts' route records from the lake."
     ),
-    "ItemsPath": "$.raw_keys",
-    "ItemSelector": {
+    items={"ItemsPath": "$.raw_keys"},
+    item_selector={
         "run_id.$": "$.run_id",
         "part.$": "$$.Map.Item.Index",
         "raw_key.$": "$$.Map.Item.Value",
         "buckets.$": "$.buckets",
     },
-    "MaxConcurrencyPath": "$.max_concurrency",
-    "ItemProcessor": {
-        "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
-        "StartAt": "RoutePart",
-        "States": {
-            "RoutePart": dict(
-                invoke(
-                    "TransformFunctionArn",
-                    {
-                        "run_id.$": "$.run_id",
-                        "part.$": "$.part",
-                        "raw_key.$": "$.raw_key",
-                        "buckets.$": "$.buckets",
-                    },
-                    {"routed": True},
-                    "$",
-                    catch_to="RoutePartFailed",
-                    comment="Clean one raw part, write its change files per bucket, its rejects and its route record.",
-                ),
-                OutputPath="$.routed",
-            ),
-            "RoutePartFailed": record_failure("transform", "RoutePartFailedStop"),
-            "RoutePartFailedStop": fail("Fails this part's child execution, hence the Map, with the recorded error."),
-        },
+    child="RoutePart",
+    function_arn="TransformFunctionArn",
+    payload={
+        "run_id.$": "$.run_id",
+        "part.$": "$.part",
+        "raw_key.$": "$.raw_key",
+        "buckets.$": "$.buckets",
     },
-    "ResultSelector": {
-        "parts_routed.$": "States.ArrayLength($)",
-        "outcomes.$": "States.ArrayUnique($)",
-    },
-    "ResultPath": "$.route",
-    "Catch": [
-        {"ErrorEquals": ["FatalError"], "ResultPath": "$.error", "Next": "TransformFailed"},
-        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "TransformFailed"},
-    ],
-    "Next": "EveryPartRouted",
-}
+    child_comment="Clean one raw part, write its change files per bucket, its rejects and its route record.",
+    stage="transform",
+    done_key="routed",
+    what="part",
+    count_key="parts_routed.$",
+    result_path="$.route",
+    catch_to="TransformFailed",
+    next_state="EveryPartRouted",
+)
 
 main_branch = {
     "StartAt": "CountParts",

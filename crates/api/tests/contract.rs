@@ -25,15 +25,27 @@ async fn publish_run(lake: Arc<dyn Lake>, run: &str, reviews: u64, seed: u64) ->
     })
     .collect();
     let buyers = rows.iter().filter_map(|r| r.buyer_id.clone()).collect();
+    run_pipeline(lake, run, rows, false).await;
+    buyers
+}
+
+/// One pipeline run over `rows`: a full load into 4 buckets, or the rows as changes to the
+/// live snapshot (`merge_previous`).
+async fn run_pipeline(
+    lake: Arc<dyn Lake>,
+    run: &str,
+    rows: Vec<reviews_domain::RawReview>,
+    merge_previous: bool,
+) {
     let scorer = Arc::new(Scorer::new(
         Arc::new(KeywordClassifier::default()),
         ScoreWeights::default(),
     ));
     let opts = RunOptions {
         run_id: RunId::parse(run).unwrap(),
-        buckets: Some(4),
+        buckets: (!merge_previous).then_some(4),
         workers: 2,
-        merge_previous: false,
+        merge_previous,
         lease_ttl: reviews_stages::DEFAULT_LEASE_TTL,
     };
     run_local(
@@ -45,7 +57,6 @@ async fn publish_run(lake: Arc<dyn Lake>, run: &str, reviews: u64, seed: u64) ->
     )
     .await
     .unwrap();
-    buyers
 }
 
 async fn app_for(lake: Arc<dyn Lake>, cors: Option<&str>) -> (Router, Arc<IndexHolder>) {
@@ -398,30 +409,6 @@ async fn hot_reload_switches_runs_and_refuses_a_corrupt_one() {
     assert_eq!(get(&app, "/health").await.1["run_id"], "second");
 }
 
-/// Publish `rows` as an incremental run on top of the live snapshot.
-async fn publish_changes(lake: Arc<dyn Lake>, run: &str, rows: Vec<reviews_domain::RawReview>) {
-    let scorer = Arc::new(Scorer::new(
-        Arc::new(KeywordClassifier::default()),
-        ScoreWeights::default(),
-    ));
-    let opts = RunOptions {
-        run_id: RunId::parse(run).unwrap(),
-        buckets: None,
-        workers: 2,
-        merge_previous: true,
-        lease_ttl: reviews_stages::DEFAULT_LEASE_TTL,
-    };
-    run_local(
-        lake,
-        rows.into_iter().map(Ok::<_, std::convert::Infallible>),
-        scorer,
-        &opts,
-        Arc::new(NoProgress),
-    )
-    .await
-    .unwrap();
-}
-
 /// Every product of the live snapshot, by bucket.
 async fn products_by_bucket(
     app: &Router,
@@ -554,7 +541,7 @@ async fn a_new_snapshot_fetches_only_the_buckets_it_changed() {
     .unwrap();
     edited.text = Some("Edited after publication: the hinge broke within a week of use.".into());
     let edited_id = edited.review_id.clone().unwrap();
-    publish_changes(lake.clone(), "r2", vec![edited]).await;
+    run_pipeline(lake.clone(), "r2", vec![edited], true).await;
     assert!(holder.refresh().await);
     let live = holder.current().unwrap();
     assert_eq!(live.run_id(), "r2");
