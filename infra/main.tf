@@ -423,6 +423,7 @@ module "state_machine" {
   kms_key_arn         = module.kms.key_arn
   log_retention_days  = var.log_retention_days
   alarm_topic_arn     = aws_sns_topic.alarms.arn
+  no_publish_hours    = var.no_publish_hours
 }
 
 module "api" {

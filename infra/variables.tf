@@ -251,3 +251,21 @@ variable "athena_bytes_scanned_cutoff" {
   type        = number
   default     = 10737418240
 }
+
+variable "no_publish_hours" {
+  description = "Alarm when no run has published for this many hours (1 to 24)."
+  type        = number
+  default     = 24
+}
+
+variable "api_5xx_threshold" {
+  description = "Alarm when the HTTP API answers at least this many 5xx in 5 minutes."
+  type        = number
+  default     = 5
+}
+
+variable "api_latency_p99_ms" {
+  description = "Alarm when the HTTP API's p99 latency stays above this (ms) for 15 minutes."
+  type        = number
+  default     = 1000
+}

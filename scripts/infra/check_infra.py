@@ -17,6 +17,8 @@ No Terraform provider can be downloaded here, so no `terraform init/validate`: i
      its own executions; IAM matches DESIGN section 3: the API role reaches nothing of the lake but s3:GetObject and
      s3:ListBucket on curated/ (plus its own logs, traces and env decryption); the pipeline worker
      only the lake prefixes and the two secrets; the administrator no cleaned/, curated/ or secret;
+  6b. the alarms exist (function errors and throttles, API 5xx and p99 latency, failed, timed-out
+     and aborted executions, no publish for N hours), each with an action, and a dashboard;
   7. secrets have no value in Terraform (no aws_secretsmanager_secret_version, nothing secret in
      outputs);
   8. the Glue table Athena queries is an EXTERNAL_TABLE at the lake's curated/_athena/ (where
@@ -506,6 +508,44 @@ def check_analytics(tf):
           "; ".join(bad))
 
 
+def check_alarms(tf):
+    """Each alarm the runbook relies on exists, notifies someone, and the publish metric follows
+    the state machine (its filter names the state entered right after a successful Publish)."""
+    alarms = [b for _, d in tf.items() for _, _, b in blocks(d, "resource", "aws_cloudwatch_metric_alarm")]
+
+    def find(namespace, metric):
+        return [b for b in alarms if one(b.get("namespace")) == namespace and one(b.get("metric_name")) == metric]
+
+    per_function = "${local.function_names}"
+    for namespace, metric, what, extra in [
+        ("AWS/Lambda", "Errors", "errors of every function", lambda b: one(b.get("for_each")) == per_function),
+        ("AWS/Lambda", "Throttles", "throttles of every function", lambda b: one(b.get("for_each")) == per_function),
+        ("AWS/ApiGateway", "5xx", "API 5xx", lambda b: True),
+        ("AWS/ApiGateway", "Latency", "API p99 latency", lambda b: one(b.get("extended_statistic")) == "p99"),
+        ("AWS/States", "ExecutionsFailed", "failed executions", lambda b: True),
+        ("AWS/States", "ExecutionsTimedOut", "timed-out executions", lambda b: True),
+        ("AWS/States", "ExecutionsAborted", "aborted executions", lambda b: True),
+        ("Reviews/Pipeline", "Published", "no publish for N hours",
+         lambda b: one(b.get("comparison_operator")) == "LessThanThreshold"
+         and one(b.get("treat_missing_data")) == "breaching"),
+    ]:
+        found = [b for b in find(namespace, metric) if extra(b) and flat(b.get("alarm_actions"))]
+        check(bool(found), f"alarm on {what} ({namespace} {metric}) with an action")
+    dashboards = [n for _, d in tf.items() for _, n, _ in blocks(d, "resource", "aws_cloudwatch_dashboard")]
+    check(bool(dashboards), "a CloudWatch dashboard", str(dashboards))
+
+    asl = json.loads(ASL.read_text(encoding="utf-8"))
+    after_publish = {st.get("Next") for _, name, st, _ in walk_states(asl["States"]) if name == "Publish"}
+    patterns = [one(b.get("pattern")) or "" for _, d in tf.items()
+                for _, n, b in blocks(d, "resource", "aws_cloudwatch_log_metric_filter")
+                if one(flat(b.get("metric_transformation"))[0].get("name") if b.get("metric_transformation") else None)
+                == "Published"]
+    named = [m.group(1) for p in patterns for m in [re.search(r'details\.name = \\"(\w+)\\"', p)] if m]
+    check(len(named) == 1 and named[0] in after_publish,
+          "the Published metric counts entries of the state after a successful Publish",
+          f"filter names {named}, Publish continues to {sorted(x for x in after_publish if x)}")
+
+
 def check_secrets(tf):
     versions = [(f, n) for f, d in tf.items() for _, n, _ in blocks(d, "resource", "aws_secretsmanager_secret_version")]
     check(not versions, "no aws_secretsmanager_secret_version: secret values never enter Terraform state",
@@ -583,6 +623,7 @@ def main():
     check_iam(tf)
     check_state_machine_role(tf)
     check_analytics(tf)
+    check_alarms(tf)
     check_secrets(tf)
     check_checkov(args.venv_bin, not args.no_checkov)
     print()

@@ -243,3 +243,49 @@ resource "aws_cloudwatch_metric_alarm" "archive_deferred" {
   treat_missing_data  = "notBreaching"
   alarm_actions       = [var.alarm_topic_arn]
 }
+
+resource "aws_cloudwatch_metric_alarm" "aborted" {
+  alarm_name          = "${var.name}-execution-aborted"
+  alarm_description   = "An execution of ${var.name} was aborted (stopped by hand or by a redeploy): its run's rows are extracted again by the next run."
+  namespace           = "AWS/States"
+  metric_name         = "ExecutionsAborted"
+  dimensions          = { StateMachineArn = aws_sfn_state_machine.this.arn }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [var.alarm_topic_arn]
+}
+
+# A publish that committed: CountChanges is entered only after Publish succeeded (a failed
+# publish goes through its Catch to PublishFailed).
+resource "aws_cloudwatch_log_metric_filter" "published" {
+  name           = "${var.name}-published"
+  log_group_name = aws_cloudwatch_log_group.state_machine.name
+  pattern        = "{ ($.type = \"PassStateEntered\") && ($.details.name = \"CountChanges\") }"
+
+  metric_transformation {
+    name          = "Published"
+    namespace     = "Reviews/Pipeline"
+    value         = "1"
+    default_value = "0"
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "no_publish" {
+  alarm_name          = "${var.name}-no-publish"
+  alarm_description   = "No run of ${var.name} published in the last ${var.no_publish_hours} hours: the storefront serves an ageing snapshot."
+  namespace           = "Reviews/Pipeline"
+  metric_name         = "Published"
+  statistic           = "Sum"
+  period              = 3600
+  evaluation_periods  = var.no_publish_hours
+  threshold           = 1
+  comparison_operator = "LessThanThreshold"
+  # No data at all (no execution logged) is the case this alarm is for.
+  treat_missing_data = "breaching"
+  alarm_actions      = [var.alarm_topic_arn]
+  ok_actions         = [var.alarm_topic_arn]
+}

@@ -64,3 +64,13 @@ variable "alarm_topic_arn" {
   description = "SNS topic of the alarms."
   type        = string
 }
+
+variable "no_publish_hours" {
+  description = "Alarm when no run has published for this many hours (1 to 24: one day of hourly periods)."
+  type        = number
+  default     = 24
+  validation {
+    condition     = var.no_publish_hours >= 1 && var.no_publish_hours <= 24
+    error_message = "no_publish_hours must be 1 to 24."
+  }
+}
