@@ -19,8 +19,10 @@ locals {
     score     = "one product bucket: carried rows + changes -> cleaned/ and curated/ (zero-shot topics for new texts + relevance)"
     publish   = "validate the curated run, then move curated/_latest.json"
   }
-  function_names = { for s in concat(keys(local.pipeline_stages), ["api"]) : s => "${local.prefix}-${s}" }
-  zip_paths      = { for s in concat(keys(local.pipeline_stages), ["api"]) : s => "${var.lambda_artifacts_dir}/reviews-${s}/bootstrap.zip" }
+  # Every function: the stages, any other function with an execution role of its own
+  # (local.function_grants, IAM section), and the API.
+  function_names = { for s in concat(keys(local.function_grants), ["api"]) : s => "${local.prefix}-${s}" }
+  zip_paths      = { for s in concat(keys(local.function_grants), ["api"]) : s => "${var.lambda_artifacts_dir}/reviews-${s}/bootstrap.zip" }
   log_group_arns = {
     for s, n in local.function_names : s => "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda/${n}"
   }
@@ -34,16 +36,13 @@ locals {
     { REVIEWS_LAKE_URI = "s3://${module.lake.bucket_name}" },
     var.rust_log == null ? {} : { RUST_LOG = var.rust_log },
   )
-  pipeline_env = merge(local.common_env, {
-    REVIEWS_PG_SECRET_ID    = aws_secretsmanager_secret.postgres.name
-    REVIEWS_MONGO_SECRET_ID = aws_secretsmanager_secret.mongodb.name
-  })
+  # Each stage gets the name of the one secret it reads (functions/README.md), no other.
   stage_env = {
-    extract   = local.pipeline_env
-    archive   = local.pipeline_env
-    transform = local.pipeline_env
-    score     = merge(local.pipeline_env, { REVIEWS_MODEL_DIR = local.model_dir, ORT_DYLIB_PATH = local.ort_dylib_path })
-    publish   = local.pipeline_env
+    extract   = merge(local.common_env, { REVIEWS_PG_SECRET_ID = aws_secretsmanager_secret.postgres.name })
+    archive   = merge(local.common_env, { REVIEWS_MONGO_SECRET_ID = aws_secretsmanager_secret.mongodb.name })
+    transform = local.common_env
+    score     = merge(local.common_env, { REVIEWS_MODEL_DIR = local.model_dir, ORT_DYLIB_PATH = local.ort_dylib_path })
+    publish   = local.common_env
   }
 }
 
@@ -86,8 +85,173 @@ resource "aws_secretsmanager_secret" "mongodb" {
 }
 
 # ----------------------------------------------------------------------------------------------
-# IAM (DESIGN section 3)
+# IAM (DESIGN section 3): one execution role per function, the API role, the administrator
 # ----------------------------------------------------------------------------------------------
+locals {
+  database_secret_arns = {
+    postgres = aws_secretsmanager_secret.postgres.arn
+    mongodb  = aws_secretsmanager_secret.mongodb.arn
+  }
+
+  # Function name -> ARN, built from the name rather than taken from the module (the function
+  # depends on its role, so its role's policy cannot depend on the function).
+  function_arns = {
+    for s, n in local.function_names : s => "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${n}"
+  }
+
+  lake_actions = {
+    read   = ["s3:GetObject"] # also authorises HeadObject
+    write  = ["s3:PutObject"] # single PUTs: the lake client never uploads in parts
+    delete = ["s3:DeleteObject"]
+  }
+
+  # What each function may do, read from its Rust code (functions/<name>, crates/stages,
+  # crates/postgres/src/extract.rs, crates/archive, crates/lake/src/state.rs). Patterns are object
+  # keys under the lake bucket; `run=*` stands for any run, as IAM cannot name "this execution's
+  # run". Fields:
+  #   secrets     database secrets whose value it reads (keys of local.database_secret_arns);
+  #               also the only principals their resource policy lets read them (below)
+  #   lake_list   s3:prefix values of its ListObjectsV2 calls, and the keys it reads that may not
+  #               exist yet: S3 answers 404 (not 403) only to a principal that may list them, and
+  #               the state readers take 404 as "none yet" (no lease, no base, nothing erased)
+  #   lake        read (s3:GetObject), write (s3:PutObject), delete (s3:DeleteObject) key patterns
+  # Only extract fixes a run's base (state/runs/run=<id>/base.json, on the first attempt); the
+  # others read it, and the write their shared run_base() would make if it were missing is
+  # refused on purpose. Only extract takes the run lease; publish checks and releases it.
+  # Adding a function (e.g. erase): one entry here, then its lambda_function module with
+  # role_arn = aws_iam_role.function["<name>"].arn. scripts/infra-check.sh checks each entry
+  # against the matrix in infra/README.md.
+  function_grants = {
+    extract = {
+      secrets = ["postgres"] # the etl_reader URI (REVIEWS_PG_SECRET_ID)
+      lake_list = [
+        "raw/run=*",            # the run's raw parts, to delete those of an earlier attempt
+        "state/lease.json",     # no lease before the first run
+        "state/runs/run=*",     # no base.json, no extract.json before a run's first attempt
+        "curated/_latest.json", # nothing published yet
+      ]
+      lake = {
+        read = [
+          "state/lease.json",              # acquire_lease; release_lease when the extract fails
+          "state/runs/run=*/base.json",    # run_base: the commit the run builds on
+          "state/runs/run=*/extract.json", # a re-run extracts its recorded range again
+          "curated/_latest.json",          # run_base: the live commit and its watermark
+        ]
+        write = [
+          "state/lease.json",
+          "state/runs/run=*/base.json",
+          "state/runs/run=*/extract.json", # the range read, written after raw/
+          "raw/run=*/part-*.parquet",      # the rows, as read
+          "raw/run=*/deletions.json",      # reviews deleted at the source since the watermark
+        ]
+        delete = ["raw/run=*/part-*.parquet"] # parts an earlier attempt of the run wrote beyond this one's
+      }
+    }
+    archive = {
+      secrets = ["mongodb"] # the archive writer's URI (REVIEWS_MONGO_SECRET_ID)
+      lake_list = [
+        "raw/",            # the backlog: every run with raw parts
+        "raw/run=*",       # one run's parts
+        "state/archived/", # the backlog: the runs already archived
+      ]
+      lake = {
+        read = [
+          "raw/run=*/*.parquet",       # the raw parts it upserts into MongoDB (its run and the backlog)
+          "state/runs/run=*/run.json", # the backlog's order (a missing record only loses the order)
+        ]
+        write = ["state/archived/run=*.json"] # the marker: all of the run's rows are archived
+      }
+    }
+    transform = {
+      secrets = []
+      lake_list = [
+        "cleaned/run=*",            # what an earlier attempt of the run left; a legacy base's cleaned parts
+        "curated/run=*",            # what an earlier attempt of the run left
+        "rejects/run=*",            # what an earlier attempt of the run left
+        "state/erased_buyers.json", # nobody erased yet
+      ]
+      lake = {
+        read = [
+          "raw/run=*/part-*.parquet",      # route: the part to clean
+          "raw/run=*/deletions.json",      # plan: reviews deleted at the source
+          "state/runs/run=*/base.json",    # run_base
+          "state/erased_buyers.json",      # erased buyers never reach cleaned/
+          "state/runs/run=*/route-*.json", # plan: the parts' route records
+          "state/runs/run=*/cleaned.json", # re-bucketing a legacy base: its cleaned record
+          "curated/run=*/_manifest.json",  # a base recorded without its snapshot: the live run's manifest
+          "cleaned/run=*/*.parquet",       # re-bucketing: the base snapshot's cleaned rows
+        ]
+        write = [
+          "cleaned/run=*/changes/bucket=*/part-*.parquet", # route: a part's valid rows, per bucket
+          "cleaned/run=*/base/bucket=*.parquet",           # re-bucketing the base
+          "rejects/run=*/part-*.csv",                      # route: a part's rejects
+          "state/runs/run=*/route-*.json",                 # route: the part's record (last)
+          "state/runs/run=*/tasks/bucket=*.json",          # plan: one task per changed bucket
+          "state/runs/run=*/plan-items.json",              # plan: the bucket Map's ItemReader input
+          "state/runs/run=*/plan.json",                    # plan (last)
+        ]
+        delete = [ # remove_stale_files: files of an earlier attempt of the run this one does not write
+          "cleaned/run=*/*.parquet",
+          "curated/run=*/*.parquet",
+          "curated/run=*/*.products.json",
+          "rejects/run=*/*.csv",
+        ]
+      }
+    }
+    score = {
+      secrets   = []
+      lake_list = ["state/erased_buyers.json"] # nobody erased yet
+      lake = {
+        read = [
+          "state/runs/run=*/tasks/bucket=*.json", # its bucket's task
+          "state/runs/run=*/base.json",           # run_base: the run's start time
+          "state/erased_buyers.json",             # erased buyers leave the carried rows
+          "cleaned/run=*/*.parquet",              # the bucket's base rows and the run's change files
+          "curated/run=*/bucket=*.parquet",       # the base's topics, reused for unchanged texts
+        ]
+        write = [
+          "cleaned/run=*/_tombstones/bucket=*.json", # what the run removed from the bucket
+          "cleaned/run=*/bucket=*.parquet",
+          "curated/run=*/bucket=*.parquet",
+          "curated/run=*/bucket=*.products.json", # the bucket's product directory
+          "state/runs/run=*/bucket-*.json",       # the bucket record publish reads (last)
+        ]
+        delete = [ # a bucket left without rows
+          "cleaned/run=*/bucket=*.parquet",
+          "curated/run=*/bucket=*.parquet",
+          "curated/run=*/bucket=*.products.json",
+        ]
+      }
+    }
+    publish = {
+      secrets = []
+      lake_list = [
+        "state/erased_buyers.json", # nobody erased yet
+        "curated/_latest.json",     # the first publish: nothing live yet
+      ]
+      lake = {
+        read = [
+          "state/runs/run=*/plan.json",
+          "state/lease.json",                     # the run must still hold the lease
+          "state/runs/run=*/base.json",           # run_base: the commit the run was built on
+          "curated/run=*/_manifest.json",         # a base recorded without its snapshot
+          "state/runs/run=*/bucket-*.json",       # the merges' records
+          "curated/run=*/bucket=*.parquet",       # checked against the records: checksum, rows, order
+          "curated/run=*/bucket=*.products.json", # same
+          "state/erased_buyers.json",             # an erasure after transform refuses the publish
+          "curated/_latest.json",                 # the commit point (compare-and-swap)
+        ]
+        write = [
+          "curated/_latest.json",         # the commit
+          "curated/run=*/_manifest.json", # the run's manifest, for rollback
+          "curated/_athena/symlink.txt",  # the Athena listing of the live snapshot (athena.rs)
+          "state/lease.json",             # released after the commit, or on the failure path
+        ]
+      }
+    }
+  }
+}
+
 data "aws_iam_policy_document" "assume_lambda" {
   statement {
     actions = ["sts:AssumeRole"]
@@ -103,74 +267,190 @@ data "aws_iam_policy_document" "assume_lambda" {
   }
 }
 
-# Pipeline worker: read/write raw/, rejects/, cleaned/, curated/ and state/; its two secrets.
-# (PostgreSQL read-only and MongoDB write are database roles: etl_reader and the archive writer,
-# whose URIs are the secrets' values.)
-resource "aws_iam_role" "pipeline_worker" {
-  name               = "${local.prefix}-${var.environment}-pipeline-worker"
-  description        = "Stage Lambdas: lake read/write (raw, rejects, cleaned, curated, state), database secrets"
+# One execution role per function, with only what local.function_grants lists for it, plus what
+# every function in the VPC needs: its own log group, X-Ray, the decryption of its own
+# environment, and the network interfaces Lambda creates in the VPC for it. (PostgreSQL
+# read-only and MongoDB write are database roles, etl_reader and the archive writer, whose URIs
+# are the secrets' values.)
+resource "aws_iam_role" "function" {
+  for_each           = local.function_grants
+  name               = "${local.prefix}-${var.environment}-${each.key}"
+  description        = "Execution role of ${local.function_names[each.key]} only (infra/main.tf local.function_grants)"
   assume_role_policy = data.aws_iam_policy_document.assume_lambda.json
 }
 
-data "aws_iam_policy_document" "pipeline_worker" {
+data "aws_iam_policy_document" "function" {
+  for_each = local.function_grants
+
   statement {
-    sid       = "ListLakePrefixes"
+    sid       = "ListLake"
     actions   = ["s3:ListBucket"]
     resources = [module.lake.bucket_arn]
     condition {
       test     = "StringLike"
       variable = "s3:prefix"
-      values   = flatten([for p in module.lake.data_prefixes : [p, "${p}*"]])
+      values   = each.value.lake_list
     }
   }
 
-  statement {
-    sid = "ReadWriteLakeObjects"
-    actions = [
-      "s3:GetObject", "s3:PutObject", "s3:DeleteObject",
-      "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts",
-    ]
-    resources = [for p in module.lake.data_prefixes : "${module.lake.bucket_arn}/${p}*"]
+  # One statement per kind of object access the function has (read, write, delete).
+  dynamic "statement" {
+    for_each = each.value.lake
+    content {
+      sid       = "Lake${title(statement.key)}"
+      actions   = local.lake_actions[statement.key]
+      resources = [for k in statement.value : "${module.lake.bucket_arn}/${k}"]
+    }
   }
 
-  statement {
-    sid       = "ReadDatabaseSecrets"
-    actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
-    resources = [aws_secretsmanager_secret.postgres.arn, aws_secretsmanager_secret.mongodb.arn]
+  dynamic "statement" {
+    for_each = each.value.secrets
+    content {
+      sid       = "Read${title(statement.value)}Secret"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = [local.database_secret_arns[statement.value]]
+    }
   }
 
+  # The secret is encrypted with the stack key: decrypt it only through Secrets Manager, and
+  # only that secret's data keys.
+  dynamic "statement" {
+    for_each = each.value.secrets
+    content {
+      sid       = "Decrypt${title(statement.value)}Secret"
+      actions   = ["kms:Decrypt"]
+      resources = [module.kms.key_arn]
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["secretsmanager.${local.region}.amazonaws.com"]
+      }
+      condition {
+        test     = "StringEquals"
+        variable = "kms:EncryptionContext:SecretARN"
+        values   = [local.database_secret_arns[statement.value]]
+      }
+    }
+  }
+
+  # Its environment variables are encrypted with the stack key: only through Lambda, only its own.
   statement {
-    sid       = "DecryptSecretsAndEnvironment"
+    sid       = "DecryptOwnEnvironment"
     actions   = ["kms:Decrypt"]
     resources = [module.kms.key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["lambda.${local.region}.amazonaws.com"]
+    }
+    condition {
+      test     = "StringLike"
+      variable = "kms:EncryptionContext:aws:lambda:FunctionArn"
+      values   = [local.function_arns[each.key], "${local.function_arns[each.key]}:*"]
+    }
   }
 
   statement {
     sid       = "WriteOwnLogs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = [for s in keys(local.pipeline_stages) : "${local.log_group_arns[s]}:*"]
+    resources = ["${local.log_group_arns[each.key]}:*"]
+  }
+
+  # Instead of AWSXRayDaemonWriteAccess: only the two write actions the Lambda service uses for
+  # active tracing (the functions run no X-Ray SDK, so no sampling-rule reads).
+  statement {
+    #checkov:skip=CKV_AWS_356:X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions.
+    sid       = "WriteTraces"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"] # these actions support no resource-level scoping
+  }
+
+  # Instead of AWSLambdaVPCAccessExecutionRole (which also grants logs:CreateLogGroup and
+  # logs:PutLogEvents on every log group): the network interfaces Lambda creates, with this
+  # role, for the function in the pipeline's subnets and security groups.
+  statement {
+    sid     = "CreateVpcNetworkInterfaces"
+    actions = ["ec2:CreateNetworkInterface"]
+    resources = concat(
+      ["arn:${local.partition}:ec2:${local.region}:${local.account_id}:network-interface/*"],
+      [for id in var.vpc_subnet_ids : "arn:${local.partition}:ec2:${local.region}:${local.account_id}:subnet/${id}"],
+      [for id in var.vpc_security_group_ids : "arn:${local.partition}:ec2:${local.region}:${local.account_id}:security-group/${id}"],
+    )
+  }
+
+  statement {
+    sid       = "ManageVpcNetworkInterfaces"
+    actions   = ["ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]
+    resources = ["arn:${local.partition}:ec2:${local.region}:${local.account_id}:network-interface/*"]
+  }
+
+  statement {
+    #checkov:skip=CKV_AWS_356:EC2 Describe actions support no resource-level permissions.
+    sid       = "DescribeVpcNetworkInterfaces"
+    actions   = ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"]
+    resources = ["*"] # Describe* actions support no resource-level scoping
   }
 }
 
-resource "aws_iam_role_policy" "pipeline_worker" {
-  name   = "lake-and-secrets"
-  role   = aws_iam_role.pipeline_worker.id
-  policy = data.aws_iam_policy_document.pipeline_worker.json
+resource "aws_iam_role_policy" "function" {
+  for_each = local.function_grants
+  name     = "least-privilege"
+  role     = aws_iam_role.function[each.key].id
+  policy   = data.aws_iam_policy_document.function[each.key].json
 }
 
-resource "aws_iam_role_policy_attachment" "pipeline_worker_vpc" {
-  role       = aws_iam_role.pipeline_worker.name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+# Each database secret: only the roles of the functions that read it (local.function_grants)
+# may read its value, whatever an identity policy elsewhere in the account grants. Secrets
+# Manager speaks TLS only; the second statement states it. No rotation function exists
+# (the databases are external; see the checkov skip on the secrets).
+data "aws_iam_policy_document" "database_secret" {
+  #checkov:skip=CKV_AWS_356:In a secret's resource policy, Resource "*" means this secret.
+  #checkov:skip=CKV_AWS_111:Same: these are Deny statements of a resource policy on one secret.
+  for_each = local.database_secret_arns
+
+  statement {
+    sid       = "OnlyItsFunctionsReadTheValue"
+    effect    = "Deny"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = ["*"] # in a resource policy, "*" is this secret
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "ArnNotEquals"
+      variable = "aws:PrincipalArn"
+      values   = [for f, g in local.function_grants : aws_iam_role.function[f].arn if contains(g.secrets, each.key)]
+    }
+  }
+
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["secretsmanager:*"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
 }
 
-resource "aws_iam_role_policy_attachment" "pipeline_worker_xray" {
-  role       = aws_iam_role.pipeline_worker.name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"
+resource "aws_secretsmanager_secret_policy" "database" {
+  for_each            = local.database_secret_arns
+  secret_arn          = each.value
+  policy              = data.aws_iam_policy_document.database_secret[each.key].json
+  block_public_policy = true
 }
 
 # API (read-only): s3:GetObject and s3:ListBucket on curated/ ONLY (scripts/infra-check.sh checks
 # that nothing else of the lake, no secret and no other service is granted), plus its own logs,
-# traces and the decryption of its environment.
+# traces and the decryption of its environment. Not in the VPC: no network interfaces.
 resource "aws_iam_role" "api" {
   name               = "${local.prefix}-${var.environment}-api-readonly"
   description        = "reviews-api Lambda: read-only on curated/"
@@ -205,6 +485,23 @@ data "aws_iam_policy_document" "api" {
     sid       = "DecryptEnvironment"
     actions   = ["kms:Decrypt"]
     resources = [module.kms.key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["lambda.${local.region}.amazonaws.com"]
+    }
+    condition {
+      test     = "StringLike"
+      variable = "kms:EncryptionContext:aws:lambda:FunctionArn"
+      values   = [local.function_arns["api"], "${local.function_arns["api"]}:*"]
+    }
+  }
+
+  statement {
+    #checkov:skip=CKV_AWS_356:X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions.
+    sid       = "WriteTraces"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"] # these actions support no resource-level scoping
   }
 }
 
@@ -214,14 +511,11 @@ resource "aws_iam_role_policy" "api" {
   policy = data.aws_iam_policy_document.api.json
 }
 
-resource "aws_iam_role_policy_attachment" "api_xray" {
-  role       = aws_iam_role.api.name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"
-}
-
-# Administrator: operates Step Functions and reads/manages the logs and alarms; reads raw/ and
-# rejects/ (to investigate rejected rows, DESIGN section 3); no cleaned/ or curated/, no secret
-# value, no database.
+# Administrator: operates the state machine's executions (start, stop, redrive, inspect, map
+# runs), reads and queries the project's logs, reads its alarms, metrics and dashboard; reads
+# raw/ and rejects/ (to investigate rejected rows, DESIGN section 3). No write or delete on the
+# logs or the state machine (no definition update, no retention change, no deletion), no
+# cleaned/ or curated/, no secret value, no database, no key.
 data "aws_iam_policy_document" "assume_admin" {
   statement {
     actions = ["sts:AssumeRole"]
@@ -239,31 +533,57 @@ data "aws_iam_policy_document" "assume_admin" {
 
 resource "aws_iam_role" "admin" {
   name                 = "${local.prefix}-${var.environment}-administrator"
-  description          = "Operates the pipeline: Step Functions, logs, alarms; reads raw/ and rejects/"
+  description          = "Operates the pipeline: executions, logs (read), alarms; reads raw/ and rejects/"
   assume_role_policy   = data.aws_iam_policy_document.assume_admin.json
   max_session_duration = 3600
 }
 
+locals {
+  sfn_arn_prefix = "arn:${local.partition}:states:${local.region}:${local.account_id}"
+  # Executions of the state machine and the child executions of its map runs
+  # (<state machine>/<map run label>:<id>).
+  sfn_execution_arns = [
+    "${local.sfn_arn_prefix}:execution:${local.prefix}-pipeline:*",
+    "${local.sfn_arn_prefix}:execution:${local.prefix}-pipeline/*",
+  ]
+  sfn_map_run_arn = "${local.sfn_arn_prefix}:mapRun:${local.prefix}-pipeline/*"
+}
+
 data "aws_iam_policy_document" "admin" {
   statement {
-    sid     = "OperateStateMachine"
-    actions = ["states:*"]
-    resources = [
-      module.state_machine.arn,
-      "arn:${local.partition}:states:${local.region}:${local.account_id}:execution:${local.prefix}-pipeline:*",
-      "arn:${local.partition}:states:${local.region}:${local.account_id}:mapRun:${local.prefix}-pipeline/*",
+    sid       = "StartAndListExecutions"
+    actions   = ["states:StartExecution", "states:ListExecutions", "states:DescribeStateMachine"]
+    resources = [module.state_machine.arn]
+  }
+
+  statement {
+    sid = "OperateExecutions"
+    actions = [
+      "states:DescribeExecution", "states:GetExecutionHistory", "states:DescribeStateMachineForExecution",
+      "states:StopExecution", "states:RedriveExecution", "states:ListMapRuns",
     ]
+    resources = local.sfn_execution_arns
   }
 
   statement {
+    sid       = "InspectMapRuns"
+    actions   = ["states:DescribeMapRun", "states:ListExecutions"]
+    resources = [local.sfn_map_run_arn]
+  }
+
+  statement {
+    #checkov:skip=CKV_AWS_356:ListStateMachines supports no resource-level permissions.
     sid       = "ListStateMachines"
-    actions   = ["states:ListStateMachines", "states:ListActivities"]
-    resources = ["*"]
+    actions   = ["states:ListStateMachines"]
+    resources = ["*"] # supports no resource-level scoping
   }
 
   statement {
-    sid     = "ManageProjectLogs"
-    actions = ["logs:*"]
+    sid = "ReadProjectLogs"
+    actions = [
+      "logs:FilterLogEvents", "logs:GetLogEvents", "logs:DescribeLogStreams",
+      "logs:StartQuery", "logs:GetLogGroupFields",
+    ]
     resources = concat(
       [for arn in values(local.log_group_arns) : "${arn}:*"],
       ["${module.state_machine.log_group_arn}:*", "${module.api.access_log_group_arn}:*"],
@@ -271,10 +591,11 @@ data "aws_iam_policy_document" "admin" {
   }
 
   statement {
+    #checkov:skip=CKV_AWS_356:These read-only actions support no resource-level permissions.
     sid = "QueryLogsAndMetrics"
     actions = [
-      "logs:DescribeLogGroups", "logs:DescribeQueries", "logs:StopQuery",
-      "cloudwatch:GetMetricData", "cloudwatch:ListMetrics",
+      "logs:DescribeLogGroups", "logs:DescribeQueries", "logs:GetQueryResults", "logs:StopQuery",
+      "cloudwatch:GetMetricData", "cloudwatch:ListMetrics", "cloudwatch:ListDashboards",
     ]
     resources = ["*"] # these actions support no resource-level scoping
   }
@@ -283,6 +604,12 @@ data "aws_iam_policy_document" "admin" {
     sid       = "ReadProjectAlarms"
     actions   = ["cloudwatch:DescribeAlarms", "cloudwatch:DescribeAlarmHistory"]
     resources = ["arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${local.prefix}-*"]
+  }
+
+  statement {
+    sid       = "ReadDashboard"
+    actions   = ["cloudwatch:GetDashboard"]
+    resources = ["arn:${local.partition}:cloudwatch::${local.account_id}:dashboard/${aws_cloudwatch_dashboard.pipeline.dashboard_name}"]
   }
 
   statement {
@@ -342,7 +669,7 @@ module "stage" {
   name                   = local.function_names[each.key]
   description            = each.value
   zip_path               = local.zip_paths[each.key]
-  role_arn               = aws_iam_role.pipeline_worker.arn
+  role_arn               = aws_iam_role.function[each.key].arn
   architecture           = var.lambda_architecture
   memory_mb              = var.functions[each.key].memory_mb
   timeout_s              = var.functions[each.key].timeout_s
@@ -355,7 +682,7 @@ module "stage" {
   log_retention_days     = var.log_retention_days
   log_level              = var.log_level
 
-  depends_on = [aws_iam_role_policy.pipeline_worker, aws_iam_role_policy_attachment.pipeline_worker_vpc]
+  depends_on = [aws_iam_role_policy.function]
 }
 
 module "api_function" {

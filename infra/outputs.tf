@@ -36,11 +36,11 @@ output "secret_names" {
 output "role_arns" {
   description = "IAM roles of DESIGN section 3."
   value = {
-    pipeline_worker = aws_iam_role.pipeline_worker.arn
-    api_readonly    = aws_iam_role.api.arn
-    administrator   = aws_iam_role.admin.arn
-    analyst         = aws_iam_role.analyst.arn
-    state_machine   = module.state_machine.role_arn
+    functions     = { for f, r in aws_iam_role.function : f => r.arn }
+    api_readonly  = aws_iam_role.api.arn
+    administrator = aws_iam_role.admin.arn
+    analyst       = aws_iam_role.analyst.arn
+    state_machine = module.state_machine.role_arn
   }
 }
 

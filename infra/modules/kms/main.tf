@@ -36,6 +36,30 @@ data "aws_iam_policy_document" "key" {
     }
   }
 
+  # Whatever an IAM policy grants: a secret's ciphertext (its data key carries the secret's ARN
+  # as encryption context) is decrypted only through Secrets Manager, never by a direct
+  # kms:Decrypt call of a principal who got hold of it.
+  statement {
+    sid       = "SecretsDecryptOnlyThroughSecretsManager"
+    effect    = "Deny"
+    actions   = ["kms:Decrypt"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Null"
+      variable = "kms:EncryptionContext:SecretARN"
+      values   = ["false"]
+    }
+    condition {
+      test     = "StringNotEquals"
+      variable = "kms:ViaService"
+      values   = ["secretsmanager.${data.aws_region.current.name}.amazonaws.com"]
+    }
+  }
+
   statement {
     sid       = "AlarmsPublishToTheEncryptedTopic"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]

@@ -28,7 +28,7 @@ locals {
 
 # ----------------------------------------------------------------------------------------------
 # Execution role: invoke the five stage functions; read the bucket Map's items; run its child
-# executions; logs.
+# executions; logs; traces.
 # ----------------------------------------------------------------------------------------------
 data "aws_iam_policy_document" "assume_states" {
   statement {
@@ -92,6 +92,17 @@ data "aws_iam_policy_document" "state_machine" {
     ]
     resources = ["*"]
   }
+
+  statement {
+    # Instead of AWSXRayDaemonWriteAccess: what Step Functions tracing uses, without
+    # GetSamplingStatisticSummaries.
+    #checkov:skip=CKV_AWS_356:X-Ray trace and sampling actions support no resource-level permissions.
+    sid = "Tracing"
+    actions = [
+      "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",
+    ]
+    resources = ["*"] # these actions support no resource-level scoping
+  }
 }
 
 resource "aws_iam_role_policy" "state_machine" {
@@ -100,10 +111,6 @@ resource "aws_iam_role_policy" "state_machine" {
   policy = data.aws_iam_policy_document.state_machine.json
 }
 
-resource "aws_iam_role_policy_attachment" "state_machine_xray" {
-  role       = aws_iam_role.state_machine.name
-  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"
-}
 
 resource "aws_cloudwatch_log_group" "state_machine" {
   name              = "/aws/vendedlogs/states/${var.name}"
