@@ -14,9 +14,24 @@ No Terraform provider can be downloaded here, so no `terraform init/validate`: i
   5. every error name in Retry/Catch other than States.* / Lambda.* is RetryableError or FatalError
      and appears as a string literal in the Rust sources (crates/, functions/);
   6. the state machine role reads only the lake's state/runs/ (the ItemReader) and controls only
-     its own executions; IAM matches DESIGN section 3: the API role reaches nothing of the lake but s3:GetObject and
-     s3:ListBucket on curated/ (plus its own logs, traces and env decryption); the pipeline worker
-     only the lake prefixes and the two secrets; the administrator no cleaned/, curated/ or secret;
+     its own executions; IAM matches DESIGN section 3 and the roles table of infra/README.md, judged
+     on each role's effective permissions: its inline policies (for_each documents evaluated per
+     instance) plus its attached managed policies (MANAGED_POLICIES says what each grants; an
+     unknown one fails):
+     - no wildcard action anywhere; Resource "*" only for the actions of STAR_ALLOWED (those that
+       support no resource scoping), by kind of role;
+     - every kms:Decrypt grant has a kms:ViaService and a kms:EncryptionContext condition; the key
+       policy denies decrypting a secret's ciphertext outside Secrets Manager;
+     - one role per function: each stage's lake access within its row of LAKE_MATRIX, only its own
+       logs and environment; only extract reads the PostgreSQL secret, only archive (or an erase
+       function) the MongoDB secret (SECRET_MATRIX), no other role any secret; every
+       lambda_function module runs with its own role;
+     - each database secret has a resource policy denying GetSecretValue to every principal but its
+       functions' roles, and requests without TLS;
+     - the API role reaches nothing of the lake but s3:GetObject and s3:ListBucket on curated/ (plus
+       its own logs, traces and env decryption); the administrator operates executions and reads
+       logs (no states:/logs: write or delete), reads raw/ and rejects/, no cleaned/, curated/ or
+       secret;
   6b. the alarms exist (function errors and throttles, API 5xx and p99 latency, failed, timed-out
      and aborted executions, no publish for N hours), each with an action, and a dashboard;
   7. secrets have no value in Terraform (no aws_secretsmanager_secret_version, nothing secret in
@@ -28,7 +43,8 @@ No Terraform provider can be downloaded here, so no `terraform init/validate`: i
      encrypts its results; the analyst role reads curated/ only and writes only query results;
   9. checkov reports no failed check, and every `checkov:skip=` comment gives a reason.
 
---allow-missing-functions turns the checks that need the Rust code (functions/<stage> and the
+--infra DIR checks another copy of infra/ (scripts/infra/check_infra_selftest.py breaks copies on
+purpose and expects the checks to fail). --allow-missing-functions turns the checks that need the Rust code (functions/<stage> and the
 error names in the sources) into warnings, for use before the functions exist. Exit status 1 on
 any failure; the last line is 'N passed, N failed'.
 """
@@ -96,6 +112,13 @@ def flat(v):
     return [v]
 
 
+def rel(f):
+    try:
+        return f.relative_to(ROOT)
+    except ValueError:
+        return f.relative_to(INFRA.parent)
+
+
 def parse_all_tf():
     import hcl2
     parsed = {}
@@ -108,7 +131,7 @@ def parse_all_tf():
             with open(f, encoding="utf-8") as fh:
                 parsed[f] = hcl2.load(fh)
         except Exception as e:  # lark errors have long messages
-            errors.append(f"{f.relative_to(ROOT)}: {str(e).splitlines()[0][:200]}")
+            errors.append(f"{rel(f)}: {str(e).splitlines()[0][:200]}")
     check(files and not errors, f"all {len(files)} .tf files parse (python-hcl2)", "; ".join(errors))
     return parsed
 
@@ -136,6 +159,7 @@ def policy_statements(body):
             "resources": flat(st.get("resources", [])),
             "conditions": [{"test": one(c.get("test")), "variable": one(c.get("variable")),
                             "values": flat(c.get("values", []))} for c in st.get("condition", [])],
+            "principals": [(one(p.get("type")), flat(p.get("identifiers", []))) for p in st.get("principals", [])],
         })
     return out
 
@@ -321,28 +345,602 @@ def check_functions(tf, invoked, allow_missing):
             fail(msg + ": missing")
 
 
-def check_iam(tf):
-    main = INFRA / "main.tf"
-    docs = {name: policy_statements(body) for d in tf.values() for _, name, body in blocks(d, "data", "aws_iam_policy_document")
-            if True}
-    d = tf.get(main, {})
-    role_policies = [(n, b) for _, n, b in blocks(d, "resource", "aws_iam_role_policy")]
-    attachments = [(n, b) for _, n, b in blocks(d, "resource", "aws_iam_role_policy_attachment")]
+# ------------------------------------------------------------------------------------------------
+# IAM: the effective permissions of every role, and the matrix they must stay within
+# ------------------------------------------------------------------------------------------------
+# AWS managed policies the checker knows, with what their current versions grant. Attaching one
+# makes the role get these statements (then judged like inline ones); attaching any other AWS
+# managed policy fails: the checker cannot know what it grants.
+MANAGED_POLICIES = {
+    "AWSXRayDaemonWriteAccess": [
+        {"actions": ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
+                     "xray:GetSamplingTargets", "xray:GetSamplingStatisticSummaries"], "resources": ["*"]}],
+    "service-role/AWSLambdaBasicExecutionRole": [
+        {"actions": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"], "resources": ["*"]}],
+    "service-role/AWSLambdaVPCAccessExecutionRole": [
+        {"actions": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
+                     "ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets",
+                     "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses",
+                     "ec2:UnassignPrivateIpAddresses"], "resources": ["*"]}],
+}
 
-    # The API role: only what its one inline policy grants, plus the X-Ray managed policy.
-    api_pols = [b for n, b in role_policies if "aws_iam_role.api." in str(one(b.get("role")))]
-    check(len(api_pols) == 1 and one(api_pols[0].get("policy")) == "${data.aws_iam_policy_document.api.json}",
-          "the API role has exactly one inline policy, data.aws_iam_policy_document.api")
-    api_att = [one(b.get("policy_arn")) for n, b in attachments if "aws_iam_role.api." in str(one(b.get("role")))]
-    check(all(str(a).endswith(":policy/AWSXRayDaemonWriteAccess") for a in api_att),
-          "the API role's managed policies are only AWSXRayDaemonWriteAccess (no data access)", str(api_att))
+XRAY_WRITE = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+# The only actions a role may have on Resource "*" (they support no resource-level scoping), by
+# kind of role. Anything else on "*", inline or from a managed policy, fails.
+STAR_ALLOWED = {
+    "function": XRAY_WRITE | {"ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"},
+    "api": XRAY_WRITE,
+    "admin": {"states:ListStateMachines", "logs:DescribeLogGroups", "logs:DescribeQueries",
+              "logs:GetQueryResults", "logs:StopQuery", "cloudwatch:GetMetricData", "cloudwatch:ListMetrics",
+              "cloudwatch:ListDashboards"},
+    "analyst": {"athena:ListWorkGroups", "athena:ListDataCatalogs"},
+    "state_machine": XRAY_WRITE | {"xray:GetSamplingRules", "xray:GetSamplingTargets",
+                                   "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+                                   "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
+                                   "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"},
+    "scheduler": set(),
+}
+
+# The database secrets each function may read (infra/README.md, "Roles"): every other role reads none.
+SECRET_MATRIX = {"extract": {"postgres"}, "archive": {"mongodb"}, "erase": {"mongodb"}}
+
+# Where in the lake each function may list (s3:prefix), read, write and delete: the key patterns
+# of local.function_grants must start with one of these. Only publish moves the commit point
+# (curated/_latest.json); only extract and publish write the lease; only erase writes the erased
+# list and deletes from raw/ of earlier runs' data beyond its own run's.
+LAKE_ALL = ("raw/", "rejects/", "cleaned/", "curated/", "state/")
+LAKE_MATRIX = {
+    "extract": {"list": ("raw/run=", "state/lease.json", "state/runs/", "curated/_latest.json"),
+                "read": ("state/lease.json", "state/runs/", "curated/_latest.json"),
+                "write": ("raw/run=", "state/lease.json", "state/runs/"),
+                "delete": ("raw/run=",)},
+    "archive": {"list": ("raw/", "state/archived/"),
+                "read": ("raw/run=", "state/runs/"),
+                "write": ("state/archived/",),
+                "delete": ()},
+    "transform": {"list": ("cleaned/run=", "curated/run=", "rejects/run=", "state/erased_buyers.json"),
+                  "read": ("raw/run=", "state/runs/", "state/erased_buyers.json", "cleaned/run=",
+                           "curated/run=*/_manifest.json"),
+                  "write": ("cleaned/run=", "rejects/run=", "state/runs/"),
+                  "delete": ("cleaned/run=", "curated/run=", "rejects/run=")},
+    "score": {"list": ("state/erased_buyers.json",),
+              "read": ("state/runs/", "state/erased_buyers.json", "cleaned/run=", "curated/run="),
+              "write": ("cleaned/run=", "curated/run=", "state/runs/"),
+              "delete": ("cleaned/run=", "curated/run=")},
+    "publish": {"list": ("state/erased_buyers.json", "curated/_latest.json"),
+                "read": ("state/", "curated/"),
+                "write": ("curated/_latest.json", "curated/run=", "curated/_athena/", "state/lease.json"),
+                "delete": ()},
+    # The right-to-erasure function (infra/erasure.tf, when present): every prefix.
+    "erase": {v: LAKE_ALL for v in ("list", "read", "write", "delete")},
+}
+S3_VERB = {"s3:GetObject": "read", "s3:PutObject": "write", "s3:DeleteObject": "delete", "s3:ListBucket": "list"}
+LAKE_BUCKET = "${module.lake.bucket_arn}"
+
+# The administrator's Step Functions and CloudWatch Logs actions: operating executions and reading
+# logs. Any other states:/logs: action (a definition update, a deletion, a log write, a retention
+# change, ...) fails.
+ADMIN_STATES = {"states:StartExecution", "states:StopExecution", "states:DescribeExecution", "states:ListExecutions",
+                "states:GetExecutionHistory", "states:DescribeStateMachine", "states:DescribeStateMachineForExecution",
+                "states:DescribeMapRun", "states:ListMapRuns", "states:RedriveExecution", "states:ListStateMachines"}
+ADMIN_LOGS = {"logs:FilterLogEvents", "logs:GetLogEvents", "logs:DescribeLogStreams", "logs:DescribeLogGroups",
+              "logs:StartQuery", "logs:StopQuery", "logs:GetQueryResults", "logs:DescribeQueries",
+              "logs:GetLogGroupFields"}
+ADMIN_NEEDS = {"states:StartExecution", "states:StopExecution", "states:DescribeExecution", "states:ListExecutions",
+               "states:DescribeMapRun", "states:RedriveExecution", "logs:FilterLogEvents", "logs:GetLogEvents",
+               "logs:StartQuery", "logs:GetQueryResults"}
+
+
+class Unevaluable(Exception):
+    pass
+
+
+def attr(body, name, default=None):
+    """A block attribute: python-hcl2 wraps each in a one-element list."""
+    v = body.get(name, default)
+    return v[0] if isinstance(v, list) and len(v) == 1 and name not in ("statement", "condition", "dynamic") else v
+
+
+def module_dirs(tf):
+    """{module directory: [parsed files]}: infra/ itself and each infra/modules/<name>."""
+    out = {}
+    for f, d in tf.items():
+        out.setdefault(f.parent, []).append((f, d))
+    return out
+
+
+def module_locals(files):
+    out = {}
+    for _, d in files:
+        for block in d.get("locals", []):
+            for k, v in block.items():
+                if not k.startswith("__"):
+                    out[k] = v[0] if isinstance(v, list) and len(v) == 1 else v
+    return out
+
+
+REF = re.compile(r'^(each|statement|local)((?:\.\w+|\[(?:each\.key|statement\.key|statement\.value|"[^"]*")\])*)$')
+
+
+def lookup(path, env, locals_):
+    """Resolves each.key, each.value.x, statement.value, local.x["k"], local.x[each.key], ..."""
+    m = REF.match(path)
+    if not m:
+        raise Unevaluable(path)
+    head, rest = m.group(1), m.group(2)
+    if head == "local":
+        first = re.match(r"\.(\w+)", rest)
+        if not first or first.group(1) not in locals_:
+            raise Unevaluable(path)
+        cur, rest = locals_[first.group(1)], rest[first.end():]
+    else:
+        first = re.match(r"\.(key|value)", rest)
+        if not first or f"{head}.{first.group(1)}" not in env:
+            raise Unevaluable(path)
+        cur, rest = env[f"{head}.{first.group(1)}"], rest[first.end():]
+    for part in re.findall(r'\.\w+|\[[^\]]+\]', rest):
+        key = part[1:] if part.startswith(".") else part[1:-1]
+        if key in ("each.key", "statement.key", "statement.value"):
+            key = env.get(key)
+        elif key.startswith('"'):
+            key = key.strip('"')
+        if isinstance(cur, dict) and key in cur:
+            cur = cur[key]
+        else:
+            raise Unevaluable(path)
+    return cur
+
+
+def substitute(text, env):
+    """each.key / statement.key / statement.value inside ${...} replaced by their (string) values."""
+    for name in ("each.key", "statement.key", "statement.value"):
+        v = env.get(name)
+        if isinstance(v, str):
+            text = re.sub(r"(?<![\w.])" + re.escape(name) + r"(?![\w])", json.dumps(v), text)
+    return text
+
+
+FOR_LIST = re.compile(r'^\$\{\[for (\w+) in ([^:]+?) : "(.*)"\]\}$', re.S)
+FOR_ROLES = re.compile(r'^\$\{\[for (\w+)\s*,\s*(\w+) in local\.(\w+) : (.+?) if contains\(\2\.(\w+),\s*([\w.]+)\)\]\}$', re.S)
+
+
+def ev(expr, env, locals_):
+    """The value of an HCL expression as python-hcl2 renders it: data where it can be computed
+    from locals and for_each values, else the expression text with each.key/statement.* filled in."""
+    if isinstance(expr, list):
+        out = []
+        for x in expr:
+            v = ev(x, env, locals_)
+            out.extend(v if isinstance(v, list) else [v])
+        return out
+    if isinstance(expr, dict):
+        return {k: ev(v, env, locals_) for k, v in expr.items() if not k.startswith("__")}
+    if not isinstance(expr, str) or "${" not in expr:
+        return expr
+    m = re.fullmatch(r"\$\{([\w.\[\]\"-]+)\}", expr)
+    if m:
+        try:
+            return lookup(m.group(1), env, locals_)
+        except Unevaluable:
+            return substitute(expr, env)
+    m = FOR_LIST.match(expr)
+    if m:
+        var, src, template = m.group(1), m.group(2).strip(), m.group(3).replace('\\"', '"')
+        items = ev("${" + src + "}", env, locals_)
+        if not isinstance(items, list):
+            raise Unevaluable(expr)
+        return [substitute(template.replace("${" + var + "}", str(i)), env) for i in items]
+    m = FOR_ROLES.match(expr)
+    if m:
+        kvar, vvar, loc, template, field, needle = m.groups()
+        table = locals_.get(loc)
+        want = ev("${" + needle + "}", env, locals_)
+        if not isinstance(table, dict):
+            raise Unevaluable(expr)
+        return ["${" + template.replace(f"[{kvar}]", f'["{k}"]') + "}" for k, v in table.items()
+                if isinstance(v, dict) and want in (v.get(field) or [])]
+    return substitute(expr, env)
+
+
+def for_each_keys(body, env, locals_):
+    """[(key, value)] of a block's for_each, or [(None, None)] when it has none."""
+    if "for_each" not in body:
+        return [(None, None)]
+    v = ev(attr(body, "for_each"), env, locals_)
+    if isinstance(v, dict):
+        return list(v.items())
+    if isinstance(v, list) and all(isinstance(x, str) for x in v):
+        return [(x, x) for x in v]
+    raise Unevaluable(f"for_each {attr(body, 'for_each')}")
+
+
+def eval_statements(doc, env, locals_):
+    """The statements of one aws_iam_policy_document instance, static and dynamic."""
+    def one_statement(st, env):
+        if "dynamic" in st:
+            raise Unevaluable("dynamic blocks inside a statement")
+        return {
+            "sid": str(ev(attr(st, "sid", ""), env, locals_)),
+            "effect": ev(attr(st, "effect", "Allow"), env, locals_),
+            "actions": [str(a) for a in ev(st.get("actions", []), env, locals_)],
+            "not_actions": [str(a) for a in ev(st.get("not_actions", []), env, locals_)],
+            "resources": [str(r) for r in ev(st.get("resources", []), env, locals_)],
+            "principals": [(ev(attr(p, "type"), env, locals_), [str(i) for i in ev(p.get("identifiers", []), env, locals_)])
+                           for p in st.get("principals", [])],
+            "conditions": [{"test": ev(attr(c, "test"), env, locals_), "variable": ev(attr(c, "variable"), env, locals_),
+                            "values": [str(v) for v in ev(c.get("values", []), env, locals_)]}
+                           for c in st.get("condition", [])],
+        }
+    out = [one_statement(st, env) for st in doc.get("statement", [])]
+    for dyn in doc.get("dynamic", []):
+        for kind, d in dyn.items():
+            if kind != "statement":
+                raise Unevaluable(f"dynamic {kind}")
+            if "iterator" in d:
+                raise Unevaluable("dynamic statement with an iterator")
+            for k, v in for_each_keys(d, env, locals_):
+                content = d.get("content", [{}])
+                content = content[0] if isinstance(content, list) else content
+                out.append(one_statement(content, dict(env, **{"statement.key": k, "statement.value": v})))
+    if any(s["not_actions"] for s in out):
+        raise Unevaluable("not_actions")
+    return out
+
+
+ROLE_REF = re.compile(r'^\$\{aws_iam_role\.(\w+)(?:\[(each\.key|"[^"]+")\])?\.(?:id|name|arn|unique_id)\}$')
+DOC_REF = re.compile(r'^\$\{data\.aws_iam_policy_document\.(\w+)(?:\[(each\.key|"[^"]+")\])?\.json\}$')
+
+
+def role_kind(moddir, name):
+    if moddir == INFRA:
+        if name == "function":
+            return "function"
+        if name == "erase":
+            return "function"
+        return {"api": "api", "admin": "admin", "analyst": "analyst"}.get(name, "other")
+    if moddir == INFRA / "modules" / "state_machine":
+        return {"state_machine": "state_machine", "scheduler": "scheduler"}.get(name, "other")
+    return "other"
+
+
+def role_label(moddir, name, key):
+    where = "" if moddir == INFRA else f"module {moddir.name}: "
+    return f'{where}aws_iam_role.{name}' + (f'["{key}"]' if key is not None else "")
+
+
+def iam_model(tf):
+    """Every role with its statements (inline policies, inline_policy blocks, attached managed and
+    customer policies), and the problems met while building them."""
+    roles, problems = {}, []
+    for moddir, files in module_dirs(tf).items():
+        locals_ = module_locals(files)
+        docs = {n: b for _, d in files for _, n, b in blocks(d, "data", "aws_iam_policy_document")}
+        policies = {n: b for _, d in files for _, n, b in blocks(d, "resource", "aws_iam_policy")}
+
+        def doc_statements(ref, env, what):
+            m = DOC_REF.match(str(ref))
+            if not m or m.group(1) not in docs:
+                problems.append(f"{what}: policy {ref} is not an aws_iam_policy_document of this module")
+                return []
+            doc = docs[m.group(1)]
+            idx = m.group(2)
+            key = env.get("each.key") if idx == "each.key" else (idx.strip('"') if idx else None)
+            try:
+                inst = dict(for_each_keys(doc, {}, locals_))
+                if key is None and "for_each" in doc:
+                    raise Unevaluable("an instance of a for_each document without its key")
+                dv = inst.get(key) if key is not None else None
+                if key is not None and key not in inst:
+                    raise Unevaluable(f"no instance {key}")
+                return eval_statements(doc, {"each.key": key, "each.value": dv}, locals_)
+            except Unevaluable as e:
+                problems.append(f"{what}: cannot evaluate {ref} ({e})")
+                return []
+
+        for _, d in files:
+            for _, name, body in blocks(d, "resource", "aws_iam_role"):
+                try:
+                    instances = for_each_keys(body, {}, locals_)
+                except Unevaluable as e:
+                    problems.append(f"aws_iam_role.{name}: cannot evaluate ({e})")
+                    continue
+                for key, val in instances:
+                    label = role_label(moddir, name, key)
+                    kind = role_kind(moddir, name)
+                    fkey = key if name == "function" else ("erase" if name == "erase" else None)
+                    roles[(moddir, name, key)] = {"label": label, "kind": kind, "fkey": fkey, "statements": [],
+                                                  "managed": []}
+                    env = {"each.key": key, "each.value": val}
+                    for ip in body.get("inline_policy", []):
+                        for s in doc_statements(attr(ip, "policy"), env, f"{label} inline_policy"):
+                            roles[(moddir, name, key)]["statements"].append(dict(s, source="inline_policy"))
+                    for arn in flat(attr(body, "managed_policy_arns", [])):
+                        roles[(moddir, name, key)]["managed"].append(str(arn))
+
+        def target(body, what):
+            m = ROLE_REF.match(str(attr(body, "role")))
+            if not m:
+                problems.append(f"{what}: role {attr(body, 'role')} is not a reference to an aws_iam_role")
+                return []
+            name, idx = m.group(1), m.group(2)
+            try:
+                out = []
+                for key, val in for_each_keys(body, {}, locals_):
+                    rkey = key if idx == "each.key" else (idx.strip('"') if idx else None)
+                    if (moddir, name, rkey) not in roles:
+                        raise Unevaluable(f"no role instance {role_label(moddir, name, rkey)}")
+                    out.append(((moddir, name, rkey), {"each.key": key, "each.value": val}))
+                return out
+            except Unevaluable as e:
+                problems.append(f"{what}: cannot evaluate ({e})")
+                return []
+
+        for _, d in files:
+            for _, name, body in blocks(d, "resource", "aws_iam_role_policy"):
+                for rid, env in target(body, f"aws_iam_role_policy.{name}"):
+                    for s in doc_statements(attr(body, "policy"), env, f"aws_iam_role_policy.{name}"):
+                        roles[rid]["statements"].append(dict(s, source=f"aws_iam_role_policy.{name}"))
+            for _, name, body in blocks(d, "resource", "aws_iam_role_policy_attachment"):
+                for rid, env in target(body, f"aws_iam_role_policy_attachment.{name}"):
+                    arn = str(ev(attr(body, "policy_arn"), env, locals_))
+                    cm = re.fullmatch(r"\$\{aws_iam_policy\.(\w+)\.arn\}", arn)
+                    if cm and cm.group(1) in policies:
+                        for s in doc_statements(attr(policies[cm.group(1)], "policy"), {}, f"aws_iam_policy.{cm.group(1)}"):
+                            roles[rid]["statements"].append(dict(s, source=f"aws_iam_policy.{cm.group(1)}"))
+                    else:
+                        roles[rid]["managed"].append(arn)
+    for role in roles.values():
+        for arn in role["managed"]:
+            m = re.search(r":iam::aws:policy/(.+)$", arn)
+            if not m or m.group(1) not in MANAGED_POLICIES:
+                problems.append(f"{role['label']}: managed policy {arn} is not one the checker knows (MANAGED_POLICIES)")
+                continue
+            for s in MANAGED_POLICIES[m.group(1)]:
+                role["statements"].append({"sid": m.group(1), "effect": "Allow", "actions": s["actions"],
+                                           "resources": s["resources"], "principals": [], "conditions": [],
+                                           "source": f"managed {m.group(1)}"})
+    return roles, problems
+
+
+def secret_names(resources):
+    out = set()
+    for r in resources:
+        m = re.search(r'aws_secretsmanager_secret\.(\w+)\.|database_secret_arns\["(\w+)"\]', r)
+        out.add((m.group(1) or m.group(2)) if m else ("*" if "*" in r else f"?{r}"))
+    return out
+
+
+def within(pattern, envelope):
+    return any(pattern.startswith(e) or pattern == e for e in envelope)
+
+
+def check_iam_roles(tf):
+    roles, problems = iam_model(tf)
+    check(not problems, f"IAM: the effective permissions of {len(roles)} roles are known (inline policies, attached "
+          "managed policies of the checker's table)", "; ".join(problems))
+    by_kind = {}
+    for r in roles.values():
+        by_kind.setdefault(r["kind"], []).append(r)
+    allows = lambda r: [s for s in r["statements"] if s["effect"] == "Allow"]  # noqa: E731
+
+    # Wildcard actions and Resource "*", for every role.
+    bad = []
+    for r in roles.values():
+        for s in allows(r):
+            for a in s["actions"]:
+                if "*" in a:
+                    bad.append(f"{r['label']} ({s['source']} {s['sid']}): wildcard action {a}")
+            if "*" in s["resources"]:
+                extra = sorted(set(s["actions"]) - STAR_ALLOWED.get(r["kind"], set()))
+                if extra:
+                    bad.append(f"{r['label']} ({s['source']} {s['sid']}): Resource \"*\" for {extra}")
+    check(not bad, "IAM: no wildcard action in any role; Resource \"*\" only for the actions of the matrix "
+          "(X-Ray writes, EC2 Describe, list/query actions) that support no resource scoping", "; ".join(bad))
+
+    # kms:Decrypt carries conditions (ViaService and encryption context), in every role.
+    bad = []
+    for r in roles.values():
+        for s in allows(r):
+            if any(a == "kms:Decrypt" or a in ("*", "kms:*") or a.startswith("kms:Decrypt") for a in s["actions"]):
+                variables = {c["variable"] for c in s["conditions"]}
+                if "kms:ViaService" not in variables or not any(v.startswith("kms:EncryptionContext:") for v in variables):
+                    bad.append(f"{r['label']} ({s['sid']}): kms:Decrypt without kms:ViaService and "
+                               f"kms:EncryptionContext conditions: {sorted(variables)}")
+    check(not bad, "IAM: every kms:Decrypt grant has a kms:ViaService and a kms:EncryptionContext condition", "; ".join(bad))
+
+    # Secrets: only the functions of SECRET_MATRIX, only GetSecretValue, only their own.
+    bad, readers = [], {}
+    for r in roles.values():
+        allowed = SECRET_MATRIX.get(r["fkey"], set()) if r["kind"] == "function" else set()
+        got = set()
+        for s in allows(r):
+            if not any(a.startswith("secretsmanager:") for a in s["actions"]):
+                continue
+            names = secret_names(s["resources"])
+            got |= names
+            for a in s["actions"]:
+                if a != "secretsmanager:GetSecretValue":
+                    bad.append(f"{r['label']} ({s['sid']}): {a}")
+            if names - allowed:
+                bad.append(f"{r['label']} ({s['sid']}): secret(s) {sorted(names - allowed)} beyond {sorted(allowed) or 'none'}")
+        if r["kind"] == "function" and r["fkey"] in SECRET_MATRIX and not SECRET_MATRIX[r["fkey"]] <= got:
+            bad.append(f"{r['label']}: lacks its secret(s) {sorted(SECRET_MATRIX[r['fkey']] - got)}")
+        for n in got & allowed:
+            readers.setdefault(n, set()).add(r["label"])
+    check(not bad, "IAM: only extract reads the PostgreSQL secret, only archive (and erase) the MongoDB secret; "
+          "no other role reads a secret", "; ".join(bad))
+
+    # Each function role: the lake within its row of LAKE_MATRIX, and nothing but its own logs,
+    # its own environment, X-Ray, the VPC network interfaces and its secret.
+    for r in sorted(by_kind.get("function", []), key=lambda r: r["label"]):
+        k, bad = r["fkey"], []
+        matrix = LAKE_MATRIX.get(k)
+        if matrix is None:
+            fail(f"IAM {r['label']}: function {k!r} has no row in the checker's LAKE_MATRIX")
+            continue
+        for s in allows(r):
+            for a in s["actions"]:
+                svc = a.split(":", 1)[0]
+                if svc == "s3":
+                    verb = S3_VERB.get(a)
+                    if verb is None:
+                        bad.append(f"{s['sid']}: {a}")
+                    elif verb == "list":
+                        prefixes = [v for c in s["conditions"] if c["variable"] == "s3:prefix"
+                                    and c["test"] in ("StringLike", "StringEquals") for v in c["values"]]
+                        if s["resources"] != [LAKE_BUCKET] or not prefixes:
+                            bad.append(f"{s['sid']}: s3:ListBucket not limited to the lake by s3:prefix")
+                        bad += [f"{s['sid']}: lists {p!r} beyond {matrix['list']}" for p in prefixes
+                                if not within(p, matrix["list"])]
+                    else:
+                        for res in s["resources"]:
+                            key = res[len(LAKE_BUCKET) + 1:] if res.startswith(LAKE_BUCKET + "/") else None
+                            if key is None:
+                                bad.append(f"{s['sid']}: {a} on {res}, not a lake object")
+                            elif not within(key, matrix[verb]):
+                                bad.append(f"{s['sid']}: {verb} {key!r} beyond {matrix[verb] or 'nothing'}")
+                elif a in ("logs:CreateLogStream", "logs:PutLogEvents"):
+                    own = f'${{local.log_group_arns["{k}"]}}:*'
+                    if s["resources"] != [own]:
+                        bad.append(f"{s['sid']}: {a} beyond its own log group: {s['resources']}")
+                elif a == "kms:Decrypt":
+                    if s["resources"] != ["${module.kms.key_arn}"]:
+                        bad.append(f"{s['sid']}: kms:Decrypt beyond the stack key")
+                    ctx = {v for c in s["conditions"] if c["variable"] == "kms:EncryptionContext:aws:lambda:FunctionArn"
+                           for v in c["values"]}
+                    if ctx and not all(f'local.function_arns["{k}"]' in v for v in ctx):
+                        bad.append(f"{s['sid']}: decrypts the environment of another function: {sorted(ctx)}")
+                elif a.startswith("secretsmanager:") or a in STAR_ALLOWED["function"]:
+                    pass  # judged above
+                elif a in ("ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface",
+                           "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"):
+                    if any(":ec2:" not in res for res in s["resources"]):
+                        bad.append(f"{s['sid']}: {a} on {s['resources']}")
+                else:
+                    bad.append(f"{s['sid']}: action not in a function's matrix: {a}")
+        verbs = sorted({S3_VERB[a] for s in allows(r) for a in s["actions"] if a in S3_VERB})
+        check(not bad, f"IAM {r['label']}: lake {'/'.join(verbs)} within its matrix row, own logs and environment, "
+              f"X-Ray, VPC interfaces, secrets {sorted(SECRET_MATRIX.get(k, set())) or 'none'}", "; ".join(bad))
+    return roles, readers
+
+
+def check_function_wiring(tf, roles):
+    """Every lambda_function module runs with a role of its own: the stages with
+    aws_iam_role.function[each.key], any other with aws_iam_role.function["<name>"] or
+    aws_iam_role.<name> (the API: aws_iam_role.api)."""
+    files = module_dirs(tf).get(INFRA, [])
+    locals_ = module_locals(files)
+    bad, used = [], {}
+    for _, d in files:
+        for name, body in blocks(d, "module"):
+            if str(attr(body, "source")).rstrip("/") != "./modules/lambda_function":
+                continue
+            try:
+                instances = for_each_keys(body, {}, locals_)
+            except Unevaluable as e:
+                bad.append(f"module {name}: cannot evaluate for_each ({e})")
+                continue
+            for key, val in instances:
+                env = {"each.key": key, "each.value": val}
+                fn = substitute(str(attr(body, "name")), env)
+                m = re.fullmatch(r'\$\{local\.function_names\["([\w-]+)"\]\}', fn)
+                if not m:
+                    bad.append(f"module {name}: name {fn} is not local.function_names[<function>]")
+                    continue
+                f = m.group(1)
+                role = substitute(str(attr(body, "role_arn")), env)
+                if role not in (f'${{aws_iam_role.function["{f}"].arn}}', f"${{aws_iam_role.{f}.arn}}"):
+                    bad.append(f"module {name}[{key}] (function {f}): role_arn {role} is not its own role "
+                               f'(aws_iam_role.function["{f}"] or aws_iam_role.{f})')
+                    continue
+                rid = (INFRA, "function", f) if "function[" in role else (INFRA, f, None)
+                if rid not in roles:
+                    bad.append(f"module {name}[{key}]: its role {role} does not exist")
+                if rid in used:
+                    bad.append(f"function {f}: role shared with {used[rid]}")
+                used[rid] = f
+    orphans = [r["label"] for rid, r in roles.items() if rid[0] == INFRA and rid[1] == "function" and rid not in used]
+    if orphans:
+        bad.append(f"function roles without a function: {orphans}")
+    check(used and not bad, f"every Lambda runs with a role of its own ({len(used)} functions: "
+          f"{', '.join(sorted(used.values()))})", "; ".join(bad))
+
+
+def check_secret_policies(tf, roles, readers):
+    """Each database secret has a resource policy that denies GetSecretValue to every principal
+    but the roles of the functions that read it, and denies requests without TLS."""
+    files = module_dirs(tf).get(INFRA, [])
+    locals_ = module_locals(files)
+    docs = {n: b for _, d in files for _, n, b in blocks(d, "data", "aws_iam_policy_document")}
+    secrets = [n for _, d in files for _, n, _ in blocks(d, "resource", "aws_secretsmanager_secret")]
+    policies = {}
+    for _, d in files:
+        for name, body in [(n, b) for _, n, b in blocks(d, "resource", "aws_secretsmanager_secret_policy")]:
+            try:
+                for key, val in for_each_keys(body, {}, locals_):
+                    env = {"each.key": key, "each.value": val}
+                    arn = str(ev(attr(body, "secret_arn"), env, locals_))
+                    m = re.fullmatch(r"\$\{aws_secretsmanager_secret\.(\w+)\.(?:arn|id)\}", arn)
+                    pm = DOC_REF.match(str(attr(body, "policy")))
+                    if not m or not pm or pm.group(1) not in docs:
+                        raise Unevaluable(f"secret {arn}, policy {attr(body, 'policy')}")
+                    doc = docs[pm.group(1)]
+                    dkey = key if pm.group(2) == "each.key" else (pm.group(2) or "").strip('"') or None
+                    inst = dict(for_each_keys(doc, {}, locals_))
+                    policies[m.group(1)] = eval_statements(doc, {"each.key": dkey, "each.value": inst.get(dkey)}, locals_)
+            except Unevaluable as e:
+                fail(f"aws_secretsmanager_secret_policy.{name}: cannot evaluate ({e})")
+    for s in sorted(secrets):
+        sts = policies.get(s)
+        expected = {rid for rid, r in roles.items() if r["label"] in readers.get(s, set())}
+        want = {f'${{aws_iam_role.function["{rid[2]}"].arn}}' if rid[1] == "function" else f"${{aws_iam_role.{rid[1]}.arn}}"
+                for rid in expected}
+        if sts is None:
+            fail(f"database secret {s}: has a resource policy (aws_secretsmanager_secret_policy): missing")
+            continue
+        denies = [st for st in sts if st["effect"] == "Deny"
+                  and any(a in ("secretsmanager:GetSecretValue", "secretsmanager:*", "*") for a in st["actions"])
+                  and any(t in ("AWS", "*") and "*" in ids for t, ids in st["principals"])]
+        only = [st for st in denies if any(c["variable"].lower() == "aws:principalarn"
+                                           and c["test"] in ("ArnNotEquals", "ArnNotLike", "StringNotEquals", "StringNotLike")
+                                           and set(c["values"]) == want for c in st["conditions"])]
+        tls = [st for st in denies if any(c["variable"] == "aws:SecureTransport" and c["values"] == ["false"]
+                                          for c in st["conditions"])]
+        check(want and only and tls,
+              f"database secret {s}: its resource policy denies GetSecretValue to all but {sorted(want) or '(no reader!)'}, "
+              "and requests without TLS",
+              f"deny statements {[(st['sid'], st['conditions']) for st in denies]}")
+
+
+def check_key_policy(tf):
+    kms = INFRA / "modules" / "kms" / "main.tf"
+    docs = {n: policy_statements(b) for _, n, b in blocks(tf.get(kms, {}), "data", "aws_iam_policy_document")}
+    ok_ = any(st["effect"] == "Deny" and "kms:Decrypt" in st["actions"]
+              and any(c["test"] == "Null" and c["variable"] == "kms:EncryptionContext:SecretARN" and c["values"] == ["false"]
+                      for c in st["conditions"])
+              and any(c["test"] == "StringNotEquals" and c["variable"] == "kms:ViaService"
+                      and all(v.startswith("secretsmanager.") for v in c["values"]) for c in st["conditions"])
+              for st in docs.get("key", []))
+    check(ok_, "key policy: a secret's ciphertext is decrypted only through Secrets Manager (Deny otherwise)")
+
+
+def check_iam(tf):
+    docs = {name: policy_statements(body) for d in tf.values() for _, name, body in blocks(d, "data", "aws_iam_policy_document")}
+    roles, readers = check_iam_roles(tf)
+    check_function_wiring(tf, roles)
+    check_secret_policies(tf, roles, readers)
+    check_key_policy(tf)
+
+    # The API role: curated/ read only; no managed policy.
+    api = roles.get((INFRA, "api", None))
+    check(api is not None and not api["managed"] and {s["source"] for s in api["statements"]} == {"aws_iam_role_policy.api"},
+          "the API role has exactly one inline policy, data.aws_iam_policy_document.api, and no managed policy",
+          str(api and (api["managed"], sorted({s["source"] for s in api["statements"]}))))
     bad = []
     for st in docs.get("api", []):
         acts = set(st["actions"])
         if st["effect"] != "Allow":
             continue
-        if any("*" in a for a in acts):
-            bad.append(f"{st['sid']}: wildcard action {sorted(acts)}")
         s3 = {a for a in acts if a.startswith("s3:")}
         other = acts - s3
         if s3 - {"s3:GetObject", "s3:ListBucket"}:
@@ -362,37 +960,27 @@ def check_iam(tf):
             elif a == "kms:Decrypt":
                 if st["resources"] != ["${module.kms.key_arn}"]:
                     bad.append(f"{st['sid']}: kms:Decrypt beyond the stack key: {st['resources']}")
-            else:
+            elif a not in XRAY_WRITE:
                 bad.append(f"{st['sid']}: action not allowed for the API role: {a}")
     check(docs.get("api") and not bad,
-          "API role: s3:GetObject/s3:ListBucket on curated/ only (+ own logs, env decryption); nothing else",
+          "API role: s3:GetObject/s3:ListBucket on curated/ only (+ own logs, env decryption, X-Ray); nothing else",
           "; ".join(bad))
 
-    # Pipeline worker: lake prefixes and its two secrets only.
+    # Administrator: executions, logs (read), alarms; raw/ and rejects/ read; no cleaned/curated/secrets.
     bad = []
-    for st in docs.get("pipeline_worker", []):
+    admin = roles.get((INFRA, "admin", None))
+    statements = [s for s in (admin or {}).get("statements", []) if s["effect"] == "Allow"]
+    actions = {a for st in statements for a in st["actions"]}
+    for st in statements:
         for a in st["actions"]:
-            if a.startswith("s3:"):
-                if a == "s3:ListBucket":
-                    continue
-                if not all("module.lake.data_prefixes" in r or re.search(r"/(raw|cleaned|rejects|curated|state)/\*$", r)
-                           for r in st["resources"]):
-                    bad.append(f"{st['sid']}: {a} beyond the lake prefixes")
-            elif a.startswith("secretsmanager:"):
-                if a not in ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"):
-                    bad.append(f"{st['sid']}: {a}")
-            elif a not in ("kms:Decrypt", "logs:CreateLogStream", "logs:PutLogEvents"):
-                bad.append(f"{st['sid']}: unexpected action {a}")
-    check(docs.get("pipeline_worker") and not bad,
-          "pipeline worker: lake raw/ cleaned/ rejects/ curated/ state/ + its secrets only", "; ".join(bad))
-
-    # Administrator: Step Functions, logs, alarms; raw/ and rejects/ read; no cleaned/curated/secrets.
-    bad = []
-    for st in docs.get("admin", []):
-        for a in st["actions"]:
-            if a.startswith("secretsmanager:") or a.startswith("kms:") or a.startswith("lambda:") or a.startswith("iam:"):
+            svc = a.split(":", 1)[0]
+            if svc in ("secretsmanager", "kms", "lambda", "iam", "ec2") or svc == "*":
                 bad.append(f"{st['sid']}: {a}")
-            if a.startswith("s3:"):
+            if svc == "states" and a not in ADMIN_STATES:
+                bad.append(f"{st['sid']}: {a} (not an operator action: writes or deletes the state machine, or unlisted)")
+            if svc == "logs" and a not in ADMIN_LOGS:
+                bad.append(f"{st['sid']}: {a} (not a log read: writes or deletes logs, or unlisted)")
+            if svc == "s3":
                 if a not in ("s3:GetObject", "s3:ListBucket"):
                     bad.append(f"{st['sid']}: write {a}")
                 objects = [r for r in st["resources"] if "/" in r.replace("${module.lake.bucket_arn}", "")]
@@ -401,8 +989,17 @@ def check_iam(tf):
                     bad.append(f"{st['sid']}: GetObject beyond raw/ and rejects/: {objects}")
                 if a == "s3:ListBucket" and (not prefixes or not all(p.startswith(("raw/", "rejects/")) for p in prefixes)):
                     bad.append(f"{st['sid']}: ListBucket beyond raw/ and rejects/: {prefixes}")
-    check(docs.get("admin") and not bad,
-          "administrator: Step Functions + logs + raw/ rejects/ read; no cleaned/, curated/, secret or key", "; ".join(bad))
+            if svc == "states" and a != "states:ListStateMachines":
+                for r in st["resources"]:
+                    if not (r == "${module.state_machine.arn}" or "local.sfn_" in r
+                            or re.search(r":(execution|mapRun):\$\{local\.prefix\}-pipeline[:/]\*$", r)):
+                        bad.append(f"{st['sid']}: {a} on {r}, not the pipeline's state machine, executions or map runs")
+    if ADMIN_NEEDS - actions:
+        bad.append(f"lacks operator actions {sorted(ADMIN_NEEDS - actions)}")
+    check(admin is not None and not bad,
+          "administrator: start/stop/redrive/inspect executions and map runs, read and query logs, alarms; raw/ and "
+          "rejects/ read; no write or delete on logs or the state machine, no cleaned/, curated/, secret or key",
+          "; ".join(bad))
 
 
 def check_state_machine_role(tf):
@@ -549,7 +1146,7 @@ def check_alarms(tf):
 def check_secrets(tf):
     versions = [(f, n) for f, d in tf.items() for _, n, _ in blocks(d, "resource", "aws_secretsmanager_secret_version")]
     check(not versions, "no aws_secretsmanager_secret_version: secret values never enter Terraform state",
-          str([f"{f.relative_to(ROOT)}:{n}" for f, n in versions]))
+          str([f"{rel(f)}:{n}" for f, n in versions]))
     outs = (INFRA / "outputs.tf").read_text(encoding="utf-8") if (INFRA / "outputs.tf").exists() else ""
     check(not re.search(r"secret_string|secret_binary|password", outs, re.I),
           "outputs.tf exposes no secret value (only secret names)")
@@ -562,7 +1159,7 @@ def check_checkov(venv_bin, run):
             if "checkov:skip" in line:
                 m = re.search(r"checkov:skip=(CKV2?_AWS_\d+):(.*)$", line)
                 if not m or len(m.group(2).strip()) < 15:
-                    bad.append(f"{f.relative_to(ROOT)}:{i}")
+                    bad.append(f"{rel(f)}:{i}")
     check(not bad, "every checkov:skip in infra/ names a check and gives a reason", ", ".join(bad))
     if not run:
         warn("checkov not run (--no-checkov)")
@@ -608,11 +1205,14 @@ def check_generator():
 
 
 def main():
+    global INFRA
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--allow-missing-functions", action="store_true")
     ap.add_argument("--no-checkov", action="store_true")
     ap.add_argument("--venv-bin", default=str(Path(sys.executable).parent))
+    ap.add_argument("--infra", type=Path, default=INFRA, help="the infra/ directory to check")
     args = ap.parse_args()
+    INFRA = args.infra.resolve()
 
     tf = parse_all_tf()
     check_fmt()
