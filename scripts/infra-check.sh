@@ -6,6 +6,9 @@
 #                                                       the error names are missing from the Rust code
 #   scripts/infra-check.sh --allow-missing-functions    those two become warnings
 #   scripts/infra-check.sh --no-checkov                 skip the checkov scan
+#   scripts/infra-check.sh --self-test                  then break copies of infra/ on purpose and
+#                                                       expect the IAM rules to fail on each
+#                                                       (scripts/infra/check_infra_selftest.py)
 #
 # Installs python-hcl2 and checkov (PyPI) into .cache/infra-venv on first use.
 set -euo pipefail
@@ -24,4 +27,15 @@ fi
 
 # checkov: no network calls (guidelines download, telemetry) from this offline machine.
 export BC_SKIP_MAPPING=TRUE CHECKOV_SKIP_DOWNLOAD=true
-exec "$VENV/bin/python" "$ROOT/scripts/infra/check_infra.py" --venv-bin "$VENV/bin" "$@"
+self_test=0
+args=()
+for a in "$@"; do
+  if [ "$a" = "--self-test" ]; then self_test=1; else args+=("$a"); fi
+done
+if [ "$self_test" -eq 0 ]; then
+  exec "$VENV/bin/python" "$ROOT/scripts/infra/check_infra.py" --venv-bin "$VENV/bin" ${args[@]+"${args[@]}"}
+fi
+"$VENV/bin/python" "$ROOT/scripts/infra/check_infra.py" --venv-bin "$VENV/bin" ${args[@]+"${args[@]}"}
+echo
+echo "infra-check: self-test of the IAM rules"
+exec "$VENV/bin/python" "$ROOT/scripts/infra/check_infra_selftest.py"

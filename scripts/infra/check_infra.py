@@ -388,7 +388,6 @@ SECRET_MATRIX = {"extract": {"postgres"}, "archive": {"mongodb"}, "erase": {"mon
 # of local.function_grants must start with one of these. Only publish moves the commit point
 # (curated/_latest.json); only extract and publish write the lease; only erase writes the erased
 # list and deletes from raw/ of earlier runs' data beyond its own run's.
-LAKE_ALL = ("raw/", "rejects/", "cleaned/", "curated/", "state/")
 LAKE_MATRIX = {
     "extract": {"list": ("raw/run=", "state/lease.json", "state/runs/", "curated/_latest.json"),
                 "read": ("state/lease.json", "state/runs/", "curated/_latest.json"),
@@ -411,8 +410,9 @@ LAKE_MATRIX = {
                 "read": ("state/", "curated/"),
                 "write": ("curated/_latest.json", "curated/run=", "curated/_athena/", "state/lease.json"),
                 "delete": ()},
-    # The right-to-erasure function (infra/erasure.tf, when present): every prefix.
-    "erase": {v: LAKE_ALL for v in ("list", "read", "write", "delete")},
+    # The right-to-erasure function (infra/erasure.tf, when present): every prefix, also as one
+    # "<lake>/*" grant or an s3:ListBucket without s3:prefix condition.
+    "erase": {v: ("",) for v in ("list", "read", "write", "delete")},
 }
 S3_VERB = {"s3:GetObject": "read", "s3:PutObject": "write", "s3:DeleteObject": "delete", "s3:ListBucket": "list"}
 LAKE_BUCKET = "${module.lake.bucket_arn}"
@@ -560,7 +560,7 @@ def eval_statements(doc, env, locals_):
         if "dynamic" in st:
             raise Unevaluable("dynamic blocks inside a statement")
         return {
-            "sid": str(ev(attr(st, "sid", ""), env, locals_)),
+            "sid": re.sub(r'\$\{title\("(\w+)"\)\}', lambda m: m.group(1).title(), str(ev(attr(st, "sid", ""), env, locals_))),
             "effect": ev(attr(st, "effect", "Allow"), env, locals_),
             "actions": [str(a) for a in ev(st.get("actions", []), env, locals_)],
             "not_actions": [str(a) for a in ev(st.get("not_actions", []), env, locals_)],
@@ -788,7 +788,7 @@ def check_iam_roles(tf):
                     elif verb == "list":
                         prefixes = [v for c in s["conditions"] if c["variable"] == "s3:prefix"
                                     and c["test"] in ("StringLike", "StringEquals") for v in c["values"]]
-                        if s["resources"] != [LAKE_BUCKET] or not prefixes:
+                        if s["resources"] != [LAKE_BUCKET] or (not prefixes and matrix["list"] != ("",)):
                             bad.append(f"{s['sid']}: s3:ListBucket not limited to the lake by s3:prefix")
                         bad += [f"{s['sid']}: lists {p!r} beyond {matrix['list']}" for p in prefixes
                                 if not within(p, matrix["list"])]

@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""Negative self-test of the IAM rules of check_infra.py (run by `scripts/infra-check.sh --self-test`).
+
+Each case copies infra/ to a temporary directory, breaks one thing on purpose (a stage role that
+gets a secret, an attached managed policy, states:* for the administrator, a secret without its
+resource policy, ...), runs check_infra.py --no-checkov --infra <copy>, and expects it to fail
+with a message naming the rule. The last cases add an erase function the way infra/erasure.tf
+would (one entry in local.function_grants, one lambda_function module) and expect the check to
+pass. The copy is `terraform fmt`-ed after each edit when terraform is installed, so only the
+broken rule fails. Exit status 1 when a case does not behave; the last line is 'N passed, N failed'.
+"""
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CHECK = Path(__file__).resolve().parent / "check_infra.py"
+
+MAIN = "main.tf"
+ERASE_GRANTS = '''  function_grants = {
+    erase = {
+      secrets   = ["mongodb"]
+      lake_list = ["raw/", "rejects/", "cleaned/", "curated/", "state/"]
+      lake = {
+        read   = ["raw/*", "rejects/*", "cleaned/*", "curated/*", "state/*"]
+        write  = ["raw/*", "rejects/*", "cleaned/*", "curated/*", "state/*"]
+        delete = ["raw/*", "rejects/*", "cleaned/*", "curated/*", "state/*"]
+      }
+    }
+'''
+ERASE_MODULE = '''
+module "erase_function" {
+  source = "./modules/lambda_function"
+
+  name                   = local.function_names["erase"]
+  description            = "Right to erasure"
+  zip_path               = local.zip_paths["erase"]
+  role_arn               = ERASE_ROLE
+  architecture           = var.lambda_architecture
+  memory_mb              = 512
+  timeout_s              = 300
+  reserved_concurrency   = 1
+  environment            = merge(local.common_env, { REVIEWS_MONGO_SECRET_ID = aws_secretsmanager_secret.mongodb.name })
+  vpc_subnet_ids         = var.vpc_subnet_ids
+  vpc_security_group_ids = var.vpc_security_group_ids
+  kms_key_arn            = module.kms.key_arn
+  log_retention_days     = var.log_retention_days
+}
+'''
+VPC_ATTACHMENT = '''
+resource "aws_iam_role_policy_attachment" "score_vpc" {
+  role       = aws_iam_role.function["score"].name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+}
+'''
+S3_FULL_ATTACHMENT = '''
+resource "aws_iam_role_policy_attachment" "publish_s3" {
+  role       = aws_iam_role.function["publish"].name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/AmazonS3FullAccess"
+}
+'''
+SECRET_POLICY = '''resource "aws_secretsmanager_secret_policy" "database" {
+  for_each            = local.database_secret_arns
+  secret_arn          = each.value
+  policy              = data.aws_iam_policy_document.database_secret[each.key].json
+  block_public_policy = true
+}
+'''
+ENV_VIA_LAMBDA = '''    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["lambda.${local.region}.amazonaws.com"]
+    }
+'''
+
+# (what is broken, [(file under infra/, old text, new text)], text expected in a FAIL line or None: must pass)
+CASES = [
+    ("transform gets the PostgreSQL secret",
+     [(MAIN, '    transform = {\n      secrets = []', '    transform = {\n      secrets = ["postgres"]')],
+     "(ReadPostgresSecret): secret(s) ['postgres'] beyond none"),
+    ("extract gets the MongoDB secret too",
+     [(MAIN, 'secrets = ["postgres"] #', 'secrets = ["postgres", "mongodb"] #')],
+     "secret(s) ['mongodb'] beyond ['postgres']"),
+    ("archive loses its secret",
+     [(MAIN, 'secrets = ["mongodb"] #', 'secrets = [] #')],
+     "lacks its secret"),
+    ("score gets AWSLambdaVPCAccessExecutionRole attached (logs and ec2 on \"*\")",
+     [(MAIN, "# Each database secret:", VPC_ATTACHMENT + "\n# Each database secret:")],
+     'Resource "*" for'),
+    ("publish gets a managed policy the checker does not know",
+     [(MAIN, "# Each database secret:", S3_FULL_ATTACHMENT + "\n# Each database secret:")],
+     "is not one the checker knows"),
+    ("the state machine gets AWSXRayDaemonWriteAccess back (GetSamplingStatisticSummaries on \"*\")",
+     [("modules/state_machine/main.tf", 'resource "aws_cloudwatch_log_group" "state_machine" {',
+       'resource "aws_iam_role_policy_attachment" "state_machine_xray" {\n  role       = aws_iam_role.state_machine.name\n'
+       '  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"\n}\n\n'
+       'resource "aws_cloudwatch_log_group" "state_machine" {')],
+     "xray:GetSamplingStatisticSummaries"),
+    ("function network interfaces on Resource \"*\"",
+     [(MAIN, '    actions   = ["ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]\n'
+             '    resources = ["arn:${local.partition}:ec2:${local.region}:${local.account_id}:network-interface/*"]',
+       '    actions   = ["ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]\n'
+       '    resources = ["*"]')],
+     'Resource "*" for'),
+    ("score may write the commit point",
+     [(MAIN, '"state/runs/run=*/bucket-*.json",       # the bucket record',
+       '"curated/_latest.json", "state/runs/run=*/bucket-*.json", # the bucket record')],
+     "write 'curated/_latest.json' beyond"),
+    ("transform may read the lease",
+     [(MAIN, '"raw/run=*/deletions.json",      # plan:', '"state/lease.json", "raw/run=*/deletions.json", # plan:')],
+     "read 'state/lease.json' beyond"),
+    ("administrator gets states:*",
+     [(MAIN, '"states:StopExecution", "states:RedriveExecution", "states:ListMapRuns",',
+       '"states:*", "states:StopExecution", "states:RedriveExecution", "states:ListMapRuns",')],
+     "wildcard action states:*"),
+    ("administrator gets logs:*",
+     [(MAIN, '"logs:StartQuery", "logs:GetLogGroupFields",', '"logs:StartQuery", "logs:GetLogGroupFields", "logs:*",')],
+     "wildcard action logs:*"),
+    ("administrator may change the retention of the logs",
+     [(MAIN, '"logs:StartQuery", "logs:GetLogGroupFields",', '"logs:StartQuery", "logs:GetLogGroupFields", "logs:PutRetentionPolicy",')],
+     "logs:PutRetentionPolicy"),
+    ("administrator may delete a log group",
+     [(MAIN, '"logs:StartQuery", "logs:GetLogGroupFields",', '"logs:StartQuery", "logs:GetLogGroupFields", "logs:DeleteLogGroup",')],
+     "logs:DeleteLogGroup"),
+    ("administrator may update the state machine",
+     [(MAIN, '"states:StartExecution", "states:ListExecutions", "states:DescribeStateMachine"',
+       '"states:StartExecution", "states:ListExecutions", "states:DescribeStateMachine", "states:UpdateStateMachine"')],
+     "states:UpdateStateMachine"),
+    ("administrator cannot redrive any more",
+     [(MAIN, '"states:StopExecution", "states:RedriveExecution",', '"states:StopExecution",')],
+     "lacks operator actions"),
+    ("the database secrets lose their resource policy",
+     [(MAIN, SECRET_POLICY, "")],
+     "has a resource policy"),
+    ("the PostgreSQL secret's policy lets the administrator read it too",
+     [(MAIN, "values   = [for f, g in local.function_grants : aws_iam_role.function[f].arn if contains(g.secrets, each.key)]",
+       "values   = concat([for f, g in local.function_grants : aws_iam_role.function[f].arn if contains(g.secrets, each.key)], [aws_iam_role.admin.arn])")],
+     "database secret postgres"),
+    ("the functions decrypt their environment without kms:ViaService",
+     [(MAIN, ENV_VIA_LAMBDA, "", 1)],
+     "kms:Decrypt without kms:ViaService"),
+    ("the key policy no longer keeps secrets' ciphertext to Secrets Manager",
+     [("modules/kms/main.tf", 'variable = "kms:EncryptionContext:SecretARN"', 'variable = "kms:EncryptionContext:Other"')],
+     "key policy"),
+    ("the stages share extract's role",
+     [(MAIN, "role_arn               = aws_iam_role.function[each.key].arn",
+       'role_arn               = aws_iam_role.function["extract"].arn')],
+     "role of its own"),
+    ("the API runs with publish's role",
+     [(MAIN, "role_arn             = aws_iam_role.api.arn", 'role_arn             = aws_iam_role.function["publish"].arn')],
+     "role of its own"),
+    # Tolerated: an erase function with its own role (every lake prefix, the MongoDB secret).
+    ("an erase function with its own role (as infra/erasure.tf would add it)",
+     [(MAIN, "  function_grants = {\n", ERASE_GRANTS),
+      ("erasure.tf", None, ERASE_MODULE.replace("ERASE_ROLE", 'aws_iam_role.function["erase"].arn'))],
+     None),
+    ("an erase function that reads the PostgreSQL secret",
+     [(MAIN, "  function_grants = {\n", ERASE_GRANTS.replace('["mongodb"]', '["mongodb", "postgres"]')),
+      ("erasure.tf", None, ERASE_MODULE.replace("ERASE_ROLE", 'aws_iam_role.function["erase"].arn'))],
+     "secret(s) ['postgres'] beyond ['mongodb']"),
+    ("an erase function running with archive's role",
+     [(MAIN, "  function_grants = {\n", ERASE_GRANTS),
+      ("erasure.tf", None, ERASE_MODULE.replace("ERASE_ROLE", 'aws_iam_role.function["archive"].arn'))],
+     "role of its own"),
+]
+
+
+def run_case(name, edits, expected, python):
+    with tempfile.TemporaryDirectory(prefix="infra-selftest-") as tmp:
+        copy = Path(tmp) / "infra"
+        shutil.copytree(ROOT / "infra", copy, ignore=shutil.ignore_patterns(".terraform", "*.tfstate*"))
+        for edit in edits:
+            rel, old, new = edit[:3]
+            count = edit[3] if len(edit) > 3 else -1
+            f = copy / rel
+            if old is None:
+                f.write_text(new, encoding="utf-8")
+                continue
+            text = f.read_text(encoding="utf-8")
+            if old not in text:
+                return False, f"the text to break is no longer in infra/{rel}: {old[:80]!r}"
+            f.write_text(text.replace(old, new, count), encoding="utf-8")
+        tf = shutil.which("terraform") or shutil.which("tofu")
+        if tf:
+            subprocess.run([tf, "fmt", "-recursive", str(copy)], capture_output=True)
+        proc = subprocess.run([python, str(CHECK), "--no-checkov", "--infra", str(copy)], capture_output=True, text=True)
+        fails = [line for line in proc.stdout.splitlines() if line.startswith("FAIL")]
+        if expected is None:
+            return proc.returncode == 0, "; ".join(fails) or proc.stderr[-300:]
+        hit = [line for line in fails if expected in line]
+        where = hit[0].find(expected) if hit else 0
+        return proc.returncode == 1 and bool(hit), (hit[0][max(0, where - 90):where + 110] if hit else f"no FAIL mentions {expected!r}: {fails or proc.stderr[-300:]}")
+
+
+def main():
+    python = sys.executable
+    passed = failed = 0
+    for name, edits, expected in CASES:
+        good, detail = run_case(name, edits, expected, python)
+        want = "passes" if expected is None else "fails"
+        if good:
+            passed += 1
+            print(f"ok    {name}: the check {want}" + (f": ...{detail}..." if expected else ""))
+        else:
+            failed += 1
+            print(f"FAIL  {name}: the check should {want[:-1]}: {detail}")
+    print(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
