@@ -111,10 +111,10 @@ locals {
   # run". Fields:
   #   secrets     database secrets whose value it reads (keys of local.database_secret_arns);
   #               also the only principals their resource policy lets read them (below)
-  #   lake_list   s3:prefix values of its ListObjectsV2 calls, and the keys it reads that may not
-  #               exist yet: S3 answers 404 (not 403) only to a principal that may list them, and
-  #               the state readers take 404 as "none yet" (no lease, no base, nothing erased)
   #   lake        read (s3:GetObject), write (s3:PutObject), delete (s3:DeleteObject) key patterns
+  # Every function role also lists the whole lake bucket (s3:ListBucket without an s3:prefix
+  # condition, data.aws_iam_policy_document.function below): the keys it reads that may not
+  # exist yet ("none yet" comments) must answer 404, not 403.
   # Only extract fixes a run's base (state/runs/run=<id>/base.json, on the first attempt); the
   # others read it, and the write their shared run_base() would make if it were missing is
   # refused on purpose. Only extract takes the run lease; publish checks and releases it.
@@ -124,18 +124,13 @@ locals {
   function_grants = {
     extract = {
       secrets = ["postgres"] # the etl_reader URI (REVIEWS_PG_SECRET_ID)
-      lake_list = [
-        "raw/run=*",            # the run's raw parts, to delete those of an earlier attempt
-        "state/lease.json",     # no lease before the first run
-        "state/runs/run=*",     # no base.json, no extract.json before a run's first attempt
-        "curated/_latest.json", # nothing published yet
-      ]
+      # lists raw/run=<id>/ (the parts of an earlier attempt, to delete those beyond this one's)
       lake = {
         read = [
-          "state/lease.json",              # acquire_lease; release_lease when the extract fails
-          "state/runs/run=*/base.json",    # run_base: the commit the run builds on
-          "state/runs/run=*/extract.json", # a re-run extracts its recorded range again
-          "curated/_latest.json",          # run_base: the live commit and its watermark
+          "state/lease.json",              # acquire_lease (none yet: the first run); release_lease when the extract fails
+          "state/runs/run=*/base.json",    # run_base: the commit the run builds on (none yet: a run's first attempt)
+          "state/runs/run=*/extract.json", # a re-run extracts its recorded range again (none yet: the first attempt)
+          "curated/_latest.json",          # run_base: the live commit and its watermark (none yet: nothing published)
         ]
         write = [
           "state/lease.json",
@@ -149,11 +144,8 @@ locals {
     }
     archive = {
       secrets = ["mongodb"] # the archive writer's URI (REVIEWS_MONGO_SECRET_ID)
-      lake_list = [
-        "raw/",            # the backlog: every run with raw parts
-        "raw/run=*",       # one run's parts
-        "state/archived/", # the backlog: the runs already archived
-      ]
+      # lists raw/ (the backlog: every run with raw parts), raw/run=<id>/ (one run's parts) and
+      # state/archived/ (the runs already archived)
       lake = {
         read = [
           "raw/run=*/*.parquet",       # the raw parts it upserts into MongoDB (its run and the backlog)
@@ -164,18 +156,14 @@ locals {
     }
     transform = {
       secrets = []
-      lake_list = [
-        "cleaned/run=*",            # what an earlier attempt of the run left; a legacy base's cleaned parts
-        "curated/run=*",            # what an earlier attempt of the run left
-        "rejects/run=*",            # what an earlier attempt of the run left
-        "state/erased_buyers.json", # nobody erased yet
-      ]
+      # lists cleaned/run=<id>/, curated/run=<id>/, rejects/run=<id>/ (what an earlier attempt of
+      # the run left; a legacy base's cleaned parts)
       lake = {
         read = [
           "raw/run=*/part-*.parquet",      # route: the part to clean
           "raw/run=*/deletions.json",      # plan: reviews deleted at the source
           "state/runs/run=*/base.json",    # run_base
-          "state/erased_buyers.json",      # erased buyers never reach cleaned/
+          "state/erased_buyers.json",      # erased buyers never reach cleaned/ (none yet: nobody erased)
           "state/runs/run=*/route-*.json", # plan: the parts' route records
           "state/runs/run=*/cleaned.json", # re-bucketing a legacy base: its cleaned record
           "curated/run=*/_manifest.json",  # a base recorded without its snapshot: the live run's manifest
@@ -199,13 +187,12 @@ locals {
       }
     }
     score = {
-      secrets   = []
-      lake_list = ["state/erased_buyers.json"] # nobody erased yet
+      secrets = []
       lake = {
         read = [
           "state/runs/run=*/tasks/bucket=*.json", # its bucket's task
           "state/runs/run=*/base.json",           # run_base: the run's start time
-          "state/erased_buyers.json",             # erased buyers leave the carried rows
+          "state/erased_buyers.json",             # erased buyers leave the carried rows (none yet: nobody erased)
           "cleaned/run=*/*.parquet",              # the bucket's base rows and the run's change files
           "curated/run=*/bucket=*.parquet",       # the base's topics, reused for unchanged texts
         ]
@@ -225,10 +212,6 @@ locals {
     }
     publish = {
       secrets = []
-      lake_list = [
-        "state/erased_buyers.json", # nobody erased yet
-        "curated/_latest.json",     # the first publish: nothing live yet
-      ]
       lake = {
         read = [
           "state/runs/run=*/plan.json",
@@ -238,8 +221,8 @@ locals {
           "state/runs/run=*/bucket-*.json",       # the merges' records
           "curated/run=*/bucket=*.parquet",       # checked against the records: checksum, rows, order
           "curated/run=*/bucket=*.products.json", # same
-          "state/erased_buyers.json",             # an erasure after transform refuses the publish
-          "curated/_latest.json",                 # the commit point (compare-and-swap)
+          "state/erased_buyers.json",             # an erasure after transform refuses the publish (none yet: nobody erased)
+          "curated/_latest.json",                 # the commit point, compare-and-swap (none yet: the first publish)
         ]
         write = [
           "curated/_latest.json",         # the commit
@@ -282,15 +265,17 @@ resource "aws_iam_role" "function" {
 data "aws_iam_policy_document" "function" {
   for_each = local.function_grants
 
+  # The whole lake bucket, on purpose WITHOUT an s3:prefix condition. The lake code takes a
+  # missing key as "none yet" (the first lease, a run's first base.json, nobody erased, nothing
+  # published), so it needs S3 to answer 404 to GetObject/HeadObject of a missing key; S3 does so
+  # only when the caller has s3:ListBucket on the bucket, and a GetObject request carries no
+  # s3:prefix for a prefix condition to match (it would most likely get 403 AccessDenied).
+  # Listing exposes the lake's key names (run ids, part and bucket numbers), not their content:
+  # what the function may read, write or delete stays the object grants below.
   statement {
     sid       = "ListLake"
     actions   = ["s3:ListBucket"]
     resources = [module.lake.bucket_arn]
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = each.value.lake_list
-    }
   }
 
   # One statement per kind of object access the function has (read, write, delete).
@@ -448,9 +433,10 @@ resource "aws_secretsmanager_secret_policy" "database" {
   block_public_policy = true
 }
 
-# API (read-only): s3:GetObject and s3:ListBucket on curated/ ONLY (scripts/infra-check.sh checks
-# that nothing else of the lake, no secret and no other service is granted), plus its own logs,
-# traces and the decryption of its environment. Not in the VPC: no network interfaces.
+# API (read-only): s3:GetObject on curated/ ONLY and s3:ListBucket of the lake bucket
+# (scripts/infra-check.sh checks that nothing else of the lake, no secret and no other service is
+# granted), plus its own logs, traces and the decryption of its environment. Not in the VPC: no
+# network interfaces.
 resource "aws_iam_role" "api" {
   name               = "${local.prefix}-${var.environment}-api-readonly"
   description        = "reviews-api Lambda: read-only on curated/"
@@ -458,15 +444,16 @@ resource "aws_iam_role" "api" {
 }
 
 data "aws_iam_policy_document" "api" {
+  # The API never lists; this grant makes S3 answer 404, not 403, to the GetObject of
+  # curated/_latest.json before the first publish, which the API serves as "no dataset has been
+  # published yet" (crates/api/src/holder.rs: LakeError::NotFound -> LoadError::NoManifest)
+  # rather than "could not be read" with an AccessDenied warning at every check. Without an
+  # s3:prefix condition for the reason given for the function roles; it exposes the lake's key
+  # names (run ids, part and bucket numbers), not their content: objects stay curated/ only.
   statement {
-    sid       = "ListCurated"
+    sid       = "ListLake"
     actions   = ["s3:ListBucket"]
     resources = [module.lake.bucket_arn]
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["curated/", "curated/*"]
-    }
   }
 
   statement {

@@ -22,14 +22,15 @@ No Terraform provider can be downloaded here, so no `terraform init/validate`: i
        support no resource scoping), by kind of role;
      - every kms:Decrypt grant has a kms:ViaService and a kms:EncryptionContext condition; the key
        policy denies decrypting a secret's ciphertext outside Secrets Manager;
-     - one role per function: each stage's lake access within its row of LAKE_MATRIX, only its own
-       logs and environment; only extract reads the PostgreSQL secret, only archive (or an erase
+     - one role per function: each stage's lake object access within its row of LAKE_MATRIX, and
+       s3:ListBucket on the lake bucket without condition (S3 answers 404, not 403, for a missing
+       key only then; no other bucket), only its own logs and environment; only extract reads the PostgreSQL secret, only archive (or an erase
        function) the MongoDB secret (SECRET_MATRIX), no other role any secret; every
        lambda_function module runs with its own role;
      - each database secret has a resource policy denying GetSecretValue to every principal but its
        functions' roles, and requests without TLS;
-     - the API role reaches nothing of the lake but s3:GetObject and s3:ListBucket on curated/ (plus
-       its own logs, traces and env decryption); the administrator operates executions and reads
+     - the API role reaches nothing of the lake but s3:GetObject on curated/ and s3:ListBucket of
+       the lake bucket without condition (plus its own logs, traces and env decryption); the administrator operates executions and reads
        logs (no states:/logs: write or delete), reads raw/ and rejects/, no cleaned/, curated/ or
        secret;
   6b. the alarms exist (function errors and throttles, API 5xx and p99 latency, failed, timed-out
@@ -384,38 +385,39 @@ STAR_ALLOWED = {
 # The database secrets each function may read (infra/README.md, "Roles"): every other role reads none.
 SECRET_MATRIX = {"extract": {"postgres"}, "archive": {"mongodb"}, "erase": {"mongodb"}}
 
-# Where in the lake each function may list (s3:prefix), read, write and delete: the key patterns
-# of local.function_grants must start with one of these. Only publish moves the commit point
+# Where in the lake each function may read, write and delete: the key patterns of
+# local.function_grants must start with one of these. Only publish moves the commit point
 # (curated/_latest.json); only extract and publish write the lease; only erase writes the erased
-# list and deletes from raw/ of earlier runs' data beyond its own run's.
+# list and deletes from raw/ of earlier runs' data beyond its own run's. Listing is not in the
+# matrix: every function role must list the whole lake bucket (LAKE_LIST_RULE).
 LAKE_MATRIX = {
-    "extract": {"list": ("raw/run=", "state/lease.json", "state/runs/", "curated/_latest.json"),
-                "read": ("state/lease.json", "state/runs/", "curated/_latest.json"),
+    "extract": {"read": ("state/lease.json", "state/runs/", "curated/_latest.json"),
                 "write": ("raw/run=", "state/lease.json", "state/runs/"),
                 "delete": ("raw/run=",)},
-    "archive": {"list": ("raw/", "state/archived/"),
-                "read": ("raw/run=", "state/runs/"),
+    "archive": {"read": ("raw/run=", "state/runs/"),
                 "write": ("state/archived/",),
                 "delete": ()},
-    "transform": {"list": ("cleaned/run=", "curated/run=", "rejects/run=", "state/erased_buyers.json"),
-                  "read": ("raw/run=", "state/runs/", "state/erased_buyers.json", "cleaned/run=",
+    "transform": {"read": ("raw/run=", "state/runs/", "state/erased_buyers.json", "cleaned/run=",
                            "curated/run=*/_manifest.json"),
                   "write": ("cleaned/run=", "rejects/run=", "state/runs/"),
                   "delete": ("cleaned/run=", "curated/run=", "rejects/run=")},
-    "score": {"list": ("state/erased_buyers.json",),
-              "read": ("state/runs/", "state/erased_buyers.json", "cleaned/run=", "curated/run="),
+    "score": {"read": ("state/runs/", "state/erased_buyers.json", "cleaned/run=", "curated/run="),
               "write": ("cleaned/run=", "curated/run=", "state/runs/"),
               "delete": ("cleaned/run=", "curated/run=")},
-    "publish": {"list": ("state/erased_buyers.json", "curated/_latest.json"),
-                "read": ("state/", "curated/"),
+    "publish": {"read": ("state/", "curated/"),
                 "write": ("curated/_latest.json", "curated/run=", "curated/_athena/", "state/lease.json"),
                 "delete": ()},
     # The right-to-erasure function (infra/erasure.tf, when present): every prefix, also as one
-    # "<lake>/*" grant or an s3:ListBucket without s3:prefix condition.
-    "erase": {v: ("",) for v in ("list", "read", "write", "delete")},
+    # "<lake>/*" grant.
+    "erase": {v: ("",) for v in ("read", "write", "delete")},
 }
 S3_VERB = {"s3:GetObject": "read", "s3:PutObject": "write", "s3:DeleteObject": "delete", "s3:ListBucket": "list"}
 LAKE_BUCKET = "${module.lake.bucket_arn}"
+# S3 answers 404 (NoSuchKey) to GetObject/HeadObject of a missing key only to a caller with
+# s3:ListBucket on the bucket, evaluated without an s3:prefix (a GetObject carries none): the lake
+# code takes 404 as "none yet", so every function role and the API role list the lake bucket
+# with no condition, and no other bucket.
+LAKE_LIST_RULE = "s3:ListBucket on the lake bucket without condition (else a missing key answers 403, not 404)"
 
 # The administrator's Step Functions and CloudWatch Logs actions: operating executions and reading
 # logs. Any other states:/logs: action (a definition update, a deletion, a log write, a retention
@@ -714,6 +716,23 @@ def within(pattern, envelope):
     return any(pattern.startswith(e) or pattern == e for e in envelope)
 
 
+def lists_lake(s):
+    """The statement grants s3:ListBucket on the lake bucket, with no condition."""
+    return "s3:ListBucket" in s["actions"] and s["resources"] == [LAKE_BUCKET] and not s["conditions"]
+
+
+def list_problems(s):
+    """What is wrong with an s3:ListBucket statement: another bucket, or a condition."""
+    out = []
+    if s["resources"] != [LAKE_BUCKET]:
+        out.append(f"{s['sid']}: s3:ListBucket on {s['resources']}: only the lake bucket {LAKE_BUCKET}")
+    if s["conditions"]:
+        out.append(f"{s['sid']}: s3:ListBucket with conditions "
+                   f"{[(c['test'], c['variable'], c['values']) for c in s['conditions']]}: a GetObject of a missing key "
+                   "would most likely answer 403, not 404")
+    return out
+
+
 def check_iam_roles(tf):
     roles, problems = iam_model(tf)
     check(not problems, f"IAM: the effective permissions of {len(roles)} roles are known (inline policies, attached "
@@ -786,12 +805,7 @@ def check_iam_roles(tf):
                     if verb is None:
                         bad.append(f"{s['sid']}: {a}")
                     elif verb == "list":
-                        prefixes = [v for c in s["conditions"] if c["variable"] == "s3:prefix"
-                                    and c["test"] in ("StringLike", "StringEquals") for v in c["values"]]
-                        if s["resources"] != [LAKE_BUCKET] or (not prefixes and matrix["list"] != ("",)):
-                            bad.append(f"{s['sid']}: s3:ListBucket not limited to the lake by s3:prefix")
-                        bad += [f"{s['sid']}: lists {p!r} beyond {matrix['list']}" for p in prefixes
-                                if not within(p, matrix["list"])]
+                        bad += list_problems(s)
                     else:
                         for res in s["resources"]:
                             key = res[len(LAKE_BUCKET) + 1:] if res.startswith(LAKE_BUCKET + "/") else None
@@ -818,8 +832,11 @@ def check_iam_roles(tf):
                         bad.append(f"{s['sid']}: {a} on {s['resources']}")
                 else:
                     bad.append(f"{s['sid']}: action not in a function's matrix: {a}")
-        verbs = sorted({S3_VERB[a] for s in allows(r) for a in s["actions"] if a in S3_VERB})
-        check(not bad, f"IAM {r['label']}: lake {'/'.join(verbs)} within its matrix row, own logs and environment, "
+        if not any(lists_lake(s) for s in allows(r)):
+            bad.append(f"lacks {LAKE_LIST_RULE}")
+        verbs = sorted({S3_VERB[a] for s in allows(r) for a in s["actions"] if a in S3_VERB} - {"list"})
+        check(not bad, f"IAM {r['label']}: lists the lake bucket (no condition), lake {'/'.join(verbs)} within its "
+              "matrix row, own logs and environment, "
               f"X-Ray, VPC interfaces, secrets {sorted(SECRET_MATRIX.get(k, set())) or 'none'}", "; ".join(bad))
     return roles, readers
 
@@ -948,9 +965,7 @@ def check_iam(tf):
         if "s3:GetObject" in s3 and not all(r.endswith("/curated/*") for r in st["resources"]):
             bad.append(f"{st['sid']}: GetObject outside curated/: {st['resources']}")
         if "s3:ListBucket" in s3:
-            prefixes = [v for c in st["conditions"] if c["variable"] == "s3:prefix" for v in c["values"]]
-            if not prefixes or not all(p.startswith("curated/") for p in prefixes):
-                bad.append(f"{st['sid']}: ListBucket not limited to s3:prefix curated/: {prefixes}")
+            bad += list_problems(st)
         if s3 and other:
             bad.append(f"{st['sid']}: mixes S3 and other actions")
         for a in other:
@@ -962,9 +977,12 @@ def check_iam(tf):
                     bad.append(f"{st['sid']}: kms:Decrypt beyond the stack key: {st['resources']}")
             elif a not in XRAY_WRITE:
                 bad.append(f"{st['sid']}: action not allowed for the API role: {a}")
+    if not any(lists_lake(st) for st in docs.get("api", []) if st["effect"] == "Allow"):
+        bad.append(f"lacks {LAKE_LIST_RULE}: the API serves a missing curated/_latest.json as "
+                   "\"no dataset has been published yet\"")
     check(docs.get("api") and not bad,
-          "API role: s3:GetObject/s3:ListBucket on curated/ only (+ own logs, env decryption, X-Ray); nothing else",
-          "; ".join(bad))
+          "API role: s3:GetObject on curated/ only, s3:ListBucket of the lake bucket (+ own logs, env decryption, "
+          "X-Ray); nothing else", "; ".join(bad))
 
     # Administrator: executions, logs (read), alarms; raw/ and rejects/ read; no cleaned/curated/secrets.
     bad = []

@@ -21,8 +21,7 @@ CHECK = Path(__file__).resolve().parent / "check_infra.py"
 MAIN = "main.tf"
 ERASE_GRANTS = '''  function_grants = {
     erase = {
-      secrets   = ["mongodb"]
-      lake_list = ["raw/", "rejects/", "cleaned/", "curated/", "state/"]
+      secrets = ["mongodb"]
       lake = {
         read   = ["raw/*", "rejects/*", "cleaned/*", "curated/*", "state/*"]
         write  = ["raw/*", "rejects/*", "cleaned/*", "curated/*", "state/*"]
@@ -68,6 +67,16 @@ SECRET_POLICY = '''resource "aws_secretsmanager_secret_policy" "database" {
   block_public_policy = true
 }
 '''
+LIST_LAKE = '''    sid       = "ListLake"
+    actions   = ["s3:ListBucket"]
+    resources = [module.lake.bucket_arn]
+'''
+PREFIX_CONDITION = '''    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["curated/", "curated/*"]
+    }
+'''
 ENV_VIA_LAMBDA = '''    condition {
       test     = "StringEquals"
       variable = "kms:ViaService"
@@ -111,6 +120,30 @@ CASES = [
     ("transform may read the lease",
      [(MAIN, '"raw/run=*/deletions.json",      # plan:', '"state/lease.json", "raw/run=*/deletions.json", # plan:')],
      "read 'state/lease.json' beyond"),
+    # Listing the lake: every function role and the API role list the lake bucket with no
+    # condition (S3 answers 404, not 403, for a missing key only then), and no other bucket.
+    ("the stage roles lose their lake ListBucket",
+     [(MAIN, "  statement {\n" + LIST_LAKE + "  }\n", "", 1)],
+     "secrets ['postgres']: lacks s3:ListBucket on the lake bucket without condition"),
+    ("the stage roles list the lake only under an s3:prefix again (403 for a missing key)",
+     [(MAIN, LIST_LAKE, LIST_LAKE + PREFIX_CONDITION.replace('["curated/", "curated/*"]', '["state/*", "raw/*"]'), 1)],
+     "secrets ['postgres']: ListLake: s3:ListBucket with conditions"),
+    ("the stage roles list the artifacts bucket too",
+     [(MAIN, LIST_LAKE, LIST_LAKE.replace("[module.lake.bucket_arn]",
+                                          '[module.lake.bucket_arn, "arn:${local.partition}:s3:::${module.lake.artifacts_bucket_name}"]'), 1)],
+     "s3:ListBucket on ['${module.lake.bucket_arn}', 'arn:"),
+    ("publish reads every object of the lake (<lake>/*)",
+     [(MAIN, '"state/runs/run=*/plan.json",\n', '"*",\n')],
+     "read '*' beyond"),
+    ("the API loses its lake ListBucket",
+     [(MAIN, "  statement {\n" + LIST_LAKE + "  }\n\n  statement {\n    sid       = \"ReadCurated\"",
+       "  statement {\n    sid       = \"ReadCurated\"")],
+     "API role: s3:GetObject on curated/ only, s3:ListBucket of the lake bucket (+ own logs, env decryption, X-Ray); "
+     "nothing else: lacks s3:ListBucket on the lake"),
+    ("the API lists the lake only under curated/ again (403 before the first publish)",
+     [(MAIN, LIST_LAKE + "  }\n\n  statement {\n    sid       = \"ReadCurated\"",
+       LIST_LAKE + PREFIX_CONDITION + "  }\n\n  statement {\n    sid       = \"ReadCurated\"")],
+     "ListLake: s3:ListBucket with conditions [('StringLike', 's3:prefix', ['curated/', 'curated/*'])]"),
     ("administrator gets states:*",
      [(MAIN, '"states:StopExecution", "states:RedriveExecution", "states:ListMapRuns",',
        '"states:*", "states:StopExecution", "states:RedriveExecution", "states:ListMapRuns",')],
