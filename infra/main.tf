@@ -36,9 +36,14 @@ locals {
     { REVIEWS_LAKE_URI = "s3://${module.lake.bucket_name}" },
     var.rust_log == null ? {} : { RUST_LOG = var.rust_log },
   )
-  # Each stage gets the name of the one secret it reads (functions/README.md), no other.
+  # Each stage gets the name of the one secret it reads (functions/README.md), no other; extract
+  # also gets the CA bundle it verifies PostgreSQL's certificate against, from its layer
+  # (aws_lambda_layer_version.postgres_ca).
   stage_env = {
-    extract   = merge(local.common_env, { REVIEWS_PG_SECRET_ID = aws_secretsmanager_secret.postgres.name })
+    extract = merge(local.common_env, {
+      REVIEWS_PG_SECRET_ID   = aws_secretsmanager_secret.postgres.name
+      REVIEWS_PG_SSLROOTCERT = "/opt/postgres-ca/ca-bundle.pem"
+    })
     archive   = merge(local.common_env, { REVIEWS_MONGO_SECRET_ID = aws_secretsmanager_secret.mongodb.name })
     transform = local.common_env
     score     = merge(local.common_env, { REVIEWS_MODEL_DIR = local.model_dir, ORT_DYLIB_PATH = local.ort_dylib_path })
@@ -649,6 +654,41 @@ resource "aws_lambda_layer_version" "score_runtime" {
   compatible_architectures = [var.lambda_architecture]
 }
 
+# The CA certificates extract verifies PostgreSQL's server certificate against (TLS verify-full)
+# when the secret's URI names no sslrootcert (an RDS-managed secret, JSON without a CA, never
+# does): var.postgres_ca_bundle alone in a small layer, mounted at /opt/postgres-ca/ca-bundle.pem
+# (REVIEWS_PG_SSLROOTCERT in local.stage_env). Public certificates only: that the file's content
+# is in the plan and the state reveals nothing.
+data "archive_file" "postgres_ca" {
+  type        = "zip"
+  output_path = "${var.lambda_artifacts_dir}/postgres-ca-layer.zip"
+
+  source {
+    content  = file(var.postgres_ca_bundle)
+    filename = "postgres-ca/ca-bundle.pem"
+  }
+}
+
+resource "aws_lambda_layer_version" "postgres_ca" {
+  layer_name          = "${local.prefix}-postgres-ca"
+  description         = "PostgreSQL CA bundle for ${local.prefix}-extract: /opt/postgres-ca/ca-bundle.pem"
+  filename            = data.archive_file.postgres_ca.output_path
+  source_code_hash    = data.archive_file.postgres_ca.output_base64sha256
+  compatible_runtimes = ["provided.al2023"]
+}
+
+locals {
+  # The layers of each stage: only score gets ONNX Runtime and the model, only extract the
+  # PostgreSQL CA bundle (scripts/infra-check.sh checks both).
+  stage_layers = {
+    extract   = [aws_lambda_layer_version.postgres_ca.arn]
+    archive   = []
+    transform = []
+    score     = [aws_lambda_layer_version.score_runtime.arn]
+    publish   = []
+  }
+}
+
 module "stage" {
   source   = "./modules/lambda_function"
   for_each = local.pipeline_stages
@@ -662,7 +702,7 @@ module "stage" {
   timeout_s              = var.functions[each.key].timeout_s
   reserved_concurrency   = var.functions[each.key].reserved_concurrency
   environment            = local.stage_env[each.key]
-  layer_arns             = each.key == "score" ? [aws_lambda_layer_version.score_runtime.arn] : []
+  layer_arns             = local.stage_layers[each.key]
   vpc_subnet_ids         = var.vpc_subnet_ids
   vpc_security_group_ids = var.vpc_security_group_ids
   kms_key_arn            = module.kms.key_arn

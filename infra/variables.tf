@@ -131,6 +131,17 @@ variable "postgres_endpoint" {
   type        = string
 }
 
+variable "postgres_ca_bundle" {
+  description = "Path (on the deploying machine, relative to infra/) of the PEM file of the CA certificates the extract function verifies PostgreSQL's server certificate against (TLS verify-full), e.g. the RDS global bundle from https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem. Packaged as a layer mounted at /opt/postgres-ca/ca-bundle.pem (REVIEWS_PG_SSLROOTCERT), used when the secret's URI names no sslrootcert (an RDS-managed JSON secret never does)."
+  type        = string
+  nullable    = false
+
+  validation {
+    condition     = length(trimspace(var.postgres_ca_bundle)) > 0 && endswith(var.postgres_ca_bundle, ".pem")
+    error_message = "postgres_ca_bundle must be the path of a PEM file, ending with .pem."
+  }
+}
+
 variable "mongodb_endpoint" {
   description = "host:port of the external MongoDB (archive). Informational, as above."
   type        = string

@@ -6,6 +6,11 @@ terraform {
       source  = "hashicorp/aws"
       version = ">= 5.80.0, < 7.0.0"
     }
+    # The PostgreSQL CA bundle layer (archive_file, main.tf).
+    archive = {
+      source  = "hashicorp/archive"
+      version = ">= 2.4.0, < 3.0.0"
+    }
   }
 
   # State holds no secret values (secrets are created empty, see README), but it does hold

@@ -33,6 +33,9 @@ No Terraform provider can be downloaded here, so no `terraform init/validate`: i
        the lake bucket without condition (plus its own logs, traces and env decryption); the administrator operates executions and reads
        logs (no states:/logs: write or delete), reads raw/ and rejects/, no cleaned/, curated/ or
        secret;
+  6a. the extract function alone gets the PostgreSQL CA bundle layer (var.postgres_ca_bundle
+     zipped by archive_file as postgres-ca/ca-bundle.pem) and REVIEWS_PG_SSLROOTCERT naming its
+     mounted path /opt/postgres-ca/ca-bundle.pem;
   6b. the alarms exist (function errors and throttles, API 5xx and p99 latency, failed, timed-out
      and aborted executions, no publish for N hours), each with an action, and a dashboard;
   7. secrets have no value in Terraform (no aws_secretsmanager_secret_version, nothing secret in
@@ -883,6 +886,104 @@ def check_function_wiring(tf, roles):
           f"{', '.join(sorted(used.values()))})", "; ".join(bad))
 
 
+CA_FILE = "postgres-ca/ca-bundle.pem"  # the CA bundle's path in its layer zip (under /opt when mounted)
+ENV_ITEM = re.compile(r"'([A-Z][A-Z0-9_]*)': '((?:[^'\\]|\\.)*)'")
+
+
+def function_instances(tf):
+    """[(function name, module name, body, env)] for every lambda_function module instance of
+    infra/, and the problems met while evaluating them."""
+    files = module_dirs(tf).get(INFRA, [])
+    locals_ = module_locals(files)
+    out, bad = [], []
+    for _, d in files:
+        for name, body in blocks(d, "module"):
+            if str(attr(body, "source")).rstrip("/") != "./modules/lambda_function":
+                continue
+            try:
+                instances = for_each_keys(body, {}, locals_)
+            except Unevaluable as e:
+                bad.append(f"module {name}: cannot evaluate for_each ({e})")
+                continue
+            for key, val in instances:
+                env = {"each.key": key, "each.value": val}
+                m = re.fullmatch(r'\$\{local\.function_names\["([\w-]+)"\]\}', substitute(str(attr(body, "name")), env))
+                if not m:
+                    bad.append(f"module {name}: name {attr(body, 'name')} is not local.function_names[<function>]")
+                    continue
+                out.append((m.group(1), name, body, env))
+    return out, bad, locals_
+
+
+def function_environment(body, env, locals_):
+    """{variable: value expression} of a lambda_function module instance's environment: the
+    literal keys of its merge(local.common_env, {...}) (local.stage_env[each.key] followed)."""
+    expr = ev(attr(body, "environment", ""), env, locals_)
+    if isinstance(expr, list):
+        expr = one(expr)
+    if not isinstance(expr, str):
+        raise Unevaluable(f"environment {attr(body, 'environment')}")
+    out = {}
+    for name in re.findall(r"local\.(\w+)", expr):  # merged locals (local.common_env), one level
+        if isinstance(locals_.get(name), str):
+            out.update(ENV_ITEM.findall(one(locals_[name])))
+    out.update(ENV_ITEM.findall(expr))
+    return out
+
+
+def check_function_layers_env(tf):
+    """The PostgreSQL CA bundle: var.postgres_ca_bundle zipped (archive_file) as postgres-ca/ca-bundle.pem
+    into a layer of the extract function alone, whose REVIEWS_PG_SSLROOTCERT names its mounted
+    path."""
+    files = module_dirs(tf).get(INFRA, [])
+    archives = {n: b for _, d in files for _, n, b in blocks(d, "data", "archive_file")}
+    ca_archives = {n for n, b in archives.items()
+                   if any(str(one(s.get("filename"))) == CA_FILE for s in b.get("source", []))}
+    ca_ok = [n for n in ca_archives
+             if any(str(one(s.get("content"))) == "${file(var.postgres_ca_bundle)}"
+                    for s in archives[n].get("source", []) if str(one(s.get("filename"))) == CA_FILE)
+             and one(archives[n].get("type")) == "zip"]
+    check(len(ca_archives) == 1 and ca_ok,
+          f"data.archive_file packs var.postgres_ca_bundle (file()) as {CA_FILE}, in one zip",
+          f"archives with {CA_FILE}: {sorted(ca_archives)}, of var.postgres_ca_bundle: {sorted(ca_ok)}")
+    layers = {n: b for _, d in files for _, n, b in blocks(d, "resource", "aws_lambda_layer_version")}
+    ca_layers = {n for n, b in layers.items() for a in ca_archives
+                 if str(one(b.get("filename"))) == f"${{data.archive_file.{a}.output_path}}"}
+    hashed = {n for n in ca_layers for a in ca_archives
+              if str(one(layers[n].get("source_code_hash"))) == f"${{data.archive_file.{a}.output_base64sha256}}"}
+    check(len(ca_layers) == 1 and hashed == ca_layers,
+          "one aws_lambda_layer_version of that zip (filename, source_code_hash from the archive_file)",
+          f"layers {sorted(ca_layers)}, hashed {sorted(hashed)}")
+    ca_refs = {f"${{aws_lambda_layer_version.{n}.arn}}" for n in ca_layers}
+
+    instances, bad, locals_ = function_instances(tf)
+    envs, layers_of = {}, {}
+    for f, name, body, env in instances:
+        try:
+            got = ev(attr(body, "layer_arns", []), env, locals_) if "layer_arns" in body else []
+            if not isinstance(got, list) or not all(isinstance(x, str) and re.fullmatch(r"\$\{[\w.\[\]\"]+\}", x) for x in got):
+                raise Unevaluable(f"layer_arns {attr(body, 'layer_arns')}")
+            layers_of[f] = got
+            envs[f] = function_environment(body, env, locals_)
+        except Unevaluable as e:
+            bad.append(f"module {name} (function {f}): cannot evaluate ({e})")
+    for f, got in sorted(layers_of.items()):
+        has = [x for x in got if x in ca_refs]
+        if f == "extract" and len(has) != 1:
+            bad.append(f"extract: layers {got} do not include the CA layer {sorted(ca_refs)} once")
+        if f != "extract" and has:
+            bad.append(f"{f}: gets the PostgreSQL CA layer (only extract connects to PostgreSQL)")
+    want = f"/opt/{CA_FILE}"
+    for f, e in sorted(envs.items()):
+        v = e.get("REVIEWS_PG_SSLROOTCERT")
+        if f == "extract" and v != want:
+            bad.append(f"extract: REVIEWS_PG_SSLROOTCERT is {v!r}, not the layer's mounted {want!r}")
+        if f != "extract" and v is not None:
+            bad.append(f"{f}: has REVIEWS_PG_SSLROOTCERT")
+    check("extract" in envs and not bad,
+          f"extract alone gets the PostgreSQL CA layer and REVIEWS_PG_SSLROOTCERT={want}", "; ".join(bad))
+
+
 def check_secret_policies(tf, roles, readers):
     """Each database secret has a resource policy that denies GetSecretValue to every principal
     but the roles of the functions that read it, and denies requests without TLS."""
@@ -1239,6 +1340,7 @@ def main():
     if invoked is not None:
         check_functions(tf, invoked, args.allow_missing_functions)
     check_iam(tf)
+    check_function_layers_env(tf)
     check_state_machine_role(tf)
     check_analytics(tf)
     check_alarms(tf)

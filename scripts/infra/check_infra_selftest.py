@@ -3,7 +3,8 @@
 
 Each case copies infra/ to a temporary directory, breaks one thing on purpose (a stage role that
 gets a secret, an attached managed policy, states:* for the administrator, a secret without its
-resource policy, ...), runs check_infra.py --no-checkov --infra <copy>, and expects it to fail
+resource policy, a stage role without its unconditioned s3:ListBucket of the lake, the CA
+bundle layer on another function than extract, ...), runs check_infra.py --no-checkov --infra <copy>, and expects it to fail
 with a message naming the rule. The last cases add an erase function the way infra/erasure.tf
 would (one entry in local.function_grants, one lambda_function module) and expect the check to
 pass. The copy is `terraform fmt`-ed after each edit when terraform is installed, so only the
@@ -184,6 +185,29 @@ CASES = [
     ("the API runs with publish's role",
      [(MAIN, "role_arn             = aws_iam_role.api.arn", 'role_arn             = aws_iam_role.function["publish"].arn')],
      "role of its own"),
+    # The PostgreSQL CA bundle: a layer of extract alone, named by extract's REVIEWS_PG_SSLROOTCERT.
+    ("extract loses REVIEWS_PG_SSLROOTCERT",
+     [(MAIN, "      REVIEWS_PG_SSLROOTCERT", "      # REVIEWS_PG_SSLROOTCERT")],
+     "extract: REVIEWS_PG_SSLROOTCERT is None, not the layer's mounted '/opt/postgres-ca/ca-bundle.pem'"),
+    ("extract's REVIEWS_PG_SSLROOTCERT names another path than the layer's",
+     [(MAIN, '"/opt/postgres-ca/ca-bundle.pem"\n', '"/opt/ca-bundle.pem"\n')],
+     "extract: REVIEWS_PG_SSLROOTCERT is '/opt/ca-bundle.pem'"),
+    ("extract loses the CA layer",
+     [(MAIN, "    extract   = [aws_lambda_layer_version.postgres_ca.arn]", "    extract   = []")],
+     "extract: layers [] do not include the CA layer"),
+    ("score gets the CA layer too",
+     [(MAIN, "    score     = [aws_lambda_layer_version.score_runtime.arn]",
+       "    score     = [aws_lambda_layer_version.score_runtime.arn, aws_lambda_layer_version.postgres_ca.arn]")],
+     "score: gets the PostgreSQL CA layer"),
+    ("the API gets the CA layer and REVIEWS_PG_SSLROOTCERT",
+     [(MAIN, "  role_arn             = aws_iam_role.api.arn\n",
+       "  role_arn             = aws_iam_role.api.arn\n  layer_arns           = [aws_lambda_layer_version.postgres_ca.arn]\n"),
+      (MAIN, "    REVIEWS_CORS_ORIGIN  = module.storefront.url\n",
+       '    REVIEWS_CORS_ORIGIN  = module.storefront.url\n    REVIEWS_PG_SSLROOTCERT = "/opt/postgres-ca/ca-bundle.pem"\n')],
+     "api: gets the PostgreSQL CA layer (only extract connects to PostgreSQL); api: has REVIEWS_PG_SSLROOTCERT"),
+    ("the CA layer zip puts the bundle elsewhere",
+     [(MAIN, '    filename = "postgres-ca/ca-bundle.pem"', '    filename = "ca-bundle.pem"')],
+     "data.archive_file packs var.postgres_ca_bundle"),
     # Tolerated: an erase function with its own role (every lake prefix, the MongoDB secret).
     ("an erase function with its own role (as infra/erasure.tf would add it)",
      [(MAIN, "  function_grants = {\n", ERASE_GRANTS),
