@@ -36,15 +36,19 @@ locals {
     { REVIEWS_LAKE_URI = "s3://${module.lake.bucket_name}" },
     var.rust_log == null ? {} : { RUST_LOG = var.rust_log },
   )
-  # Each stage gets the name of the one secret it reads (functions/README.md), no other; extract
-  # also gets the CA bundle it verifies PostgreSQL's certificate against, from its layer
-  # (aws_lambda_layer_version.postgres_ca).
+  # Each stage gets the name of the one secret it reads (functions/README.md), no other, and how
+  # long it keeps the secret's value (REVIEWS_SECRET_TTL_SECS); extract also gets the CA bundle
+  # it verifies PostgreSQL's certificate against, from its layer (aws_lambda_layer_version.postgres_ca).
   stage_env = {
     extract = merge(local.common_env, {
-      REVIEWS_PG_SECRET_ID   = aws_secretsmanager_secret.postgres.name
-      REVIEWS_PG_SSLROOTCERT = "/opt/postgres-ca/ca-bundle.pem"
+      REVIEWS_PG_SECRET_ID    = aws_secretsmanager_secret.postgres.name
+      REVIEWS_PG_SSLROOTCERT  = "/opt/postgres-ca/ca-bundle.pem"
+      REVIEWS_SECRET_TTL_SECS = tostring(var.secret_ttl_seconds)
     })
-    archive   = merge(local.common_env, { REVIEWS_MONGO_SECRET_ID = aws_secretsmanager_secret.mongodb.name })
+    archive = merge(local.common_env, {
+      REVIEWS_MONGO_SECRET_ID = aws_secretsmanager_secret.mongodb.name
+      REVIEWS_SECRET_TTL_SECS = tostring(var.secret_ttl_seconds)
+    })
     transform = local.common_env
     score     = merge(local.common_env, { REVIEWS_MODEL_DIR = local.model_dir, ORT_DYLIB_PATH = local.ort_dylib_path })
     publish   = local.common_env

@@ -142,6 +142,18 @@ variable "postgres_ca_bundle" {
   }
 }
 
+variable "secret_ttl_seconds" {
+  description = "Seconds extract and archive keep a database secret's value before reading it again from Secrets Manager (REVIEWS_SECRET_TTL_SECS); they also read it again at once after a refused login."
+  type        = number
+  default     = 900
+  nullable    = false
+
+  validation {
+    condition     = var.secret_ttl_seconds >= 0 && var.secret_ttl_seconds <= 86400 && floor(var.secret_ttl_seconds) == var.secret_ttl_seconds
+    error_message = "secret_ttl_seconds must be a whole number of seconds from 0 to 86400."
+  }
+}
+
 variable "mongodb_endpoint" {
   description = "host:port of the external MongoDB (archive). Informational, as above."
   type        = string

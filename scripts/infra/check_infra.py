@@ -35,7 +35,8 @@ No Terraform provider can be downloaded here, so no `terraform init/validate`: i
        secret;
   6a. the extract function alone gets the PostgreSQL CA bundle layer (var.postgres_ca_bundle
      zipped by archive_file as postgres-ca/ca-bundle.pem) and REVIEWS_PG_SSLROOTCERT naming its
-     mounted path /opt/postgres-ca/ca-bundle.pem;
+     mounted path /opt/postgres-ca/ca-bundle.pem; REVIEWS_SECRET_TTL_SECS (var.secret_ttl_seconds)
+     goes to extract and archive, to no function that reads no secret;
   6b. the alarms exist (function errors and throttles, API 5xx and p99 latency, failed, timed-out
      and aborted executions, no publish for N hours), each with an action, and a dashboard;
   7. secrets have no value in Terraform (no aws_secretsmanager_secret_version, nothing secret in
@@ -934,7 +935,7 @@ def function_environment(body, env, locals_):
 def check_function_layers_env(tf):
     """The PostgreSQL CA bundle: var.postgres_ca_bundle zipped (archive_file) as postgres-ca/ca-bundle.pem
     into a layer of the extract function alone, whose REVIEWS_PG_SSLROOTCERT names its mounted
-    path."""
+    path; and REVIEWS_SECRET_TTL_SECS (var.secret_ttl_seconds) for extract and archive only."""
     files = module_dirs(tf).get(INFRA, [])
     archives = {n: b for _, d in files for _, n, b in blocks(d, "data", "archive_file")}
     ca_archives = {n for n, b in archives.items()
@@ -982,6 +983,17 @@ def check_function_layers_env(tf):
             bad.append(f"{f}: has REVIEWS_PG_SSLROOTCERT")
     check("extract" in envs and not bad,
           f"extract alone gets the PostgreSQL CA layer and REVIEWS_PG_SSLROOTCERT={want}", "; ".join(bad))
+
+    bad = []
+    for f, e in sorted(envs.items()):
+        v = e.get("REVIEWS_SECRET_TTL_SECS")
+        if f in ("extract", "archive") and v != "${tostring(var.secret_ttl_seconds)}":
+            bad.append(f"{f}: REVIEWS_SECRET_TTL_SECS is {v!r}, not tostring(var.secret_ttl_seconds)")
+        if f not in ("extract", "archive") and not SECRET_MATRIX.get(f) and v is not None:
+            bad.append(f"{f}: has REVIEWS_SECRET_TTL_SECS but reads no secret")
+    check({"extract", "archive"} <= set(envs) and not bad,
+          "REVIEWS_SECRET_TTL_SECS (var.secret_ttl_seconds) for extract and archive, for no function without a secret",
+          "; ".join(bad))
 
 
 def check_secret_policies(tf, roles, readers):

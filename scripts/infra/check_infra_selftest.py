@@ -185,7 +185,8 @@ CASES = [
     ("the API runs with publish's role",
      [(MAIN, "role_arn             = aws_iam_role.api.arn", 'role_arn             = aws_iam_role.function["publish"].arn')],
      "role of its own"),
-    # The PostgreSQL CA bundle: a layer of extract alone, named by extract's REVIEWS_PG_SSLROOTCERT.
+    # The PostgreSQL CA bundle: a layer of extract alone, named by extract's REVIEWS_PG_SSLROOTCERT;
+    # the secret TTL for the functions that read a secret.
     ("extract loses REVIEWS_PG_SSLROOTCERT",
      [(MAIN, "      REVIEWS_PG_SSLROOTCERT", "      # REVIEWS_PG_SSLROOTCERT")],
      "extract: REVIEWS_PG_SSLROOTCERT is None, not the layer's mounted '/opt/postgres-ca/ca-bundle.pem'"),
@@ -208,6 +209,15 @@ CASES = [
     ("the CA layer zip puts the bundle elsewhere",
      [(MAIN, '    filename = "postgres-ca/ca-bundle.pem"', '    filename = "ca-bundle.pem"')],
      "data.archive_file packs var.postgres_ca_bundle"),
+    ("archive loses REVIEWS_SECRET_TTL_SECS",
+     [(MAIN, "      REVIEWS_MONGO_SECRET_ID = aws_secretsmanager_secret.mongodb.name\n"
+             "      REVIEWS_SECRET_TTL_SECS = tostring(var.secret_ttl_seconds)\n",
+       "      REVIEWS_MONGO_SECRET_ID = aws_secretsmanager_secret.mongodb.name\n")],
+     "archive: REVIEWS_SECRET_TTL_SECS is None"),
+    ("publish gets REVIEWS_SECRET_TTL_SECS",
+     [(MAIN, "    publish   = local.common_env\n",
+       "    publish   = merge(local.common_env, { REVIEWS_SECRET_TTL_SECS = tostring(var.secret_ttl_seconds) })\n")],
+     "publish: has REVIEWS_SECRET_TTL_SECS but reads no secret"),
     # Tolerated: an erase function with its own role (every lake prefix, the MongoDB secret).
     ("an erase function with its own role (as infra/erasure.tf would add it)",
      [(MAIN, "  function_grants = {\n", ERASE_GRANTS),
