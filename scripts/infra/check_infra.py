@@ -24,15 +24,16 @@ No Terraform provider can be downloaded here, so no `terraform init/validate`: i
        policy denies decrypting a secret's ciphertext outside Secrets Manager;
      - one role per function: each stage's lake object access within its row of LAKE_MATRIX, and
        s3:ListBucket on the lake bucket without condition (S3 answers 404, not 403, for a missing
-       key only then; no other bucket), only its own logs and environment; only extract reads the PostgreSQL secret, only archive (or an erase
-       function) the MongoDB secret (SECRET_MATRIX), no other role any secret; every
-       lambda_function module runs with its own role;
+       key only then; no other bucket), only its own logs and environment; only extract reads
+       the PostgreSQL secret, only archive (or an erase function) the MongoDB secret
+       (SECRET_MATRIX), no other role any secret; every lambda_function module runs with its own
+       role;
      - each database secret has a resource policy denying GetSecretValue to every principal but its
        functions' roles, and requests without TLS;
      - the API role reaches nothing of the lake but s3:GetObject on curated/ and s3:ListBucket of
-       the lake bucket without condition (plus its own logs, traces and env decryption); the administrator operates executions and reads
-       logs (no states:/logs: write or delete), reads raw/ and rejects/, no cleaned/, curated/ or
-       secret;
+       the lake bucket without condition (plus its own logs, traces and env decryption); the
+       administrator operates executions and reads logs (no states:/logs: write or delete), reads
+       raw/ and rejects/, no cleaned/, curated/ or secret;
   6a. the extract function alone gets the PostgreSQL CA bundle layer (var.postgres_ca_bundle
      zipped by archive_file as postgres-ca/ca-bundle.pem) and REVIEWS_PG_SSLROOTCERT naming its
      mounted path /opt/postgres-ca/ca-bundle.pem; REVIEWS_SECRET_TTL_SECS (var.secret_ttl_seconds)
@@ -933,8 +934,8 @@ def function_environment(body, env, locals_):
 
 
 def check_function_layers_env(tf):
-    """The PostgreSQL CA bundle: var.postgres_ca_bundle zipped (archive_file) as postgres-ca/ca-bundle.pem
-    into a layer of the extract function alone, whose REVIEWS_PG_SSLROOTCERT names its mounted
+    """The PostgreSQL CA bundle: var.postgres_ca_bundle zipped (archive_file) as
+    postgres-ca/ca-bundle.pem into a layer of the extract function alone, whose REVIEWS_PG_SSLROOTCERT names its mounted
     path; and REVIEWS_SECRET_TTL_SECS (var.secret_ttl_seconds) for extract and archive only."""
     files = module_dirs(tf).get(INFRA, [])
     archives = {n: b for _, d in files for _, n, b in blocks(d, "data", "archive_file")}
@@ -962,7 +963,8 @@ def check_function_layers_env(tf):
     for f, name, body, env in instances:
         try:
             got = ev(attr(body, "layer_arns", []), env, locals_) if "layer_arns" in body else []
-            if not isinstance(got, list) or not all(isinstance(x, str) and re.fullmatch(r"\$\{[\w.\[\]\"]+\}", x) for x in got):
+            if not isinstance(got, list) or not all(isinstance(x, str) and re.fullmatch(r"\$\{[\w.\[\]\"]+\}", x)
+                                                    for x in got):
                 raise Unevaluable(f"layer_arns {attr(body, 'layer_arns')}")
             layers_of[f] = got
             envs[f] = function_environment(body, env, locals_)
