@@ -26,6 +26,7 @@ Scenarios (one line each, PASS/FAIL, then 'N passed, N failed'; exit 1 on any fa
 """
 import argparse
 import json
+import urllib.parse
 import os
 import subprocess
 import sys
@@ -189,8 +190,14 @@ def latest_snapshot():
     return json.loads(s3.get_object(Bucket=BUCKET, Key="curated/_latest.json")["Body"].read())
 
 
+def source_admin_url():
+    """The admin URL with the source database in its path (its TLS query kept)."""
+    parts = urllib.parse.urlsplit(os.environ["REVIEWS_PG_ADMIN_URL"])
+    return urllib.parse.urlunsplit(parts._replace(path="/" + os.environ["E2E_DB"]))
+
+
 def psql_source(sql):
-    admin = os.environ["REVIEWS_PG_ADMIN_URL"].rsplit("/", 1)[0] + "/" + os.environ["E2E_DB"]
+    admin = source_admin_url()
     return subprocess.run(["psql", admin, "-qAtc", sql], check=True, capture_output=True, text=True).stdout.split()
 
 
@@ -417,7 +424,7 @@ def scenario_overlap():
 def scenario_deletion():
     """A review deleted at the source leaves the live dataset with the next run, counted."""
     before = json.loads(s3.get_object(Bucket=BUCKET, Key="curated/_latest.json")["Body"].read())
-    admin = os.environ["REVIEWS_PG_ADMIN_URL"].rsplit("/", 1)[0] + "/" + os.environ["E2E_DB"]
+    admin = source_admin_url()
     deleted = subprocess.run(
         ["psql", admin, "-qAtc", "DELETE FROM review WHERE review_id IN (SELECT review_id FROM review WHERE rating "
          "BETWEEN 1 AND 5 AND char_length(text) > 40 ORDER BY review_id LIMIT 3) RETURNING review_id"],

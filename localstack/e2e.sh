@@ -46,10 +46,12 @@ REVIEWS_PG_ADMIN_URL="$admin" REVIEWS_PG_READER_PASSWORD="$reader_password" \
   "$target_dir/debug/reviews" db setup --database "$E2E_DB" --owner-role e2e_owner \
   --reader-role e2e_reader --synthetic "$E2E_ROWS" --seed 1 >/dev/null
 host_port="$(python3 -c 'import sys, urllib.parse as u; print(u.urlsplit(sys.argv[1]).netloc.split("@")[-1])' "$admin")"
+# TLS as the admin URL has it (sslmode=verify-full and the test cluster's CA).
+tls_query="$(python3 -c 'import sys, urllib.parse as u; print(u.urlsplit(sys.argv[1]).query)' "$admin")"
 
 bash localstack/down.sh --purge >/dev/null
 bash localstack/up.sh
-REVIEWS_PG_URI="postgres://e2e_reader:$reader_password@$host_port/$E2E_DB" \
+REVIEWS_PG_URI="postgres://e2e_reader:$reader_password@$host_port/$E2E_DB?$tls_query" \
 REVIEWS_MONGO_URI="$(bash scripts/services/mongo.sh url)" \
 REVIEWS_SCHEDULE_STATE=DISABLED REVIEWS_BUCKETS=8 \
   bash localstack/deploy.sh

@@ -18,7 +18,8 @@ cargo build -q -p reviews-postgres --example extract_bench
 cargo build -q -p reviews-archive --example archive_bench
 target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
 admin="$(bash scripts/services/postgres.sh url)"
-bench_url="${admin%/*}/bench_reviews"
+# The admin URL with the bench database in its path (its TLS query kept).
+bench_url="$(python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/bench_reviews")))' "$admin")"
 copy_baseline() {
   local t0 t1
   t0=$(date +%s.%N)

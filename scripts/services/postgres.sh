@@ -3,7 +3,7 @@
 #
 #   scripts/services/postgres.sh start     create the cluster on first use, then start it (idempotent)
 #   scripts/services/postgres.sh stop      stop it (idempotent; the data stays)
-#   scripts/services/postgres.sh url       print the superuser connection URL
+#   scripts/services/postgres.sh url       print the superuser connection URL (TLS, verify-full)
 #   scripts/services/postgres.sh status    exit 0 when running
 #   scripts/services/postgres.sh destroy   stop it and delete its folder
 #
@@ -15,6 +15,9 @@
 # The cluster listens on 127.0.0.1 only, with its Unix socket in its own folder, password
 # (SCRAM-SHA-256) authentication for every connection, and fsync, synchronous_commit and
 # full_page_writes off: fast, and not durable. Never use it for data you want to keep.
+# TCP connections must use TLS (hostssl; plain TCP is rejected), with a certificate for
+# 127.0.0.1/localhost signed by a CA made for this cluster ($DIR/tls/ca.pem); `url` prints
+# sslmode=verify-full&sslrootcert=<that CA>, as a production URL to RDS would.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
@@ -84,6 +87,45 @@ max_connections = 50
 EOF
 }
 
+# A CA and a server certificate for this cluster, TLS on, and TCP without TLS rejected.
+# Idempotent (also brings a cluster made before TLS up to date).
+ensure_tls() {
+  local tls="$DIR/tls"
+  if [ ! -f "$tls/server.crt" ]; then
+    mkdir -p "$tls"
+    (
+      cd "$tls"
+      umask 077
+      openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+        -keyout ca.key -out ca.pem -subj "/CN=reviews test cluster CA" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+      openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout server.key -out server.csr -subj "/CN=127.0.0.1" 2>/dev/null
+      printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n' >server.ext
+      openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
+        -extfile server.ext -out server.crt 2>/dev/null
+      rm -f server.csr server.ext ca.srl
+      chmod 644 ca.pem server.crt
+    )
+    chmod 755 "$tls"
+    [ "$(id -u)" = 0 ] && chown -R postgres: "$tls"
+  fi
+  if ! as_pg grep -q "^ssl = on" "$DATA/postgresql.conf"; then
+    as_pg tee -a "$DATA/postgresql.conf" >/dev/null <<EOF
+ssl = on
+ssl_cert_file = '$tls/server.crt'
+ssl_key_file = '$tls/server.key'
+EOF
+  fi
+  as_pg tee "$DATA/pg_hba.conf" >/dev/null <<'EOF'
+# reviews test cluster: TLS for every TCP connection, SCRAM passwords everywhere
+local     all all               scram-sha-256
+hostssl   all all 127.0.0.1/32  scram-sha-256
+hostnossl all all 0.0.0.0/0     reject
+hostnossl all all ::/0          reject
+EOF
+}
+
 cmd="${1:-}"
 # One start/stop at a time per folder (tests in parallel processes may all call start).
 if [ "$cmd" != url ] && [ "$cmd" != status ]; then
@@ -98,6 +140,7 @@ case "$cmd" in
       exit 0
     fi
     [ -f "$DATA/PG_VERSION" ] || init_cluster
+    ensure_tls
     started=$(date +%s.%N)
     as_pg "$PG_BIN/pg_ctl" -D "$DATA" -l "$DIR/server.log" -w -t 60 start >/dev/null 9>&- || {
       tail -20 "$DIR/server.log" >&2
@@ -116,7 +159,7 @@ case "$cmd" in
     ;;
   url)
     [ -f "$DIR/port" ] || { echo "postgres.sh: no cluster in $DIR; run start first" >&2; exit 1; }
-    echo "postgres://postgres:$(cat "$DIR/superuser.password")@127.0.0.1:$(cat "$DIR/port")/postgres"
+    echo "postgres://postgres:$(cat "$DIR/superuser.password")@127.0.0.1:$(cat "$DIR/port")/postgres?sslmode=verify-full&sslrootcert=$DIR/tls/ca.pem"
     ;;
   destroy)
     if running; then as_pg "$PG_BIN/pg_ctl" -D "$DATA" -m immediate -w stop >/dev/null; fi

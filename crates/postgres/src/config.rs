@@ -1,13 +1,16 @@
 //! Connection settings, identifier checks and connecting with retry and backoff.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use tokio_postgres::config::Host;
-use tokio_postgres::{Client, NoTls};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_postgres::config::{Host, SslMode};
+use tokio_postgres::{Client, Connection, NoTls, Socket};
 
 use crate::error::{PgError, is_transient};
+use crate::tls::{TlsMode, connector, split_tls_params};
 
 /// The default [`PgConfig::safety_lag`]: 5 minutes. It must exceed the longest write
 /// transaction on the source: a row's `updated_at` (and a deletion's `deleted_at`) is stamped
@@ -40,15 +43,32 @@ pub struct PgConfig {
     /// not skipped. Must exceed the longest write transaction on the source; default
     /// [`DEFAULT_SAFETY_LAG`]. Zero reads up to now (tests only: it loses late commits).
     pub safety_lag: Duration,
+    /// `sslmode`: verify-full unless the URL says `disable`.
+    tls_mode: TlsMode,
+    /// `sslrootcert`: the CA(s) to trust; `None`: the system store.
+    root_cert: Option<PathBuf>,
 }
 
 impl PgConfig {
     /// Settings from a `postgres://user:password@host:port/db` URL (or a key=value string),
     /// with 5 connection attempts, 0.2 s initial backoff, a 5 s connect timeout and a
     /// [`DEFAULT_SAFETY_LAG`] of 5 minutes by default.
+    ///
+    /// TLS as libpq's `sslmode` and `sslrootcert` parameters say (see [`crate::tls`]):
+    /// `verify-full` when absent, with the CAs of `sslrootcert` or else the system store.
     pub fn new(url: &str) -> Result<Self, PgError> {
-        let mut parsed = tokio_postgres::Config::from_str(url)
+        let (rest, mode, root_cert) = split_tls_params(url)?;
+        let tls_mode = match mode {
+            Some(m) => TlsMode::parse(&m)?,
+            None => TlsMode::default(),
+        };
+        let mut parsed = tokio_postgres::Config::from_str(&rest)
             .map_err(|e| PgError::Config(format!("invalid PostgreSQL URL: {e}")))?;
+        // No silent fallback to plain text when TLS is asked for.
+        parsed.ssl_mode(match tls_mode {
+            TlsMode::VerifyFull => SslMode::Require,
+            TlsMode::Disable => SslMode::Disable,
+        });
         if parsed.get_connect_timeout().is_none() {
             parsed.connect_timeout(Duration::from_secs(5));
         }
@@ -62,7 +82,27 @@ impl PgConfig {
             schema: "public".to_owned(),
             fetch_rows: 5_000,
             safety_lag: DEFAULT_SAFETY_LAG,
+            tls_mode,
+            root_cert: root_cert.filter(|p| !p.is_empty()).map(PathBuf::from),
         })
+    }
+
+    /// The CA file to trust when the URL names none (e.g. the RDS bundle a Lambda is
+    /// configured with, while its secret holds only host, user and password).
+    pub fn with_default_root_cert(mut self, path: Option<&Path>) -> Self {
+        if self.root_cert.is_none() {
+            self.root_cert = path.map(Path::to_path_buf);
+        }
+        self
+    }
+
+    pub fn tls_mode(&self) -> TlsMode {
+        self.tls_mode
+    }
+
+    /// The CA file trusted for the server's certificate (`None`: the system store).
+    pub fn root_cert(&self) -> Option<&Path> {
+        self.root_cert.as_deref()
     }
 
     /// The same server with another database.
@@ -125,20 +165,28 @@ impl PgConfig {
     /// the current tokio runtime.
     pub async fn connect(&self) -> Result<Client, PgError> {
         let attempts = self.connect_attempts.max(1);
+        let tls = match self.tls_mode {
+            TlsMode::VerifyFull => Some(connector(self.root_cert.as_deref())?),
+            TlsMode::Disable => None,
+        };
         let mut delay = self.backoff_initial;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.parsed.connect(NoTls).await {
-                Ok((client, connection)) => {
-                    let target = self.target();
-                    tokio::spawn(async move {
-                        if let Err(e) = connection.await {
-                            tracing::warn!(target = %target, error = %e, "PostgreSQL connection ended");
-                        }
-                    });
-                    return Ok(client);
-                }
+            let connected = match &tls {
+                Some(tls) => self
+                    .parsed
+                    .connect(tls.clone())
+                    .await
+                    .map(|(client, conn)| self.drive(client, conn)),
+                None => self
+                    .parsed
+                    .connect(NoTls)
+                    .await
+                    .map(|(client, conn)| self.drive(client, conn)),
+            };
+            match connected {
+                Ok(client) => return Ok(client),
                 Err(e) if attempt < attempts && is_transient(&e) => {
                     tracing::warn!(
                         target = %self.target(), attempt, error = %e,
@@ -151,11 +199,43 @@ impl PgConfig {
                     return Err(PgError::Connect {
                         target: self.target(),
                         attempts: attempt,
+                        hint: tls_hint(self.tls_mode, &source),
                         source,
                     });
                 }
             }
         }
+    }
+
+    /// Runs the connection's driver on the current runtime; returns the client.
+    fn drive<T>(&self, client: Client, connection: Connection<Socket, T>) -> Client
+    where
+        T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let target = self.target();
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!(target = %target, error = %e, "PostgreSQL connection ended");
+            }
+        });
+        client
+    }
+}
+
+/// What to do about a failed TLS connection, in words (empty when TLS is not the cause).
+fn tls_hint(mode: TlsMode, e: &tokio_postgres::Error) -> &'static str {
+    if mode != TlsMode::VerifyFull {
+        return "";
+    }
+    let text = crate::error::chain_text(e);
+    if text.contains("does not support TLS") {
+        " (the server offers no TLS: sslmode=verify-full is the default; enable ssl on the \
+         server, or add sslmode=disable for a local server)"
+    } else if text.contains("certificate") || text.contains("Certificate") {
+        " (the server's TLS certificate was not accepted: point sslrootcert at the CA that \
+         signed it, e.g. the RDS CA bundle, and connect by the host name it was issued for)"
+    } else {
+        ""
     }
 }
 
@@ -167,6 +247,8 @@ impl fmt::Debug for PgConfig {
             .field("connect_attempts", &self.connect_attempts)
             .field("schema", &self.schema)
             .field("safety_lag", &self.safety_lag)
+            .field("sslmode", &self.tls_mode.as_str())
+            .field("sslrootcert", &self.root_cert)
             .finish_non_exhaustive()
     }
 }

@@ -11,11 +11,16 @@ pub enum PgError {
     #[error("PostgreSQL configuration: {0}")]
     Config(String),
     /// Could not connect after every attempt of the backoff.
-    #[error("could not connect to PostgreSQL at {target} after {attempts} attempt(s): {source}")]
+    #[error(
+        "could not connect to PostgreSQL at {target} after {attempts} attempt(s): {}{hint}",
+        chain_text(source)
+    )]
     Connect {
         /// host:port/database, never credentials.
         target: String,
         attempts: u32,
+        /// What to do about it, when that is known (a TLS mismatch); else empty.
+        hint: &'static str,
         #[source]
         source: tokio_postgres::Error,
     },
@@ -48,6 +53,18 @@ impl PgError {
         }
     }
 
+    /// Whether the server refused the credentials (wrong password, unknown role): with a
+    /// rotated secret, the cached value is stale and a fresh read may succeed.
+    pub fn is_auth_failure(&self) -> bool {
+        match self {
+            PgError::Connect { source, .. } => source.as_db_error().is_some_and(|db| {
+                *db.code() == SqlState::INVALID_PASSWORD
+                    || *db.code() == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+            }),
+            _ => false,
+        }
+    }
+
     /// The stable Lambda error type name (`RetryableError` or `FatalError`).
     pub fn error_type(&self) -> &'static str {
         if self.is_retryable() {
@@ -75,6 +92,10 @@ pub fn is_transient(e: &tokio_postgres::Error) -> bool {
     if e.is_closed() {
         return true;
     }
+    // A refused certificate or TLS handshake does not heal by trying again.
+    if tls_failure(e) {
+        return false;
+    }
     // Connect, Io and Timeout errors: refused, reset, unreachable, timed out.
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
@@ -84,6 +105,42 @@ pub fn is_transient(e: &tokio_postgres::Error) -> bool {
         source = s.source();
     }
     e.to_string().starts_with("timeout")
+}
+
+/// Whether the TLS layer refused the connection (certificate, name, protocol): rustls's error,
+/// possibly inside the io::Error the TLS stream returns it in.
+fn tls_failure(e: &tokio_postgres::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>()
+            && io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// The error with its causes ("error connecting to server: invalid peer certificate: ..."):
+/// tokio-postgres's Display alone often hides the part that says what went wrong.
+pub(crate) fn chain_text(e: &tokio_postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
 }
 
 impl From<PgError> for StageError {
@@ -105,6 +162,11 @@ pub enum ExtractError {
 }
 
 impl ExtractError {
+    /// See [`PgError::is_auth_failure`].
+    pub fn is_auth_failure(&self) -> bool {
+        matches!(self, ExtractError::Postgres(e) if e.is_auth_failure())
+    }
+
     pub fn is_retryable(&self) -> bool {
         match self {
             ExtractError::Postgres(e) => e.is_retryable(),

@@ -536,6 +536,7 @@ impl Iterator for ChannelRows {
 /// `None`), with a warning.
 ///
 /// Must run on a multi-thread tokio runtime (as [`extract_rows`] must).
+#[tracing::instrument(name = "extract", skip_all, fields(run_id = %run, target = %cfg.target()))]
 pub async fn extract_to_lake(
     lake: Arc<dyn Lake>,
     run: &RunId,

@@ -18,6 +18,7 @@ pub mod error;
 pub mod extract;
 mod scram;
 pub mod setup;
+pub mod tls;
 
 pub use config::{
     DEFAULT_SAFETY_LAG, PgConfig, SAFETY_LAG_ENV, check_identifier, safety_lag_from_env,
@@ -27,3 +28,4 @@ pub use extract::{
     DeletionMark, SourceSchema, Watermark, extract_to_lake, read_watermark, validate_schema,
 };
 pub use setup::{LoadOptions, LoadReport, SetupConfig, SetupReport, load_reviews, setup};
+pub use tls::TlsMode;
