@@ -121,6 +121,19 @@ impl ArchiveError {
         }
     }
 
+    /// Whether MongoDB refused the credentials (code 18, AuthenticationFailed): with a
+    /// rotated secret, the cached URI is stale and a fresh read may succeed.
+    pub fn is_auth_failure(&self) -> bool {
+        match self {
+            ArchiveError::Mongo { source, .. } => match source.kind.as_ref() {
+                ErrorKind::Authentication { .. } => true,
+                ErrorKind::Command(c) => c.code == 18,
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
     /// The stable Lambda error type name that statemachine.asl.json matches.
     pub fn error_type(&self) -> &'static str {
         if self.is_retryable() {
@@ -317,6 +330,7 @@ impl Archive {
     }
 
     /// Archive one run's raw/ files (all parts), then write its marker.
+    #[tracing::instrument(name = "archive_run", skip_all, fields(run_id = %run))]
     pub async fn archive_run(
         &self,
         lake: &dyn Lake,

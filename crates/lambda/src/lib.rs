@@ -4,13 +4,15 @@
 //! - [`FunctionError`]: every failure leaves the function as one of two stable error types,
 //!   `RetryableError` or `FatalError`, which statemachine.asl.json matches in Retry and Catch.
 //! - [`Secret`]: a value (a database URI) read from AWS Secrets Manager on first use and cached
-//!   for the life of the process; locally it may come from the environment instead.
+//!   for a TTL, read again at once when a login is refused (rotation); locally it may come from
+//!   the environment instead.
 //! - [`parse_input`]: the event as the stage's typed input, or a `FatalError` naming the field.
 //! - [`init_logging`]: JSON lines (or text) on stderr at the level Lambda's logging controls or
 //!   `RUST_LOG` set (CloudWatch adds the time).
 
 pub mod error;
 pub mod secrets;
+pub mod xray;
 
 use std::sync::Arc;
 
@@ -18,7 +20,7 @@ use reviews_lake::Lake;
 use serde::de::DeserializeOwned;
 
 pub use error::FunctionError;
-pub use secrets::{Secret, SecretsClient};
+pub use secrets::{DEFAULT_SECRET_TTL, Secret, SecretKind, SecretsClient, secret_ttl_from_env};
 
 /// How a function logs, from its environment: the filter is `RUST_LOG` (env-filter syntax)
 /// when set, else the level of Lambda's logging controls (`AWS_LAMBDA_LOG_LEVEL`: TRACE, DEBUG,
@@ -52,21 +54,31 @@ impl LogSettings {
     }
 }
 
-/// Structured logs on stderr as [`LogSettings`] says (CloudWatch adds the time). Never log a
-/// secret: the configuration types print hosts and names only.
+/// Structured logs on stderr as [`LogSettings`] says (CloudWatch adds the time), and, when
+/// Lambda's active tracing runs an X-Ray daemon, the spans as X-Ray subsegments
+/// ([`xray::XRayLayer`]). Never log a secret: the configuration types print hosts and names
+/// only.
 pub fn init_logging() {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
     let settings = LogSettings::from_vars(|name| std::env::var(name).ok());
     let filter = tracing_subscriber::EnvFilter::try_new(&settings.filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let fmt = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .without_time()
         .with_writer(std::io::stderr);
-    if settings.json {
-        fmt.json().flatten_event(true).init();
+    let fmt = if settings.json {
+        fmt.json().flatten_event(true).boxed()
     } else {
-        fmt.with_ansi(false).init();
-    }
+        fmt.with_ansi(false).boxed()
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(xray::XRayLayer::from_env())
+        .init();
 }
 
 #[cfg(test)]

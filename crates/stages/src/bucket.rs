@@ -38,6 +38,7 @@ pub struct BucketOutput {
 }
 
 /// Merge and score one bucket of a run.
+#[tracing::instrument(name = "merge_bucket", skip_all, fields(run_id = %item.run_id, bucket = item.bucket))]
 pub async fn merge_bucket(
     lake: Arc<dyn Lake>,
     scorer: &Scorer,

@@ -66,6 +66,7 @@ pub struct PublishOutput {
 
 /// Validate the buckets a run wrote and make the run live: its snapshot lists, per bucket,
 /// the files this run wrote or, for a bucket it did not change, the base's files.
+#[tracing::instrument(name = "publish", skip_all, fields(run_id = %input.run_id))]
 pub async fn publish(
     lake: Arc<dyn Lake>,
     input: &PublishInput,

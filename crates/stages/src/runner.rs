@@ -69,6 +69,7 @@ pub fn buckets_from_env() -> Result<Option<u32>, StageError> {
 
 /// Start (or retry) run `run`: take the run lease, then fix the commit the run builds on.
 /// [`StageError::LeaseHeld`] when another run holds the lease: this run must do nothing.
+#[tracing::instrument(name = "begin_run", skip_all, fields(run_id = %run))]
 pub async fn begin_run(
     lake: &dyn Lake,
     run: &RunId,

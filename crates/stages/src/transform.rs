@@ -104,6 +104,7 @@ pub struct TransformOutput {
 
 /// Run the transform stage: route every raw part (unless [`TransformInput::routed`]), then
 /// plan the bucket merges.
+#[tracing::instrument(name = "transform", skip_all, fields(run_id = %input.run_id, parts = input.raw_keys.len()))]
 pub async fn transform(
     lake: Arc<dyn Lake>,
     input: &TransformInput,
@@ -189,6 +190,7 @@ pub async fn transform(
 
 /// Clean and route one raw part on its own (one task of the route Map); the transform with
 /// [`TransformInput::routed`] then plans from the parts' records.
+#[tracing::instrument(name = "route_part", skip_all, fields(run_id = %input.run_id, part = input.part))]
 pub async fn route(
     lake: Arc<dyn Lake>,
     input: &RoutePartInput,

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use reviews_archive::{Archive, ArchiveConfig, SkippedRun};
 use reviews_lake::{Lake, RunId};
-use reviews_lambda::{FunctionError, Secret};
+use reviews_lambda::{FunctionError, Secret, SecretKind};
 use serde::{Deserialize, Serialize};
-use tokio::sync::OnceCell;
+use tokio::sync::Mutex;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,7 +35,7 @@ pub struct ArchiveFunction {
     uri: Arc<Secret>,
     /// How long an invocation waits for MongoDB before the `RetryableError`.
     server_selection_timeout: Duration,
-    archive: OnceCell<Archive>,
+    archive: Mutex<Option<Archive>>,
 }
 
 impl ArchiveFunction {
@@ -44,7 +44,7 @@ impl ArchiveFunction {
             lake,
             uri,
             server_selection_timeout: Duration::from_secs(10),
-            archive: OnceCell::new(),
+            archive: Mutex::new(None),
         }
     }
 
@@ -59,6 +59,7 @@ impl ArchiveFunction {
         let lake = reviews_lambda::lake_from_env().await?;
         let uri = Secret::from_env(
             "MongoDB URI of the archive writer",
+            SecretKind::Mongo,
             "REVIEWS_MONGO_SECRET_ID",
             "REVIEWS_MONGO_URI",
         )
@@ -79,27 +80,47 @@ impl ArchiveFunction {
         Ok(Self::new(lake, uri).with_server_selection_timeout(Duration::from_secs_f64(timeout)))
     }
 
-    async fn archive(&self) -> Result<&Archive, FunctionError> {
-        self.archive
-            .get_or_try_init(|| async {
-                let uri = self.uri.get().await?;
-                let mut cfg = ArchiveConfig::new(uri);
-                cfg.server_selection_timeout = self.server_selection_timeout;
-                Archive::connect(cfg)
-                    .await
-                    .map_err(|e| FunctionError::classified(e.is_retryable(), e.to_string()))
-            })
+    /// The client, built on first use from the secret's current value.
+    async fn archive(&self, fresh_secret: bool) -> Result<Archive, FunctionError> {
+        let mut slot = self.archive.lock().await;
+        if let Some(a) = slot.as_ref()
+            && !fresh_secret
+        {
+            return Ok(a.clone());
+        }
+        let uri = if fresh_secret {
+            self.uri.refresh().await?
+        } else {
+            self.uri.get().await?
+        };
+        let mut cfg = ArchiveConfig::new(uri.to_string());
+        cfg.server_selection_timeout = self.server_selection_timeout;
+        let archive = Archive::connect(cfg)
             .await
+            .map_err(|e| FunctionError::classified(e.is_retryable(), e.to_string()))?;
+        *slot = Some(archive.clone());
+        Ok(archive)
     }
 
     pub async fn handle(&self, event: serde_json::Value) -> Result<ArchiveResult, FunctionError> {
         let event: ArchiveEvent = reviews_lambda::parse_input(event)?;
-        let out = self
-            .archive()
+        let mut result = self
+            .archive(false)
             .await?
             .archive(self.lake.as_ref(), &event.run_id)
-            .await
-            .map_err(|e| FunctionError::classified(e.is_retryable(), e.to_string()))?;
+            .await;
+        if let Err(e) = &result
+            && e.is_auth_failure()
+        {
+            // Refused login: the secret may have been rotated since the client was built.
+            tracing::warn!(run_id = %event.run_id, "MongoDB refused the login: reading the secret again");
+            result = self
+                .archive(true)
+                .await?
+                .archive(self.lake.as_ref(), &event.run_id)
+                .await;
+        }
+        let out = result.map_err(|e| FunctionError::classified(e.is_retryable(), e.to_string()))?;
         Ok(ArchiveResult {
             run_id: out.run_id,
             archived_runs: out.archived.into_iter().map(|a| a.run_id).collect(),

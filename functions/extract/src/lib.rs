@@ -1,12 +1,13 @@
 //! Step 1: extract the rows changed since the stored watermark from PostgreSQL into raw/, as
 //! the read-only role whose URI is a Secrets Manager secret.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use reviews_lake::{Lake, RunId};
-use reviews_lambda::{FunctionError, Secret};
+use reviews_lambda::{FunctionError, Secret, SecretKind};
 use reviews_postgres::{PgConfig, extract_to_lake};
 use reviews_stages::{NoProgress, StageError};
 use serde::{Deserialize, Serialize};
@@ -76,7 +77,13 @@ pub struct ExtractFunction {
     lease_ttl: Duration,
     /// Rows newer than this are left for the next run (`None`: the extract's default).
     safety_lag: Option<Duration>,
+    /// The CA bundle that signs the database's TLS certificate when the secret's URI names
+    /// none (an RDS-managed secret holds only host, port, user and password).
+    root_cert: Option<PathBuf>,
 }
+
+/// The environment variable naming the CA bundle (PEM) of the database's TLS certificate.
+pub const ROOT_CERT_ENV: &str = "REVIEWS_PG_SSLROOTCERT";
 
 impl ExtractFunction {
     pub fn new(lake: Arc<dyn Lake>, database_url: Arc<Secret>) -> Self {
@@ -86,7 +93,13 @@ impl ExtractFunction {
             connect_attempts: 3,
             lease_ttl: reviews_stages::DEFAULT_LEASE_TTL,
             safety_lag: None,
+            root_cert: None,
         }
+    }
+
+    pub fn with_root_cert(mut self, path: Option<PathBuf>) -> Self {
+        self.root_cert = path;
+        self
     }
 
     pub fn with_lease_ttl(mut self, ttl: Duration) -> Self {
@@ -100,19 +113,26 @@ impl ExtractFunction {
     }
 
     /// `REVIEWS_LAKE_URI`, and `REVIEWS_PG_SECRET_ID` (or, locally, `REVIEWS_PG_URL`);
-    /// optionally `REVIEWS_LEASE_TTL_SECS` and `REVIEWS_PG_SAFETY_LAG_SECS`.
+    /// optionally `REVIEWS_LEASE_TTL_SECS`, `REVIEWS_PG_SAFETY_LAG_SECS`,
+    /// `REVIEWS_PG_SSLROOTCERT` and `REVIEWS_SECRET_TTL_SECS`.
     pub async fn from_env() -> Result<Self, FunctionError> {
         let lake = reviews_lambda::lake_from_env().await?;
         let url = Secret::from_env(
             "PostgreSQL URI of the read-only role",
+            SecretKind::Postgres,
             "REVIEWS_PG_SECRET_ID",
             "REVIEWS_PG_URL",
         )
         .await?;
-        let mut f = Self::new(lake, url).with_lease_ttl(
-            reviews_stages::lease_ttl_from_env()
-                .map_err(|e| FunctionError::fatal(e.to_string()))?,
-        );
+        let root_cert = std::env::var_os(ROOT_CERT_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
+        let mut f = Self::new(lake, url)
+            .with_root_cert(root_cert)
+            .with_lease_ttl(
+                reviews_stages::lease_ttl_from_env()
+                    .map_err(|e| FunctionError::fatal(e.to_string()))?,
+            );
         if let Some(lag) = reviews_postgres::safety_lag_from_env()
             .map_err(|e| FunctionError::fatal(e.to_string()))?
         {
@@ -155,17 +175,30 @@ impl ExtractFunction {
         result
     }
 
-    async fn extract(&self, run: &RunId) -> Result<ExtractResult, FunctionError> {
-        let url = self.database_url.get().await?;
+    fn settings(&self, url: &str) -> Result<PgConfig, FunctionError> {
         let mut cfg = PgConfig::new(url)
             .map_err(|e| FunctionError::fatal(e.to_string()))?
-            .with_attempts(self.connect_attempts, Duration::from_millis(250));
+            .with_attempts(self.connect_attempts, Duration::from_millis(250))
+            .with_default_root_cert(self.root_cert.as_deref());
         if let Some(lag) = self.safety_lag {
             cfg = cfg.with_safety_lag(lag);
         }
-        let out = extract_to_lake(self.lake.clone(), run, &cfg, None, &NoProgress)
-            .await
-            .map_err(|e| FunctionError::classified(e.is_retryable(), e.to_string()))?;
+        Ok(cfg)
+    }
+
+    async fn extract(&self, run: &RunId) -> Result<ExtractResult, FunctionError> {
+        let cfg = self.settings(&self.database_url.get().await?)?;
+        let mut result = extract_to_lake(self.lake.clone(), run, &cfg, None, &NoProgress).await;
+        if let Err(e) = &result
+            && e.is_auth_failure()
+        {
+            // The password was refused: the secret may have been rotated since it was cached.
+            // One fresh read and one more try; a second refusal is the answer.
+            tracing::warn!(run_id = %run, "PostgreSQL refused the login: reading the secret again");
+            let cfg = self.settings(&self.database_url.refresh().await?)?;
+            result = extract_to_lake(self.lake.clone(), run, &cfg, None, &NoProgress).await;
+        }
+        let out = result.map_err(|e| FunctionError::classified(e.is_retryable(), e.to_string()))?;
         Ok(ExtractResult {
             status: ExtractStatus::Extracted,
             lease_holder: None,

@@ -11,7 +11,7 @@ use reviews_domain::lexicon::KeywordClassifier;
 use reviews_domain::score::ScoreWeights;
 use reviews_extract_function::ExtractFunction;
 use reviews_lake::{Lake, S3Lake};
-use reviews_lambda::{Secret, SecretsClient};
+use reviews_lambda::{Secret, SecretKind, SecretsClient};
 use reviews_postgres::{LoadOptions, PgConfig, SetupConfig, load_reviews, setup};
 use reviews_publish_function::PublishFunction;
 use reviews_score_function::ScoreFunction;
@@ -24,7 +24,8 @@ use serde_json::{Value, json};
 const DB: &str = "t_functions";
 
 /// A fresh source database with the read-only role; returns the admin settings of it and the
-/// reader's URL (the value the PostgreSQL secret holds).
+/// value the PostgreSQL secret holds: the RDS-managed shape (username, password, host, port,
+/// dbname). The TLS CA is not in it: the function is configured with it, as in production.
 async fn source_database() -> (PgConfig, String) {
     let admin = PgConfig::new(&postgres_admin_url()).unwrap();
     let client = admin.connect().await.unwrap();
@@ -39,12 +40,29 @@ async fn source_database() -> (PgConfig, String) {
         reader_password: "pw-functions-reader".to_owned(),
     };
     setup(&admin, &cfg).await.unwrap();
+    (
+        admin.with_database(DB),
+        rds_secret(&admin, &cfg.reader_role, &cfg.reader_password),
+    )
+}
+
+/// A secret value in the RDS-managed shape for `user` on the test server.
+fn rds_secret(admin: &PgConfig, user: &str, password: &str) -> String {
     let host_port = admin.target().split('/').next().unwrap().to_owned();
-    let reader_url = format!(
-        "postgres://{}:{}@{host_port}/{DB}",
-        cfg.reader_role, cfg.reader_password
-    );
-    (admin.with_database(DB), reader_url)
+    let (host, port) = host_port.rsplit_once(':').unwrap();
+    json!({
+        "engine": "postgres", "username": user, "password": password,
+        "host": host, "port": port.parse::<u16>().unwrap(), "dbname": DB,
+    })
+    .to_string()
+}
+
+/// The test server's CA (TLS with verify-full, as against RDS).
+fn test_ca() -> Option<std::path::PathBuf> {
+    PgConfig::new(&postgres_admin_url())
+        .unwrap()
+        .root_cert()
+        .map(|p| p.to_path_buf())
 }
 
 struct Chain {
@@ -149,13 +167,21 @@ async fn stage_handlers_chain_through_emulated_s3_and_secrets_manager() {
     moto.secret("reviews/test/mongodb", &mongo_writer_uri())
         .await;
     let secrets = SecretsClient::new(moto.secrets_manager());
-    let secret = |what, id: &str| Arc::new(Secret::from_manager(what, secrets.clone(), id));
+    let secret =
+        |what, kind, id: &str| Arc::new(Secret::from_manager(what, kind, secrets.clone(), id));
     let chain = Chain {
         lake: lake.clone(),
         // The source is written just before each execution: no safety lag.
-        extract: ExtractFunction::new(lake.clone(), secret("pg", "reviews/test/postgres"))
-            .with_safety_lag(Duration::ZERO),
-        archive: ArchiveFunction::new(lake.clone(), secret("mongo", "reviews/test/mongodb")),
+        extract: ExtractFunction::new(
+            lake.clone(),
+            secret("pg", SecretKind::Postgres, "reviews/test/postgres"),
+        )
+        .with_root_cert(test_ca())
+        .with_safety_lag(Duration::ZERO),
+        archive: ArchiveFunction::new(
+            lake.clone(),
+            secret("mongo", SecretKind::Mongo, "reviews/test/mongodb"),
+        ),
         transform: TransformFunction::new(lake.clone()),
         score: ScoreFunction::new(
             lake.clone(),
@@ -280,6 +306,124 @@ async fn stage_handlers_chain_through_emulated_s3_and_secrets_manager() {
     assert_eq!(extract4["status"], "extracted");
 }
 
+/// The PostgreSQL password is rotated while the extract function is warm (its secret cached
+/// for an hour): the next invocation's login is refused, the function reads the secret again
+/// and goes on, with no failed execution. A secret that is simply wrong is still a fatal error,
+/// after one fresh read, not a loop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_password_is_read_again_when_the_login_is_refused() {
+    let moto = Moto::start();
+    let s3 = moto.bucket("reviews-rotation").await;
+    let lake: Arc<dyn Lake> = Arc::new(S3Lake::new(s3, "reviews-rotation", ""));
+    let admin = PgConfig::new(&postgres_admin_url()).unwrap();
+    let client = admin.connect().await.unwrap();
+    let db = "t_rotation";
+    client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+        .await
+        .unwrap();
+    let cfg = SetupConfig {
+        database: db.to_owned(),
+        owner_role: format!("{db}_owner"),
+        reader_role: format!("{db}_reader"),
+        reader_password: "pw-before-rotation".to_owned(),
+    };
+    setup(&admin, &cfg).await.unwrap();
+    load_reviews(
+        &admin.with_database(db),
+        synthetic(60, 3, "R"),
+        &LoadOptions::default(),
+    )
+    .await
+    .unwrap();
+    let secret_value = |pw: &str| {
+        let mut v: Value = serde_json::from_str(&rds_secret(&admin, &cfg.reader_role, pw)).unwrap();
+        v["dbname"] = json!(db);
+        v.to_string()
+    };
+    moto.secret(
+        "reviews/rotating/postgres",
+        &secret_value("pw-before-rotation"),
+    )
+    .await;
+    let secret = Arc::new(
+        Secret::from_manager(
+            "pg",
+            SecretKind::Postgres,
+            SecretsClient::new(moto.secrets_manager()),
+            "reviews/rotating/postgres",
+        )
+        .with_ttl(Duration::from_secs(3600)),
+    );
+    let extract = ExtractFunction::new(lake.clone(), secret.clone())
+        .with_root_cert(test_ca())
+        .with_safety_lag(Duration::ZERO);
+    let publish = PublishFunction::new(lake.clone());
+    let run = |n: u32| json!({"execution_name": format!("rot-{n}"), "start_time": "2026-12-04T06:00:00Z"});
+
+    let first = extract.handle(run(1)).await.unwrap();
+    assert_eq!(first.rows, 60);
+    // Let the lease go (as the state machine's failure path does), so the next run may start.
+    publish
+        .handle(json!({"release_lease": first.run_id.as_str()}))
+        .await
+        .unwrap();
+
+    // Rotation, as Secrets Manager's rotation does it: the database first, then the secret.
+    client
+        .batch_execute(&format!(
+            "ALTER ROLE {} PASSWORD 'pw-after-rotation'",
+            cfg.reader_role
+        ))
+        .await
+        .unwrap();
+    moto.secrets_manager()
+        .put_secret_value()
+        .secret_id("reviews/rotating/postgres")
+        .secret_string(secret_value("pw-after-rotation"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        secret.get().await.unwrap().contains("pw-before-rotation"),
+        "the value is still the cached one: the TTL has not passed"
+    );
+    let second = extract.handle(run(2)).await.unwrap();
+    assert_eq!(
+        second.status,
+        reviews_extract_function::ExtractStatus::Extracted
+    );
+    assert_eq!(
+        second.rows, 60,
+        "a full extract: nothing was committed before"
+    );
+    assert!(secret.get().await.unwrap().contains("pw-after-rotation"));
+    publish
+        .handle(json!({"release_lease": second.run_id.as_str()}))
+        .await
+        .unwrap();
+
+    // A password that is wrong in the secret too: fatal, after one fresh read.
+    moto.secrets_manager()
+        .put_secret_value()
+        .secret_id("reviews/rotating/postgres")
+        .secret_string(secret_value("not-the-password"))
+        .send()
+        .await
+        .unwrap();
+    client
+        .batch_execute(&format!(
+            "ALTER ROLE {} PASSWORD 'yet-another'",
+            cfg.reader_role
+        ))
+        .await
+        .unwrap();
+    let err = extract.handle(run(3)).await.unwrap_err();
+    assert_eq!(err.error_type(), "FatalError", "{err}");
+    assert!(err.to_string().contains("password"), "{err}");
+    assert!(!err.to_string().contains("not-the-password"), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handler_errors_carry_the_state_machine_error_types() {
     let moto = Moto::start();
@@ -293,6 +437,7 @@ async fn handler_errors_carry_the_state_machine_error_types() {
         lake.clone(),
         Arc::new(Secret::from_manager(
             "pg",
+            SecretKind::Postgres,
             secrets.clone(),
             "reviews/missing",
         )),
@@ -312,10 +457,12 @@ async fn handler_errors_carry_the_state_machine_error_types() {
         lake.clone(),
         Arc::new(Secret::from_manager(
             "pg",
+            SecretKind::Postgres,
             secrets.clone(),
             "reviews/down/postgres",
         )),
-    );
+    )
+    .with_root_cert(test_ca());
     let err = extract.handle(start.clone()).await.unwrap_err();
     assert_eq!(err.error_type(), "RetryableError", "{err}");
     assert!(!err.to_string().contains("s3cret-pw"), "{err}");
@@ -330,6 +477,7 @@ async fn handler_errors_carry_the_state_machine_error_types() {
         lake.clone(),
         Arc::new(Secret::from_manager(
             "mongo",
+            SecretKind::Mongo,
             secrets.clone(),
             "reviews/down/mongodb",
         )),
