@@ -1,7 +1,10 @@
-//! `reviews erase --buyer ID`: the right to erasure. Deletes the buyer's documents from the
-//! MongoDB archive, records the buyer in `state/erased_buyers.json` (every later transform
-//! rejects their rows with reason `erased_buyer`), and publishes a new run of the live
-//! dataset without their reviews. Reports the counts.
+//! `reviews erase --buyer ID`: the right to erasure. The workflow is the library's
+//! ([`reviews_stages::erase::erase`], the same as the erase Lambda runs): the buyer goes on
+//! `state/erased_buyers.json`, their archive documents are deleted, every object of the lake
+//! (every prefix, every run kept for rollback) is scrubbed of them with its manifests kept
+//! valid. Then, here, the live dataset is republished so that product statistics are
+//! recomputed without them (in AWS the next scheduled run does it). This file parses the
+//! arguments and prints.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,11 +12,11 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use reviews_archive::{Archive, ArchiveConfig};
-use reviews_lake::{Lake, LakeError, RunId, open_lake};
-use reviews_stages::publish::live_manifest;
+use reviews_lake::{RunId, open_lake};
+use reviews_stages::erase::{ArchiveStep, EraseOptions, EraseReport, erase, validate_buyer};
 use reviews_stages::transform::ERASED_BUYERS_KEY;
 use reviews_stages::{NoProgress, RunOptions, run_local};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::LakeArgs;
 use crate::config::{self, ClassifierChoice};
@@ -25,10 +28,17 @@ pub struct EraseArgs {
     /// The buyer (customer) id to erase.
     #[arg(long)]
     buyer: String,
-    /// The archive writer's MongoDB URI. Without it the archive is not touched (and the
-    /// report says so).
+    /// The archive writer's MongoDB URI: required, the archive holds the buyer's raw rows.
     #[arg(long, env = "REVIEWS_MONGO_URI", hide_env_values = true)]
     mongo_uri: Option<String>,
+    /// Erase from the lake only, leaving the archive as it is: the report says so and the
+    /// command exits non-zero (the erasure is not complete until it runs with the archive).
+    #[arg(long)]
+    skip_archive: bool,
+    /// Do not republish the live dataset (its files are scrubbed in place; the next run
+    /// recomputes the product statistics).
+    #[arg(long)]
+    no_republish: bool,
     /// Scoring configuration for the republished dataset (as for `reviews run`).
     #[arg(long, env = "REVIEWS_SCORING_CONFIG")]
     config: Option<PathBuf>,
@@ -40,77 +50,40 @@ pub struct EraseArgs {
     json: bool,
 }
 
-/// When the last erasure was published: `reviews rollback` refuses older runs.
-const LAST_ERASURE_KEY: &str = "state/last_erasure.json";
-
-#[derive(Debug, Serialize, Deserialize)]
-struct LastErasure {
-    at: chrono::DateTime<chrono::Utc>,
-}
-
-/// The time of the last erasure, if any.
-pub async fn last_erasure(lake: &dyn Lake) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
-    match lake.get(LAST_ERASURE_KEY).await {
-        Ok(bytes) => Ok(Some(
-            serde_json::from_slice::<LastErasure>(&bytes)
-                .with_context(|| format!("{LAST_ERASURE_KEY} is not valid"))?
-                .at,
-        )),
-        Err(LakeError::NotFound(_)) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
 #[derive(Debug, Serialize)]
-struct EraseReport {
-    buyer: String,
-    /// Archive documents deleted; None when no archive was given.
-    archive_documents_deleted: Option<u64>,
-    /// The run published without the buyer; None when there was no dataset to republish.
+struct CliReport {
+    #[serde(flatten)]
+    erasure: EraseReport,
+    /// The run republished without the buyer; None when nothing was live (or
+    /// `--no-republish`).
     republished_run: Option<String>,
-    live_rows_before: Option<u64>,
-    live_rows_after: Option<u64>,
 }
 
 pub async fn run(args: EraseArgs) -> Result<()> {
-    let buyer = args.buyer.trim().to_owned();
-    if buyer.is_empty() || buyer.len() > 128 || buyer.chars().any(char::is_control) {
-        bail!("--buyer: give the buyer id (1-128 printable characters)");
-    }
+    let buyer = validate_buyer(&args.buyer).context("--buyer")?;
+    let archive = match (&args.mongo_uri, args.skip_archive) {
+        (Some(_), true) => bail!("give --mongo-uri or --skip-archive, not both"),
+        (None, false) => bail!(
+            "the archive holds the buyer's raw rows: give the archive writer's MongoDB URI \
+             (--mongo-uri or REVIEWS_MONGO_URI), or --skip-archive to erase from the lake only \
+             (the erasure then stays incomplete and the command exits non-zero)"
+        ),
+        (Some(uri), false) => Some(Archive::connect(ArchiveConfig::new(uri.clone())).await?),
+        (None, true) => None,
+    };
     let lake = open_lake(&args.lake.lake).await?;
-
-    // The list first: from now on no transform admits the buyer, whatever happens next.
-    record_erased(lake.as_ref(), &buyer).await?;
-    let erased_at = chrono::Utc::now();
-    lake.put(
-        LAST_ERASURE_KEY,
-        serde_json::to_vec(&LastErasure { at: erased_at })?.into(),
-    )
-    .await?;
-
-    let archive_documents_deleted = match &args.mongo_uri {
-        Some(uri) => {
-            let archive = Archive::connect(ArchiveConfig::new(uri.clone())).await?;
-            Some(
-                archive
-                    .erase_buyer(&buyer)
-                    .await
-                    .context("erasing from the archive")?,
-            )
-        }
-        None => None,
+    let step = match &archive {
+        Some(a) => ArchiveStep::Erase(a),
+        None => ArchiveStep::Waived,
     };
+    let mut erasure = erase(lake.as_ref(), &buyer, step, &EraseOptions::default())
+        .await
+        .context("erasing")?;
 
-    let before = live_manifest(lake.as_ref()).await?;
-    let mut report = EraseReport {
-        buyer: buyer.clone(),
-        archive_documents_deleted,
-        republished_run: None,
-        live_rows_before: before.as_ref().map(|m| m.rows),
-        live_rows_after: None,
-    };
-    if before.is_some() {
-        // A run with no new rows that carries the last cleaned rows over, minus the buyer's.
+    let mut republished_run = None;
+    if erasure.live_run.is_some() && !args.no_republish {
+        // A run with no new rows that carries the scrubbed rows over: a full pass, because
+        // the erased list grew since the live snapshot, so product statistics are recomputed.
         let scorer = Arc::new(config::load_scorer(
             args.config.as_deref(),
             config::classifier(args.classifier)?,
@@ -134,37 +107,77 @@ pub async fn run(args: EraseArgs) -> Result<()> {
         )
         .await
         .context("republishing the live dataset without the buyer")?;
-        report.republished_run = Some(run_id.to_string());
-        report.live_rows_after = Some(summary.curated);
+        erasure.live_run = Some(run_id.clone());
+        erasure.live_rows_after = Some(summary.curated);
+        republished_run = Some(run_id.to_string());
     }
+    let report = CliReport {
+        erasure,
+        republished_run,
+    };
 
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(());
+    } else {
+        print_report(&report);
     }
-    println!("buyer {buyer}: erased");
-    match report.archive_documents_deleted {
-        Some(n) => println!("  archive: {n} document(s) deleted"),
-        None => println!("  archive: not given (--mongo-uri / REVIEWS_MONGO_URI), not touched"),
-    }
-    println!("  recorded in {ERASED_BUYERS_KEY}: later runs reject their rows");
-    match (
-        &report.republished_run,
-        report.live_rows_before,
-        report.live_rows_after,
-    ) {
-        (Some(run), Some(b), Some(a)) => println!(
-            "  live dataset: run {run} published without them ({b} -> {a} reviews, {} removed)",
-            b.saturating_sub(a)
-        ),
-        _ => println!("  live dataset: none published yet"),
+    if !report.erasure.complete {
+        bail!(
+            "buyer {buyer}: erased from the lake, NOT from the archive (--skip-archive): run \
+             `reviews erase --buyer {buyer}` again with --mongo-uri to complete the erasure"
+        );
     }
     Ok(())
 }
 
-async fn record_erased(lake: &dyn Lake, buyer: &str) -> Result<()> {
-    reviews_lake::state::add_erased_buyer(lake, buyer)
-        .await
-        .with_context(|| format!("recording the erasure in {ERASED_BUYERS_KEY}"))?;
-    Ok(())
+fn print_report(report: &CliReport) {
+    let e = &report.erasure;
+    let s = &e.scrub;
+    println!(
+        "buyer {}: {}",
+        e.buyer,
+        if e.complete {
+            "erased"
+        } else {
+            "erased from the lake only"
+        }
+    );
+    match e.archive_documents_deleted {
+        Some(n) => println!("  archive: {n} document(s) deleted"),
+        None => println!("  archive: NOT erased (--skip-archive)"),
+    }
+    println!(
+        "  recorded in {ERASED_BUYERS_KEY}{}: later runs write their rows redacted and reject them",
+        if e.newly_recorded {
+            ""
+        } else {
+            " (already there)"
+        }
+    );
+    println!(
+        "  lake: {} object(s) scanned, {} rewritten, {} deleted; {} raw row(s) redacted, {} \
+         reject(s) reduced to id and reason, {} cleaned and {} curated row(s) removed; {} \
+         manifest(s)/record(s) updated, {} verified",
+        s.objects_scanned,
+        s.objects_rewritten,
+        s.objects_deleted,
+        s.raw_rows_redacted,
+        s.rejects_redacted,
+        s.cleaned_rows_removed,
+        s.curated_rows_removed,
+        s.references_updated,
+        s.manifests_verified
+    );
+    match (&e.live_run, e.live_rows_before, e.live_rows_after) {
+        (Some(run), Some(b), Some(a)) => println!(
+            "  live dataset: run {run} ({b} -> {a} reviews, {} removed){}",
+            b.saturating_sub(a),
+            if report.republished_run.is_some() {
+                ", republished"
+            } else {
+                ""
+            }
+        ),
+        _ => println!("  live dataset: none published yet"),
+    }
 }

@@ -59,7 +59,7 @@ enum Command {
     /// The PostgreSQL source database.
     #[command(subcommand)]
     Db(db::DbCommand),
-    /// Right to erasure: remove a buyer from the archive and from the live dataset.
+    /// Right to erasure: remove a buyer from the archive and from every object of the lake.
     Erase(erase::EraseArgs),
 }
 
@@ -123,8 +123,8 @@ struct RollbackArgs {
     lake: LakeArgs,
     /// The run to make live; default: the newest published run older than the live one.
     run_id: Option<String>,
-    /// Allow a run published before the last `reviews erase`: it may still hold the erased
-    /// buyers' reviews.
+    /// Allow a run published before the last `reviews erase` whose scrub did not finish: it
+    /// may still hold the erased buyers' reviews.
     #[arg(long)]
     allow_before_erasure: bool,
 }
@@ -405,16 +405,21 @@ async fn rollback(args: RollbackArgs) -> Result<()> {
             }
         }
     };
+    // An erasure scrubs every run kept for rollback; only while a scrub is unfinished may an
+    // earlier run still hold an erased buyer.
     if !args.allow_before_erasure
-        && let Some(erased_at) = erase::last_erasure(lake.as_ref()).await?
+        && let Some(last) = reviews_stages::erase::last_erasure(lake.as_ref()).await?
+        && !last.lake_scrubbed
     {
         let runs = published_runs(lake.as_ref()).await?;
         if let Some((_, m)) = runs.iter().find(|(r, _)| *r == target)
-            && m.created_at < erased_at
+            && m.created_at < last.at
         {
             bail!(
-                "run {target} was published before the last erasure ({erased_at}) and may still \
-                 hold an erased buyer's reviews; pass --allow-before-erasure to make it live anyway"
+                "run {target} was published before the last erasure ({}), whose scrub of the \
+                 lake did not finish, and may still hold an erased buyer's reviews: run `reviews \
+                 erase` again, or pass --allow-before-erasure to make it live anyway",
+                last.at
             );
         }
     }

@@ -116,6 +116,76 @@ async fn live_review_ids(lake: &LocalLake) -> Vec<String> {
     ids
 }
 
+/// Every object of the lake whose text (Parquet decoded by its schema) holds `needle`, but
+/// the erased list.
+async fn objects_naming(lake: &LocalLake, needle: &str) -> Vec<String> {
+    use reviews_domain::schema::{batch_to_raw, batch_to_reviews};
+    let mut found = Vec::new();
+    for key in lake.list("").await.unwrap() {
+        if key == reviews_lake::state::ERASED_BUYERS {
+            continue;
+        }
+        let bytes = lake.get(&key).await.unwrap();
+        let mut texts = Vec::new();
+        if !key.ends_with(".parquet") {
+            texts.push(String::from_utf8_lossy(&bytes).into_owned());
+        } else if let Ok(batches) = read_parquet(Dataset::Raw, bytes.clone()) {
+            for b in &batches {
+                for r in batch_to_raw(b).unwrap() {
+                    texts.extend([r.buyer_id, r.text].into_iter().flatten());
+                }
+            }
+        } else if let Ok(batches) = read_parquet(Dataset::Cleaned, bytes.clone()) {
+            for b in &batches {
+                for r in batch_to_reviews(b).unwrap() {
+                    texts.extend(r.buyer_id);
+                }
+            }
+        }
+        if texts.iter().any(|t| t.contains(needle)) {
+            found.push(key);
+        }
+    }
+    found
+}
+
+#[test]
+fn erase_requires_the_archive_unless_waived() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let lake = lake.to_str().unwrap();
+    let out = reviews_with(&["erase", "--buyer", "C1", "--lake", lake], dir.path(), &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--mongo-uri") && err.contains("--skip-archive"),
+        "{err}"
+    );
+    // Nothing was recorded.
+    assert!(!dir.path().join("lake/state/erased_buyers.json").exists());
+
+    // Waived: the lake part runs, the report says the archive was not erased, exit non-zero.
+    let out = reviews_with(
+        &[
+            "erase",
+            "--buyer",
+            "C1",
+            "--lake",
+            lake,
+            "--skip-archive",
+            "--json",
+        ],
+        dir.path(),
+        &[],
+    );
+    assert!(!out.status.success());
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["archive_skipped"], true, "{report}");
+    assert_eq!(report["complete"], false);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NOT from the archive"));
+    assert!(dir.path().join("lake/state/erased_buyers.json").exists());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn erase_removes_a_buyer_from_the_archive_and_the_live_dataset() {
     let dir = tempfile::tempdir().unwrap();
@@ -221,21 +291,28 @@ async fn erase_removes_a_buyer_from_the_archive_and_the_live_dataset() {
     let erased_again = Archive::connect(ArchiveConfig::new(mongo)).await.unwrap();
     assert_eq!(erased_again.erase_buyer(&buyer).await.unwrap(), 0);
 
-    // Rolling back to the run from before the erasure is refused unless forced.
-    let out = reviews_with(
+    // No object of the lake holds the buyer, in any prefix, in any run.
+    assert_eq!(objects_naming(&lake, &buyer).await, Vec::<String>::new());
+    assert_eq!(report["complete"], true, "{report}");
+
+    // The run from before the erasure was scrubbed too: rolling back to it is allowed, and
+    // serves none of the buyer's reviews.
+    ok(&reviews_with(
         &["rollback", "--lake", lake_arg, "2026-11-01-first"],
         dir.path(),
         &[],
-    );
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("before the last erasure"));
+    ));
+    let rolled_back = live_review_ids(&lake).await;
+    assert!(erased_ids.iter().all(|id| !rolled_back.contains(id)));
 
-    // A later run of the same source rejects the buyer's rows with a reason.
+    // A later run of the same source rejects every row of the buyer with that reason, and
+    // writes nothing of them but their review ids.
     let summary = run("2026-11-02-second");
     assert_eq!(
         summary["rejected_by_reason"]["erased_buyer"],
-        present.len() as u64
+        erased_ids.len() as u64
     );
+    assert_eq!(objects_naming(&lake, &buyer).await, Vec::<String>::new());
     assert!(
         live_review_ids(&lake)
             .await

@@ -181,6 +181,10 @@ pub struct ArchivedRun {
     /// Documents created (new review ids) and replaced (already archived).
     pub inserted: u64,
     pub replaced: u64,
+    /// Rows of erased buyers (or already redacted) that were not archived; `documents`
+    /// counts the rows archived.
+    #[serde(default)]
+    pub erased: u64,
 }
 
 /// A backlog run that could not be archived for a reason a retry will not fix (e.g. its raw/
@@ -346,16 +350,25 @@ impl Archive {
         if parts.is_empty() {
             return Err(LakeError::NotFound(layout::raw_key(run, 0)).into());
         }
+        // Read for every run: a backlog run extracted before an erasure may still hold the
+        // buyer's rows (until the erasure's scrub reaches it), and must not bring them back.
+        let erased = reviews_lake::state::read_erased_buyers(lake).await?;
         let mut out = ArchivedRun {
             run_id: run.clone(),
             documents: 0,
             inserted: 0,
             replaced: 0,
+            erased: 0,
         };
         for key in parts {
             let bytes = lake.get(&key).await?;
             for rows in raw_batches(&key, bytes)? {
-                let rows = rows?;
+                let mut rows = rows?;
+                let before = rows.len();
+                rows.retain(|row| {
+                    !row.is_redacted() && !row.buyer_key().is_some_and(|b| erased.contains(b))
+                });
+                out.erased += (before - rows.len()) as u64;
                 let (i, r) = self.upsert_rows(run, &rows).await?;
                 out.documents += rows.len() as u64;
                 out.inserted += i;
@@ -374,7 +387,7 @@ impl Archive {
         .await?;
         tracing::info!(
             run_id = %run, documents = out.documents, inserted = out.inserted,
-            replaced = out.replaced, "run archived"
+            replaced = out.replaced, erased = out.erased, "run archived"
         );
         Ok(out)
     }
@@ -423,8 +436,9 @@ impl Archive {
     }
 
     /// Right to erasure: delete every archived document of a buyer (matched on the trimmed
-    /// buyer id). Returns how many were deleted. Rows extracted later are archived again, so
-    /// the source must erase too; cleaning keeps erased buyers out of cleaned/ and curated/.
+    /// buyer id). Returns how many were deleted. Nothing brings them back: [`Archive::archive_run`]
+    /// skips the rows of every buyer on the lake's erased list (and extract writes such rows
+    /// redacted). The whole erasure is `reviews_stages::erase::erase`.
     pub async fn erase_buyer(&self, buyer_id: &str) -> Result<u64, ArchiveError> {
         let key = buyer_id.trim();
         if key.is_empty() {
@@ -440,6 +454,17 @@ impl Archive {
             "buyer erased from the archive"
         );
         Ok(result.deleted_count)
+    }
+}
+
+/// The erasure workflow reaches the archive through this (the stages crate does not know
+/// MongoDB).
+#[async_trait::async_trait]
+impl reviews_stages::erase::ArchiveEraser for Archive {
+    async fn erase_buyer(&self, buyer_id: &str) -> Result<u64, reviews_stages::StageError> {
+        Archive::erase_buyer(self, buyer_id)
+            .await
+            .map_err(reviews_stages::StageError::from)
     }
 }
 

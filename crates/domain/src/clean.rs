@@ -199,7 +199,11 @@ impl Cleaner {
     pub fn check(&self, raw: &RawReview) -> Result<Review, Box<Rejected>> {
         self.validate(raw).map_err(|(reason, detail)| {
             Box::new(Rejected {
-                raw: raw.clone(),
+                raw: if reason == RejectReason::ErasedBuyer {
+                    raw.redacted()
+                } else {
+                    raw.clone()
+                },
                 reason,
                 detail,
             })
@@ -232,12 +236,23 @@ impl Cleaner {
     fn validate(&self, raw: &RawReview) -> Result<Review, (RejectReason, String)> {
         use RejectReason as R;
         if let Some(defect) = &raw.read_defect {
+            if raw.is_redacted() {
+                return Err((R::ErasedBuyer, String::new()));
+            }
             let reason = if defect.starts_with("invalid_utf8") {
                 R::InvalidUtf8
             } else {
                 R::MalformedRow
             };
             return Err((reason, defect.clone()));
+        }
+        // Before every other rule: an erased buyer's row is rejected for that reason alone, and
+        // its reject keeps nothing but the review id (see `check`).
+        if raw
+            .buyer_key()
+            .is_some_and(|b| self.erased_buyers.contains(b))
+        {
+            return Err((R::ErasedBuyer, String::new()));
         }
         let review_id = required_id(&raw.review_id, R::MissingReviewId, R::InvalidReviewId)?;
         let product_id = required_id(&raw.product_id, R::MissingProductId, R::InvalidProductId)?;
@@ -246,12 +261,6 @@ impl Cleaner {
             Some(b) if is_plausible_id(b) => Some(b.to_owned()),
             Some(b) => return Err((R::InvalidBuyerId, format!("buyer id {:?}", preview(b)))),
         };
-        if buyer_id
-            .as_ref()
-            .is_some_and(|b| self.erased_buyers.contains(b))
-        {
-            return Err((R::ErasedBuyer, "buyer asked for erasure".into()));
-        }
         let rating = parse_rating(&raw.rating)?;
         let review_date = self.parse_date(&raw.review_date)?;
         let helpful_votes = parse_votes(&raw.helpful_votes, "helpful_votes")?;
@@ -681,9 +690,28 @@ mod tests {
     #[test]
     fn erased_buyers_are_dropped() {
         let mut c = Cleaner::new("t", now()).with_erased_buyers(["C1".to_string()]);
-        assert!(
-            matches!(c.clean(&raw()), CleanOutcome::Rejected(ref r) if r.reason == RejectReason::ErasedBuyer)
-        );
+        let CleanOutcome::Rejected(r) = c.clean(&raw()) else {
+            panic!("an erased buyer's row is rejected")
+        };
+        assert_eq!(r.reason, RejectReason::ErasedBuyer);
+        // The reject keeps the review id only, whatever else is wrong with the row.
+        assert_eq!(r.raw, raw().redacted());
+        assert!(r.raw.buyer_id.is_none() && r.raw.text.is_none() && r.detail.is_empty());
+        let also_invalid = RawReview {
+            rating: Some("9".into()),
+            buyer_id: Some(" C1 ".into()),
+            ..raw()
+        };
+        let CleanOutcome::Rejected(r) = c.clean(&also_invalid) else {
+            panic!("rejected")
+        };
+        assert_eq!(r.reason, RejectReason::ErasedBuyer);
+        // A row redacted in raw/ (by extract or an erasure) is an erased_buyer reject too.
+        let mut plain = Cleaner::new("t", now());
+        let CleanOutcome::Rejected(r) = plain.clean(&raw().redacted()) else {
+            panic!("rejected")
+        };
+        assert_eq!(r.reason, RejectReason::ErasedBuyer);
     }
 
     #[test]

@@ -48,7 +48,36 @@ pub const RAW_FIELDS: [&str; 16] = [
     "read_defect",
 ];
 
+/// The `read_defect` of a raw row whose buyer asked for erasure: the row keeps its review id
+/// (and source position) only, so that every count of the run still adds up, and cleaning
+/// rejects it with reason `erased_buyer`.
+pub const ERASED_DEFECT: &str = "erased_buyer";
+
 impl RawReview {
+    /// The buyer id as cleaning compares it (trimmed), if any.
+    pub fn buyer_key(&self) -> Option<&str> {
+        self.buyer_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|b| !b.is_empty())
+    }
+
+    /// This row with everything but the review id and the source position removed, marked
+    /// [`ERASED_DEFECT`]: what the lake keeps of a row of an erased buyer.
+    pub fn redacted(&self) -> RawReview {
+        RawReview {
+            review_id: self.review_id.clone(),
+            source_position: self.source_position,
+            read_defect: Some(ERASED_DEFECT.to_owned()),
+            ..Default::default()
+        }
+    }
+
+    /// Whether this row is a redacted row of an erased buyer.
+    pub fn is_redacted(&self) -> bool {
+        self.read_defect.as_deref() == Some(ERASED_DEFECT)
+    }
+
     /// The field values in [`RAW_FIELDS`] order (missing values as empty strings).
     pub fn field_values(&self) -> [String; 16] {
         let s = |v: &Option<String>| v.clone().unwrap_or_default();

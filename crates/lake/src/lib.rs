@@ -101,6 +101,15 @@ pub trait Lake: Send + Sync {
     async fn list(&self, prefix: &str) -> Result<Vec<String>, LakeError>;
     /// Delete an object; deleting a missing object is not an error.
     async fn delete(&self, key: &str) -> Result<(), LakeError>;
+    /// Delete the earlier versions a versioned store keeps of an object after it was
+    /// overwritten or deleted (S3 with versioning on), so that rewriting an object really
+    /// removes what it held (an erasure). The current version stays; a deleted object loses
+    /// every version. Returns how many versions were removed; a store without versions has
+    /// none.
+    async fn delete_earlier_versions(&self, key: &str) -> Result<u64, LakeError> {
+        validate_key(key)?;
+        Ok(0)
+    }
     /// The absolute location of `key`, as a reader outside this process names it:
     /// `s3://BUCKET/PREFIX/KEY` on S3, the absolute file path on the local lake (what an
     /// Athena symlink listing or a DuckDB query reads). Does not check that the object exists.

@@ -230,6 +230,70 @@ impl Lake for S3Lake {
         Ok(())
     }
 
+    async fn delete_earlier_versions(&self, key: &str) -> Result<u64, LakeError> {
+        let full = self.full_key(key)?;
+        // (version id, is the latest, is a delete marker) of exactly this key.
+        let mut versions: Vec<(String, bool, bool)> = Vec::new();
+        let (mut key_marker, mut version_marker): (Option<String>, Option<String>) = (None, None);
+        loop {
+            let out = self
+                .client
+                .list_object_versions()
+                .bucket(&self.bucket)
+                .prefix(&full)
+                .set_key_marker(key_marker.take())
+                .set_version_id_marker(version_marker.take())
+                .send()
+                .await
+                .map_err(|e| s3_error("ListObjectVersions", key, e))?;
+            for v in out.versions() {
+                if v.key() == Some(full.as_str())
+                    && let Some(id) = v.version_id()
+                {
+                    versions.push((id.to_owned(), v.is_latest().unwrap_or(false), false));
+                }
+            }
+            for m in out.delete_markers() {
+                if m.key() == Some(full.as_str())
+                    && let Some(id) = m.version_id()
+                {
+                    versions.push((id.to_owned(), m.is_latest().unwrap_or(false), true));
+                }
+            }
+            if out.is_truncated() != Some(true) {
+                break;
+            }
+            key_marker = out.next_key_marker().map(str::to_owned);
+            version_marker = out.next_version_id_marker().map(str::to_owned);
+            if key_marker.is_none() {
+                break;
+            }
+        }
+        // An unversioned bucket lists the one current object with the version id "null".
+        let deleted_now = versions
+            .iter()
+            .any(|(_, latest, marker)| *latest && *marker);
+        // Data versions first, delete markers last: removing a marker first would bring the
+        // version under it back.
+        versions.sort_by_key(|(_, _, marker)| *marker);
+        let mut removed = 0;
+        for (id, latest, _) in versions {
+            if latest && !deleted_now {
+                continue;
+            }
+            self.client
+                .delete_object()
+                .bucket(&self.bucket)
+                .key(&full)
+                .version_id(&id)
+                .send()
+                .await
+                .map_err(|e| s3_error("DeleteObject", key, e))?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
     fn location(&self, key: &str) -> Result<String, LakeError> {
         Ok(format!("s3://{}/{}", self.bucket, self.full_key(key)?))
     }

@@ -254,7 +254,7 @@ async fn load_earlier_topics(
 }
 
 /// The bucket's products in id order, from its curated rows (sorted by product).
-fn product_directory(
+pub(crate) fn product_directory(
     bucket: u32,
     sorted: &[reviews_domain::schema::CuratedReview],
 ) -> ProductDirectory {

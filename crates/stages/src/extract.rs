@@ -143,6 +143,10 @@ where
     E: std::fmt::Display,
 {
     let started_at = run_started_at(lake.as_ref(), run, Utc::now()).await?;
+    // Rows of buyers who asked for erasure are written redacted (the review id only): raw/
+    // never holds them again, and every count of the run still adds up.
+    let erased = state::read_erased_buyers(lake.as_ref()).await?;
+    let mut redacted = 0u64;
     let part_rows = part_rows.max(1);
     progress.start("extract", rows.size_hint().1.map(|n| n as u64));
     let handle = tokio::runtime::Handle::current();
@@ -165,6 +169,12 @@ where
                     message: e.to_string(),
                     retryable: false,
                 })?;
+                let row = if row.buyer_key().is_some_and(|b| erased.contains(b)) {
+                    redacted += 1;
+                    row.redacted()
+                } else {
+                    row
+                };
                 batch.push(row);
                 count += 1;
                 in_part += 1;
@@ -195,7 +205,9 @@ where
     })?;
     remove_stale_raw_parts(lake.as_ref(), run, &keys).await?;
     progress.finish();
-    tracing::info!(run_id = %run, rows = count, parts = keys.len(), "extract done");
+    tracing::info!(
+        run_id = %run, rows = count, parts = keys.len(), redacted, "extract done"
+    );
     Ok(ExtractOutput {
         run_id: run.clone(),
         raw_keys: keys,

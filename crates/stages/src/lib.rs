@@ -5,6 +5,7 @@
 pub mod athena;
 pub mod bucket;
 pub mod carry;
+pub mod erase;
 pub mod error;
 pub mod eval;
 pub mod extract;
