@@ -20,7 +20,7 @@ locals {
     publish   = "validate the curated run, then move curated/_latest.json"
   }
   # Every function: the stages, any other function with an execution role of its own
-  # (local.function_grants, IAM section), and the API.
+  # (local.function_grants, IAM section: erase, infra/erasure.tf), and the API.
   function_names = { for s in concat(keys(local.function_grants), ["api"]) : s => "${local.prefix}-${s}" }
   zip_paths      = { for s in concat(keys(local.function_grants), ["api"]) : s => "${var.lambda_artifacts_dir}/reviews-${s}/bootstrap.zip" }
   log_group_arns = {
@@ -52,6 +52,11 @@ locals {
     transform = local.common_env
     score     = merge(local.common_env, { REVIEWS_MODEL_DIR = local.model_dir, ORT_DYLIB_PATH = local.ort_dylib_path })
     publish   = local.common_env
+    # Not a stage (infra/erasure.tf): it reads the archive writer's secret, as archive does.
+    erase = merge(local.common_env, {
+      REVIEWS_MONGO_SECRET_ID = aws_secretsmanager_secret.mongodb.name
+      REVIEWS_SECRET_TTL_SECS = tostring(var.secret_ttl_seconds)
+    })
   }
 }
 
@@ -127,9 +132,9 @@ locals {
   # Only extract fixes a run's base (state/runs/run=<id>/base.json, on the first attempt); the
   # others read it, and the write their shared run_base() would make if it were missing is
   # refused on purpose. Only extract takes the run lease; publish checks and releases it.
-  # Adding a function (e.g. erase): one entry here, then its lambda_function module with
-  # role_arn = aws_iam_role.function["<name>"].arn. scripts/infra-check.sh checks each entry
-  # against the matrix in infra/README.md.
+  # Adding a function (as erase): one entry here, then its lambda_function module with
+  # name = local.function_names["<name>"], role_arn = aws_iam_role.function["<name>"].arn.
+  # scripts/infra-check.sh checks each entry against the matrix in infra/README.md.
   function_grants = {
     extract = {
       secrets = ["postgres"] # the etl_reader URI (REVIEWS_PG_SECRET_ID)
@@ -239,6 +244,18 @@ locals {
           "curated/_athena/symlink.txt",  # the Athena listing of the live snapshot (athena.rs)
           "state/lease.json",             # released after the commit, or on the failure path
         ]
+      }
+    }
+    # The right to erasure (functions/erase, infra/erasure.tf; not a stage of the state machine):
+    # the erased list (compare-and-swap), the run lease, its journal, and every object of every
+    # data prefix of the lake (module.lake.data_prefixes) read, rewritten without the buyer,
+    # or deleted, with the manifests and run records that name a rewritten file.
+    erase = {
+      secrets = ["mongodb"] # the archive writer's URI (REVIEWS_MONGO_SECRET_ID): deletes the buyer's documents
+      lake = {
+        read   = ["raw/*", "rejects/*", "cleaned/*", "curated/*", "state/*"]
+        write  = ["raw/*", "rejects/*", "cleaned/*", "curated/*", "state/*"]
+        delete = ["raw/*", "rejects/*", "cleaned/*", "curated/*", "state/*"]
       }
     }
   }
@@ -508,8 +525,8 @@ resource "aws_iam_role_policy" "api" {
 }
 
 # Administrator: operates the state machine's executions (start, stop, redrive, inspect, map
-# runs), reads and queries the project's logs, reads its alarms, metrics and dashboard; reads
-# raw/ and rejects/ (to investigate rejected rows, DESIGN section 3). No write or delete on the
+# runs), starts an erasure (lambda:InvokeFunction of the erase function only), reads and queries
+# the project's logs, reads its alarms, metrics and dashboard; reads raw/ and rejects/ (to investigate rejected rows, DESIGN section 3). No write or delete on the
 # logs or the state machine (no definition update, no retention change, no deletion), no
 # cleaned/ or curated/, no secret value, no database, no key.
 data "aws_iam_policy_document" "assume_admin" {
@@ -529,7 +546,7 @@ data "aws_iam_policy_document" "assume_admin" {
 
 resource "aws_iam_role" "admin" {
   name                 = "${local.prefix}-${var.environment}-administrator"
-  description          = "Operates the pipeline: executions, logs (read), alarms; reads raw/ and rejects/"
+  description          = "Operates the pipeline: executions, erasures, logs (read), alarms; reads raw/ and rejects/"
   assume_role_policy   = data.aws_iam_policy_document.assume_admin.json
   max_session_duration = 3600
 }
@@ -606,6 +623,14 @@ data "aws_iam_policy_document" "admin" {
     sid       = "ReadDashboard"
     actions   = ["cloudwatch:GetDashboard"]
     resources = ["arn:${local.partition}:cloudwatch::${local.account_id}:dashboard/${aws_cloudwatch_dashboard.pipeline.dashboard_name}"]
+  }
+
+  # The right to erasure (infra/erasure.tf): invoking the erase function, no other function and
+  # no other Lambda action. Its log group is one of local.log_group_arns (ReadProjectLogs).
+  statement {
+    sid       = "StartErasure"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [local.function_arns["erase"]]
   }
 
   statement {
