@@ -117,6 +117,9 @@ locals {
     read   = ["s3:GetObject"] # also authorises HeadObject
     write  = ["s3:PutObject"] # single PUTs: the lake client never uploads in parts
     delete = ["s3:DeleteObject"]
+    # DeleteObject of one version: the earlier versions the versioned lake keeps of an object
+    # an erasure rewrote or deleted (crates/lake/src/s3.rs delete_earlier_versions)
+    purge = ["s3:DeleteObjectVersion"]
   }
 
   # What each function may do, read from its Rust code (functions/<name>, crates/stages,
@@ -125,7 +128,10 @@ locals {
   # run". Fields:
   #   secrets     database secrets whose value it reads (keys of local.database_secret_arns);
   #               also the only principals their resource policy lets read them (below)
-  #   lake        read (s3:GetObject), write (s3:PutObject), delete (s3:DeleteObject) key patterns
+  #   bucket      actions on the lake bucket itself beyond the s3:ListBucket every function has
+  #               (s3:ListBucketVersions: ListObjectVersions, to find the versions to purge)
+  #   lake        read (s3:GetObject), write (s3:PutObject), delete (s3:DeleteObject) and
+  #               purge (s3:DeleteObjectVersion: earlier versions) key patterns
   # Every function role also lists the whole lake bucket (s3:ListBucket without an s3:prefix
   # condition, data.aws_iam_policy_document.function below): the keys it reads that may not
   # exist yet ("none yet" comments) must answer 404, not 403.
@@ -138,6 +144,7 @@ locals {
   function_grants = {
     extract = {
       secrets = ["postgres"] # the etl_reader URI (REVIEWS_PG_SECRET_ID)
+      bucket  = []
       # lists raw/run=<id>/ (the parts of an earlier attempt, to delete those beyond this one's)
       lake = {
         read = [
@@ -158,6 +165,7 @@ locals {
     }
     archive = {
       secrets = ["mongodb"] # the archive writer's URI (REVIEWS_MONGO_SECRET_ID)
+      bucket  = []
       # lists raw/ (the backlog: every run with raw parts), raw/run=<id>/ (one run's parts) and
       # state/archived/ (the runs already archived)
       lake = {
@@ -170,6 +178,7 @@ locals {
     }
     transform = {
       secrets = []
+      bucket  = []
       # lists cleaned/run=<id>/, curated/run=<id>/, rejects/run=<id>/ (what an earlier attempt of
       # the run left; a legacy base's cleaned parts)
       lake = {
@@ -202,6 +211,7 @@ locals {
     }
     score = {
       secrets = []
+      bucket  = []
       lake = {
         read = [
           "state/runs/run=*/tasks/bucket=*.json", # its bucket's task
@@ -226,6 +236,7 @@ locals {
     }
     publish = {
       secrets = []
+      bucket  = []
       lake = {
         read = [
           "state/runs/run=*/plan.json",
@@ -250,12 +261,17 @@ locals {
     # the erased list (compare-and-swap), the run lease, its journal, and every object of every
     # data prefix of the lake (module.lake.data_prefixes) read, rewritten without the buyer,
     # or deleted, with the manifests and run records that name a rewritten file.
+    # The MongoDB secret: the archive writer's URI (REVIEWS_MONGO_SECRET_ID), to delete the
+    # buyer's documents. On the versioned lake, the earlier versions of every object it rewrote
+    # or deleted are deleted too (ListObjectVersions, then DeleteObject of each version id).
     erase = {
-      secrets = ["mongodb"] # the archive writer's URI (REVIEWS_MONGO_SECRET_ID): deletes the buyer's documents
+      secrets = ["mongodb"]
+      bucket  = ["s3:ListBucketVersions"]
       lake = {
         read   = ["raw/*", "rejects/*", "cleaned/*", "curated/*", "state/*"]
         write  = ["raw/*", "rejects/*", "cleaned/*", "curated/*", "state/*"]
         delete = ["raw/*", "rejects/*", "cleaned/*", "curated/*", "state/*"]
+        purge  = ["raw/*", "rejects/*", "cleaned/*", "curated/*", "state/*"]
       }
     }
   }
@@ -304,7 +320,17 @@ data "aws_iam_policy_document" "function" {
     resources = [module.lake.bucket_arn]
   }
 
-  # One statement per kind of object access the function has (read, write, delete).
+  # Actions on the lake bucket itself beyond listing (erase: s3:ListBucketVersions).
+  dynamic "statement" {
+    for_each = each.value.bucket
+    content {
+      sid       = "Lake${replace(statement.value, "s3:", "")}"
+      actions   = [statement.value]
+      resources = [module.lake.bucket_arn]
+    }
+  }
+
+  # One statement per kind of object access the function has (read, write, delete, purge).
   dynamic "statement" {
     for_each = each.value.lake
     content {

@@ -26,8 +26,9 @@ No Terraform provider can be downloaded here, so no `terraform init/validate`: i
        s3:ListBucket on the lake bucket without condition (S3 answers 404, not 403, for a missing
        key only then; no other bucket), only its own logs and environment; only extract reads
        the PostgreSQL secret, only archive and erase the MongoDB secret (SECRET_MATRIX), no other
-       role any secret; the erase function reads, writes and deletes under every data prefix of
-       the lake (modules/lake data_prefixes); every lambda_function module runs with its own
+       role any secret; the erase function reads, writes, deletes and purges (earlier versions:
+       s3:DeleteObjectVersion, s3:ListBucketVersions) under every data prefix of the lake
+       (modules/lake data_prefixes), no other function purges; every lambda_function module runs with its own
        role;
      - each database secret has a resource policy denying GetSecretValue to every principal but its
        functions' roles, and requests without TLS;
@@ -416,9 +417,12 @@ LAKE_MATRIX = {
                 "delete": ()},
     # The right-to-erasure function (infra/erasure.tf, local.function_grants["erase"]): every data
     # prefix (checked to be covered, each verb), also as one "<lake>/*" grant.
-    "erase": {v: ("",) for v in ("read", "write", "delete")},
+    # It alone also purges (s3:DeleteObjectVersion) the earlier versions of what it rewrote or
+    # deleted, found with s3:ListBucketVersions on the lake bucket ("list_versions").
+    "erase": dict({v: ("",) for v in ("read", "write", "delete", "purge")}, list_versions=True),
 }
-S3_VERB = {"s3:GetObject": "read", "s3:PutObject": "write", "s3:DeleteObject": "delete", "s3:ListBucket": "list"}
+S3_VERB = {"s3:GetObject": "read", "s3:PutObject": "write", "s3:DeleteObject": "delete", "s3:ListBucket": "list",
+           "s3:DeleteObjectVersion": "purge", "s3:ListBucketVersions": "list_versions"}
 LAKE_BUCKET = "${module.lake.bucket_arn}"
 # S3 answers 404 (NoSuchKey) to GetObject/HeadObject of a missing key only to a caller with
 # s3:ListBucket on the bucket, evaluated without an s3:prefix (a GetObject carries none): the lake
@@ -577,7 +581,8 @@ def eval_statements(doc, env, locals_):
         if "dynamic" in st:
             raise Unevaluable("dynamic blocks inside a statement")
         return {
-            "sid": re.sub(r'\$\{title\("(\w+)"\)\}', lambda m: m.group(1).title(), str(ev(attr(st, "sid", ""), env, locals_))),
+            "sid": re.sub(r'\$\{"(\w*)"\}', r"\1", re.sub(r'\$\{replace\("([^"]*)", "([^"]*)", "([^"]*)"\)\}', lambda m: m.group(1).replace(m.group(2), m.group(3)),
+                          re.sub(r'\$\{title\("(\w+)"\)\}', lambda m: m.group(1).title(), str(ev(attr(st, "sid", ""), env, locals_))))),
             "effect": ev(attr(st, "effect", "Allow"), env, locals_),
             "actions": [str(a) for a in ev(st.get("actions", []), env, locals_)],
             "not_actions": [str(a) for a in ev(st.get("not_actions", []), env, locals_)],
@@ -823,13 +828,18 @@ def check_iam_roles(tf):
                         bad.append(f"{s['sid']}: {a}")
                     elif verb == "list":
                         bad += list_problems(s)
+                    elif verb == "list_versions":
+                        if not matrix.get("list_versions"):
+                            bad.append(f"{s['sid']}: {a}: only erase lists the lake's object versions")
+                        if s["resources"] != [LAKE_BUCKET]:
+                            bad.append(f"{s['sid']}: {a} on {s['resources']}: only the lake bucket {LAKE_BUCKET}")
                     else:
                         for res in s["resources"]:
                             key = res[len(LAKE_BUCKET) + 1:] if res.startswith(LAKE_BUCKET + "/") else None
                             if key is None:
                                 bad.append(f"{s['sid']}: {a} on {res}, not a lake object")
-                            elif not within(key, matrix[verb]):
-                                bad.append(f"{s['sid']}: {verb} {key!r} beyond {matrix[verb] or 'nothing'}")
+                            elif not within(key, matrix.get(verb, ())):
+                                bad.append(f"{s['sid']}: {verb} {key!r} beyond {matrix.get(verb) or 'nothing'}")
                 elif a in ("logs:CreateLogStream", "logs:PutLogEvents"):
                     own = f'${{local.log_group_arns["{k}"]}}:*'
                     if s["resources"] != [own]:
@@ -852,13 +862,15 @@ def check_iam_roles(tf):
         if not any(lists_lake(s) for s in allows(r)):
             bad.append(f"lacks {LAKE_LIST_RULE}")
         if k == "erase":  # the scrub reaches every object: each data prefix of the lake, each verb
-            for verb in ("read", "write", "delete"):
+            for verb in ("read", "write", "delete", "purge"):
                 keys = {res[len(LAKE_BUCKET) + 1:] for s in allows(r) for a in s["actions"] if S3_VERB.get(a) == verb
                         for res in s["resources"] if res.startswith(LAKE_BUCKET + "/")}
                 short = [p for p in lake_prefixes if f"{p}*" not in keys and "*" not in keys]
                 if short:
                     bad.append(f"{verb} misses the lake's data prefixes {short} (modules/lake data_prefixes)")
-        verbs = sorted({S3_VERB[a] for s in allows(r) for a in s["actions"] if a in S3_VERB} - {"list"})
+            if not any("s3:ListBucketVersions" in s["actions"] for s in allows(r)):
+                bad.append("lacks s3:ListBucketVersions on the lake bucket (the versions to purge)")
+        verbs = sorted({S3_VERB[a] for s in allows(r) for a in s["actions"] if a in S3_VERB} - {"list", "list_versions"})
         check(not bad, f"IAM {r['label']}: lists the lake bucket (no condition), lake {'/'.join(verbs)} within its "
               "matrix row, own logs and environment, "
               f"X-Ray, VPC interfaces, secrets {sorted(SECRET_MATRIX.get(k, set())) or 'none'}", "; ".join(bad))

@@ -20,11 +20,13 @@ CHECK = Path(__file__).resolve().parent / "check_infra.py"
 
 MAIN = "main.tf"
 ERASE_GRANTS = '''    erase = {
-      secrets = ["mongodb"] # the archive writer's URI (REVIEWS_MONGO_SECRET_ID): deletes the buyer's documents
+      secrets = ["mongodb"]
+      bucket  = ["s3:ListBucketVersions"]
       lake = {
         read   = ["raw/*", "rejects/*", "cleaned/*", "curated/*", "state/*"]
         write  = ["raw/*", "rejects/*", "cleaned/*", "curated/*", "state/*"]
         delete = ["raw/*", "rejects/*", "cleaned/*", "curated/*", "state/*"]
+        purge  = ["raw/*", "rejects/*", "cleaned/*", "curated/*", "state/*"]
       }
     }
 '''
@@ -203,8 +205,7 @@ CASES = [
      "publish: has REVIEWS_SECRET_TTL_SECS but reads no secret"),
     # The erase function (infra/erasure.tf): an entry of local.function_grants like the stages'.
     ("erase reads the PostgreSQL secret too",
-     [(MAIN, 'secrets = ["mongodb"] # the archive writer\'s URI (REVIEWS_MONGO_SECRET_ID): deletes',
-       'secrets = ["mongodb", "postgres"] # the archive writer\'s URI (REVIEWS_MONGO_SECRET_ID): deletes')],
+     [(MAIN, ERASE_GRANTS, ERASE_GRANTS.replace('secrets = ["mongodb"]', 'secrets = ["mongodb", "postgres"]'))],
      "secret(s) ['postgres'] beyond ['mongodb']"),
     ("erase runs with archive's role",
      [(ERASE, 'aws_iam_role.function["erase"].arn', 'aws_iam_role.function["archive"].arn')],
@@ -216,6 +217,14 @@ CASES = [
      [(MAIN, 'delete = ["raw/*", "rejects/*", "cleaned/*", "curated/*", "state/*"]',
        'delete = ["raw/*", "rejects/*", "cleaned/*", "curated/*"]')],
      "delete misses the lake's data prefixes ['state/']"),
+    ("erase cannot find the versions to purge (no s3:ListBucketVersions)",
+     [(MAIN, ERASE_GRANTS, ERASE_GRANTS.replace('bucket  = ["s3:ListBucketVersions"]', 'bucket  = []'))],
+     "lacks s3:ListBucketVersions on the lake bucket"),
+    ("transform purges earlier versions too",
+     [(MAIN, "    transform = {\n      secrets = []\n      bucket  = []\n",
+       '    transform = {\n      secrets = []\n      bucket  = ["s3:ListBucketVersions"]\n'),
+      (MAIN, "        delete = [ # remove_stale_files:", '        purge = ["cleaned/run=*/*.parquet"]\n        delete = [ # remove_stale_files:')],
+     "LakePurge: purge 'cleaned/run=*/*.parquet' beyond nothing"),
     ("erase loses REVIEWS_SECRET_TTL_SECS",
      [(MAIN, '    erase = merge(local.common_env, {\n      REVIEWS_MONGO_SECRET_ID = aws_secretsmanager_secret.mongodb.name\n'
              '      REVIEWS_SECRET_TTL_SECS = tostring(var.secret_ttl_seconds)\n',
