@@ -615,9 +615,7 @@ DOC_REF = re.compile(r'^\$\{data\.aws_iam_policy_document\.(\w+)(?:\[(each\.key|
 
 def role_kind(moddir, name):
     if moddir == INFRA:
-        if name == "function":
-            return "function"
-        if name == "erase":
+        if name == "function":  # every function role comes from local.function_grants (erase's too)
             return "function"
         return {"api": "api", "admin": "admin", "analyst": "analyst"}.get(name, "other")
     if moddir == INFRA / "modules" / "state_machine":
@@ -669,7 +667,7 @@ def iam_model(tf):
                 for key, val in instances:
                     label = role_label(moddir, name, key)
                     kind = role_kind(moddir, name)
-                    fkey = key if name == "function" else ("erase" if name == "erase" else None)
+                    fkey = key if name == "function" else None
                     roles[(moddir, name, key)] = {"label": label, "kind": kind, "fkey": fkey, "statements": [],
                                                   "managed": []}
                     env = {"each.key": key, "each.value": val}

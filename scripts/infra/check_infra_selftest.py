@@ -31,6 +31,25 @@ ERASE_GRANTS = '''    erase = {
     }
 '''
 ERASE = "erasure.tf"
+SEPARATE_ERASE_ROLE = '''resource "aws_iam_role" "erase" {
+  name               = "${local.prefix}-${var.environment}-eraser"
+  assume_role_policy = data.aws_iam_policy_document.assume_lambda.json
+}
+
+data "aws_iam_policy_document" "erase" {
+  statement {
+    sid       = "ReadArchiveSecret"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [aws_secretsmanager_secret.mongodb.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "erase" {
+  name   = "eraser"
+  role   = aws_iam_role.erase.id
+  policy = data.aws_iam_policy_document.erase.json
+}
+'''
 ERASE_INVOKE = '''    actions   = ["lambda:InvokeFunction"]
     resources = [local.function_arns["erase"]]
 '''
@@ -213,6 +232,10 @@ CASES = [
     ("erase without its entry in local.function_grants (no role of its own)",
      [(MAIN, ERASE_GRANTS, "")],
      'its role ${aws_iam_role.function["erase"].arn} does not exist'),
+    ("erase gets a separate role again (outside local.function_grants)",
+     [(ERASE, 'role_arn     = aws_iam_role.function["erase"].arn', 'role_arn     = aws_iam_role.erase.arn'),
+      (ERASE, "module \"erase_function\" {", SEPARATE_ERASE_ROLE + "\nmodule \"erase_function\" {")],
+     "aws_iam_role.erase (ReadArchiveSecret): secret(s) ['mongodb'] beyond none"),
     ("erase cannot delete under state/ (its journal, the erased list's old versions)",
      [(MAIN, 'delete = ["raw/*", "rejects/*", "cleaned/*", "curated/*", "state/*"]',
        'delete = ["raw/*", "rejects/*", "cleaned/*", "curated/*"]')],
