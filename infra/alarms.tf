@@ -5,7 +5,7 @@
 resource "aws_cloudwatch_metric_alarm" "lambda_errors" {
   for_each            = local.function_names
   alarm_name          = "${each.value}-errors"
-  alarm_description   = "The ${each.key} function returned errors (for a stage: after the state machine's retries it fails the run; for the API: 5xx to the storefront). See its log group."
+  alarm_description   = lookup(local.errors_alarm_descriptions, each.key, "The ${each.key} function returned errors (for a stage: after the state machine's retries it fails the run; for the API: 5xx to the storefront). See its log group.")
   namespace           = "AWS/Lambda"
   metric_name         = "Errors"
   dimensions          = { FunctionName = each.value }
@@ -18,7 +18,7 @@ resource "aws_cloudwatch_metric_alarm" "lambda_errors" {
   alarm_actions       = [aws_sns_topic.alarms.arn]
   ok_actions          = [aws_sns_topic.alarms.arn]
 
-  depends_on = [module.stage, module.api_function]
+  depends_on = [module.stage, module.api_function, module.erase_function]
 }
 
 resource "aws_cloudwatch_metric_alarm" "lambda_throttles" {
@@ -36,7 +36,7 @@ resource "aws_cloudwatch_metric_alarm" "lambda_throttles" {
   treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.alarms.arn]
 
-  depends_on = [module.stage, module.api_function]
+  depends_on = [module.stage, module.api_function, module.erase_function]
 }
 
 resource "aws_cloudwatch_metric_alarm" "api_5xx" {

@@ -20,7 +20,7 @@ locals {
     publish   = "validate the curated run, then move curated/_latest.json"
   }
   # Every function: the stages, any other function with an execution role of its own
-  # (local.function_grants, IAM section), and the API.
+  # (local.function_grants, IAM section: erase, infra/erasure.tf), and the API.
   function_names = { for s in concat(keys(local.function_grants), ["api"]) : s => "${local.prefix}-${s}" }
   zip_paths      = { for s in concat(keys(local.function_grants), ["api"]) : s => "${var.lambda_artifacts_dir}/reviews-${s}/bootstrap.zip" }
   log_group_arns = {
@@ -52,6 +52,11 @@ locals {
     transform = local.common_env
     score     = merge(local.common_env, { REVIEWS_MODEL_DIR = local.model_dir, ORT_DYLIB_PATH = local.ort_dylib_path })
     publish   = local.common_env
+    # Not a stage (infra/erasure.tf): it reads the archive writer's secret, as archive does.
+    erase = merge(local.common_env, {
+      REVIEWS_MONGO_SECRET_ID = aws_secretsmanager_secret.mongodb.name
+      REVIEWS_SECRET_TTL_SECS = tostring(var.secret_ttl_seconds)
+    })
   }
 }
 
@@ -112,6 +117,9 @@ locals {
     read   = ["s3:GetObject"] # also authorises HeadObject
     write  = ["s3:PutObject"] # single PUTs: the lake client never uploads in parts
     delete = ["s3:DeleteObject"]
+    # DeleteObject of one version: the earlier versions the versioned lake keeps of an object
+    # an erasure rewrote or deleted (crates/lake/src/s3.rs delete_earlier_versions)
+    purge = ["s3:DeleteObjectVersion"]
   }
 
   # What each function may do, read from its Rust code (functions/<name>, crates/stages,
@@ -120,19 +128,23 @@ locals {
   # run". Fields:
   #   secrets     database secrets whose value it reads (keys of local.database_secret_arns);
   #               also the only principals their resource policy lets read them (below)
-  #   lake        read (s3:GetObject), write (s3:PutObject), delete (s3:DeleteObject) key patterns
+  #   bucket      actions on the lake bucket itself beyond the s3:ListBucket every function has
+  #               (s3:ListBucketVersions: ListObjectVersions, to find the versions to purge)
+  #   lake        read (s3:GetObject), write (s3:PutObject), delete (s3:DeleteObject) and
+  #               purge (s3:DeleteObjectVersion: earlier versions) key patterns
   # Every function role also lists the whole lake bucket (s3:ListBucket without an s3:prefix
   # condition, data.aws_iam_policy_document.function below): the keys it reads that may not
   # exist yet ("none yet" comments) must answer 404, not 403.
   # Only extract fixes a run's base (state/runs/run=<id>/base.json, on the first attempt); the
   # others read it, and the write their shared run_base() would make if it were missing is
   # refused on purpose. Only extract takes the run lease; publish checks and releases it.
-  # Adding a function (e.g. erase): one entry here, then its lambda_function module with
-  # role_arn = aws_iam_role.function["<name>"].arn. scripts/infra-check.sh checks each entry
-  # against the matrix in infra/README.md.
+  # Adding a function (as erase): one entry here, then its lambda_function module with
+  # name = local.function_names["<name>"], role_arn = aws_iam_role.function["<name>"].arn.
+  # scripts/infra-check.sh checks each entry against the matrix in infra/README.md.
   function_grants = {
     extract = {
       secrets = ["postgres"] # the etl_reader URI (REVIEWS_PG_SECRET_ID)
+      bucket  = []
       # lists raw/run=<id>/ (the parts of an earlier attempt, to delete those beyond this one's)
       lake = {
         read = [
@@ -153,6 +165,7 @@ locals {
     }
     archive = {
       secrets = ["mongodb"] # the archive writer's URI (REVIEWS_MONGO_SECRET_ID)
+      bucket  = []
       # lists raw/ (the backlog: every run with raw parts), raw/run=<id>/ (one run's parts) and
       # state/archived/ (the runs already archived)
       lake = {
@@ -165,6 +178,7 @@ locals {
     }
     transform = {
       secrets = []
+      bucket  = []
       # lists cleaned/run=<id>/, curated/run=<id>/, rejects/run=<id>/ (what an earlier attempt of
       # the run left; a legacy base's cleaned parts)
       lake = {
@@ -197,6 +211,7 @@ locals {
     }
     score = {
       secrets = []
+      bucket  = []
       lake = {
         read = [
           "state/runs/run=*/tasks/bucket=*.json", # its bucket's task
@@ -221,6 +236,7 @@ locals {
     }
     publish = {
       secrets = []
+      bucket  = []
       lake = {
         read = [
           "state/runs/run=*/plan.json",
@@ -239,6 +255,23 @@ locals {
           "curated/_athena/symlink.txt",  # the Athena listing of the live snapshot (athena.rs)
           "state/lease.json",             # released after the commit, or on the failure path
         ]
+      }
+    }
+    # The right to erasure (functions/erase, infra/erasure.tf; not a stage of the state machine):
+    # the erased list (compare-and-swap), the run lease, its journal, and every object of every
+    # data prefix of the lake (module.lake.data_prefixes) read, rewritten without the buyer,
+    # or deleted, with the manifests and run records that name a rewritten file.
+    # The MongoDB secret: the archive writer's URI (REVIEWS_MONGO_SECRET_ID), to delete the
+    # buyer's documents. On the versioned lake, the earlier versions of every object it rewrote
+    # or deleted are deleted too (ListObjectVersions, then DeleteObject of each version id).
+    erase = {
+      secrets = ["mongodb"]
+      bucket  = ["s3:ListBucketVersions"]
+      lake = {
+        read   = ["raw/*", "rejects/*", "cleaned/*", "curated/*", "state/*"]
+        write  = ["raw/*", "rejects/*", "cleaned/*", "curated/*", "state/*"]
+        delete = ["raw/*", "rejects/*", "cleaned/*", "curated/*", "state/*"]
+        purge  = ["raw/*", "rejects/*", "cleaned/*", "curated/*", "state/*"]
       }
     }
   }
@@ -287,7 +320,17 @@ data "aws_iam_policy_document" "function" {
     resources = [module.lake.bucket_arn]
   }
 
-  # One statement per kind of object access the function has (read, write, delete).
+  # Actions on the lake bucket itself beyond listing (erase: s3:ListBucketVersions).
+  dynamic "statement" {
+    for_each = each.value.bucket
+    content {
+      sid       = "Lake${replace(statement.value, "s3:", "")}"
+      actions   = [statement.value]
+      resources = [module.lake.bucket_arn]
+    }
+  }
+
+  # One statement per kind of object access the function has (read, write, delete, purge).
   dynamic "statement" {
     for_each = each.value.lake
     content {
@@ -508,8 +551,8 @@ resource "aws_iam_role_policy" "api" {
 }
 
 # Administrator: operates the state machine's executions (start, stop, redrive, inspect, map
-# runs), reads and queries the project's logs, reads its alarms, metrics and dashboard; reads
-# raw/ and rejects/ (to investigate rejected rows, DESIGN section 3). No write or delete on the
+# runs), starts an erasure (lambda:InvokeFunction of the erase function only), reads and queries
+# the project's logs, reads its alarms, metrics and dashboard; reads raw/ and rejects/ (to investigate rejected rows, DESIGN section 3). No write or delete on the
 # logs or the state machine (no definition update, no retention change, no deletion), no
 # cleaned/ or curated/, no secret value, no database, no key.
 data "aws_iam_policy_document" "assume_admin" {
@@ -529,7 +572,7 @@ data "aws_iam_policy_document" "assume_admin" {
 
 resource "aws_iam_role" "admin" {
   name                 = "${local.prefix}-${var.environment}-administrator"
-  description          = "Operates the pipeline: executions, logs (read), alarms; reads raw/ and rejects/"
+  description          = "Operates the pipeline: executions, erasures, logs (read), alarms; reads raw/ and rejects/"
   assume_role_policy   = data.aws_iam_policy_document.assume_admin.json
   max_session_duration = 3600
 }
@@ -606,6 +649,14 @@ data "aws_iam_policy_document" "admin" {
     sid       = "ReadDashboard"
     actions   = ["cloudwatch:GetDashboard"]
     resources = ["arn:${local.partition}:cloudwatch::${local.account_id}:dashboard/${aws_cloudwatch_dashboard.pipeline.dashboard_name}"]
+  }
+
+  # The right to erasure (infra/erasure.tf): invoking the erase function, no other function and
+  # no other Lambda action. Its log group is one of local.log_group_arns (ReadProjectLogs).
+  statement {
+    sid       = "StartErasure"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [local.function_arns["erase"]]
   }
 
   statement {

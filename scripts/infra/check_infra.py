@@ -25,19 +25,22 @@ No Terraform provider can be downloaded here, so no `terraform init/validate`: i
      - one role per function: each stage's lake object access within its row of LAKE_MATRIX, and
        s3:ListBucket on the lake bucket without condition (S3 answers 404, not 403, for a missing
        key only then; no other bucket), only its own logs and environment; only extract reads
-       the PostgreSQL secret, only archive (or an erase function) the MongoDB secret
-       (SECRET_MATRIX), no other role any secret; every lambda_function module runs with its own
+       the PostgreSQL secret, only archive and erase the MongoDB secret (SECRET_MATRIX), no other
+       role any secret; the erase function reads, writes, deletes and purges (earlier versions:
+       s3:DeleteObjectVersion, s3:ListBucketVersions) under every data prefix of the lake
+       (modules/lake data_prefixes), no other function purges; every lambda_function module runs with its own
        role;
      - each database secret has a resource policy denying GetSecretValue to every principal but its
        functions' roles, and requests without TLS;
      - the API role reaches nothing of the lake but s3:GetObject on curated/ and s3:ListBucket of
        the lake bucket without condition (plus its own logs, traces and env decryption); the
-       administrator operates executions and reads logs (no states:/logs: write or delete), reads
-       raw/ and rejects/, no cleaned/, curated/ or secret;
+       administrator operates executions, reads the logs of every function (no states:/logs: write
+       or delete), invokes the erase function (lambda:InvokeFunction on its ARN, no other Lambda
+       action or function), reads raw/ and rejects/, no cleaned/, curated/ or secret;
   6a. the extract function alone gets the PostgreSQL CA bundle layer (var.postgres_ca_bundle
      zipped by archive_file as postgres-ca/ca-bundle.pem) and REVIEWS_PG_SSLROOTCERT naming its
      mounted path /opt/postgres-ca/ca-bundle.pem; REVIEWS_SECRET_TTL_SECS (var.secret_ttl_seconds)
-     goes to extract and archive, to no function that reads no secret;
+     goes to every function that reads a secret (extract, archive, erase), to no other;
   6b. the alarms exist (function errors and throttles, API 5xx and p99 latency, failed, timed-out
      and aborted executions, no publish for N hours), each with an action, and a dashboard;
   7. secrets have no value in Terraform (no aws_secretsmanager_secret_version, nothing secret in
@@ -412,11 +415,14 @@ LAKE_MATRIX = {
     "publish": {"read": ("state/", "curated/"),
                 "write": ("curated/_latest.json", "curated/run=", "curated/_athena/", "state/lease.json"),
                 "delete": ()},
-    # The right-to-erasure function (infra/erasure.tf, when present): every prefix, also as one
-    # "<lake>/*" grant.
-    "erase": {v: ("",) for v in ("read", "write", "delete")},
+    # The right-to-erasure function (infra/erasure.tf, local.function_grants["erase"]): every data
+    # prefix (checked to be covered, each verb), also as one "<lake>/*" grant.
+    # It alone also purges (s3:DeleteObjectVersion) the earlier versions of what it rewrote or
+    # deleted, found with s3:ListBucketVersions on the lake bucket ("list_versions").
+    "erase": dict({v: ("",) for v in ("read", "write", "delete", "purge")}, list_versions=True),
 }
-S3_VERB = {"s3:GetObject": "read", "s3:PutObject": "write", "s3:DeleteObject": "delete", "s3:ListBucket": "list"}
+S3_VERB = {"s3:GetObject": "read", "s3:PutObject": "write", "s3:DeleteObject": "delete", "s3:ListBucket": "list",
+           "s3:DeleteObjectVersion": "purge", "s3:ListBucketVersions": "list_versions"}
 LAKE_BUCKET = "${module.lake.bucket_arn}"
 # S3 answers 404 (NoSuchKey) to GetObject/HeadObject of a missing key only to a caller with
 # s3:ListBucket on the bucket, evaluated without an s3:prefix (a GetObject carries none): the lake
@@ -433,6 +439,14 @@ ADMIN_STATES = {"states:StartExecution", "states:StopExecution", "states:Describ
 ADMIN_LOGS = {"logs:FilterLogEvents", "logs:GetLogEvents", "logs:DescribeLogStreams", "logs:DescribeLogGroups",
               "logs:StartQuery", "logs:StopQuery", "logs:GetQueryResults", "logs:DescribeQueries",
               "logs:GetLogGroupFields"}
+# The administrator's only Lambda grant: starting an erasure (infra/erasure.tf), lambda:InvokeFunction
+# of the erase function's unqualified ARN (local.function_arns["erase"]), no other function, no
+# other lambda: action.
+ADMIN_LAMBDA = {"lambda:InvokeFunction"}
+ERASE_ARNS = {'${local.function_arns["erase"]}', "${module.erase_function.arn}"}
+# The administrator's log reads (GetLogEvents, FilterLogEvents, ...) must reach every function's log
+# group: all of local.log_group_arns, or each one by name.
+ADMIN_LOG_READS = {"logs:FilterLogEvents", "logs:GetLogEvents"}
 ADMIN_NEEDS = {"states:StartExecution", "states:StopExecution", "states:DescribeExecution", "states:ListExecutions",
                "states:DescribeMapRun", "states:RedriveExecution", "logs:FilterLogEvents", "logs:GetLogEvents",
                "logs:StartQuery", "logs:GetQueryResults"}
@@ -567,7 +581,8 @@ def eval_statements(doc, env, locals_):
         if "dynamic" in st:
             raise Unevaluable("dynamic blocks inside a statement")
         return {
-            "sid": re.sub(r'\$\{title\("(\w+)"\)\}', lambda m: m.group(1).title(), str(ev(attr(st, "sid", ""), env, locals_))),
+            "sid": re.sub(r'\$\{"(\w*)"\}', r"\1", re.sub(r'\$\{replace\("([^"]*)", "([^"]*)", "([^"]*)"\)\}', lambda m: m.group(1).replace(m.group(2), m.group(3)),
+                          re.sub(r'\$\{title\("(\w+)"\)\}', lambda m: m.group(1).title(), str(ev(attr(st, "sid", ""), env, locals_))))),
             "effect": ev(attr(st, "effect", "Allow"), env, locals_),
             "actions": [str(a) for a in ev(st.get("actions", []), env, locals_)],
             "not_actions": [str(a) for a in ev(st.get("not_actions", []), env, locals_)],
@@ -600,9 +615,7 @@ DOC_REF = re.compile(r'^\$\{data\.aws_iam_policy_document\.(\w+)(?:\[(each\.key|
 
 def role_kind(moddir, name):
     if moddir == INFRA:
-        if name == "function":
-            return "function"
-        if name == "erase":
+        if name == "function":  # every function role comes from local.function_grants (erase's too)
             return "function"
         return {"api": "api", "admin": "admin", "analyst": "analyst"}.get(name, "other")
     if moddir == INFRA / "modules" / "state_machine":
@@ -654,7 +667,7 @@ def iam_model(tf):
                 for key, val in instances:
                     label = role_label(moddir, name, key)
                     kind = role_kind(moddir, name)
-                    fkey = key if name == "function" else ("erase" if name == "erase" else None)
+                    fkey = key if name == "function" else None
                     roles[(moddir, name, key)] = {"label": label, "kind": kind, "fkey": fkey, "statements": [],
                                                   "managed": []}
                     env = {"each.key": key, "each.value": val}
@@ -794,6 +807,8 @@ def check_iam_roles(tf):
     check(not bad, "IAM: only extract reads the PostgreSQL secret, only archive (and erase) the MongoDB secret; "
           "no other role reads a secret", "; ".join(bad))
 
+    lake_locals = module_locals(module_dirs(tf).get(INFRA / "modules" / "lake", []))
+    lake_prefixes = [str(x) for x in flat(lake_locals.get("data_prefixes", []))]
     # Each function role: the lake within its row of LAKE_MATRIX, and nothing but its own logs,
     # its own environment, X-Ray, the VPC network interfaces and its secret.
     for r in sorted(by_kind.get("function", []), key=lambda r: r["label"]):
@@ -811,13 +826,18 @@ def check_iam_roles(tf):
                         bad.append(f"{s['sid']}: {a}")
                     elif verb == "list":
                         bad += list_problems(s)
+                    elif verb == "list_versions":
+                        if not matrix.get("list_versions"):
+                            bad.append(f"{s['sid']}: {a}: only erase lists the lake's object versions")
+                        if s["resources"] != [LAKE_BUCKET]:
+                            bad.append(f"{s['sid']}: {a} on {s['resources']}: only the lake bucket {LAKE_BUCKET}")
                     else:
                         for res in s["resources"]:
                             key = res[len(LAKE_BUCKET) + 1:] if res.startswith(LAKE_BUCKET + "/") else None
                             if key is None:
                                 bad.append(f"{s['sid']}: {a} on {res}, not a lake object")
-                            elif not within(key, matrix[verb]):
-                                bad.append(f"{s['sid']}: {verb} {key!r} beyond {matrix[verb] or 'nothing'}")
+                            elif not within(key, matrix.get(verb, ())):
+                                bad.append(f"{s['sid']}: {verb} {key!r} beyond {matrix.get(verb) or 'nothing'}")
                 elif a in ("logs:CreateLogStream", "logs:PutLogEvents"):
                     own = f'${{local.log_group_arns["{k}"]}}:*'
                     if s["resources"] != [own]:
@@ -839,7 +859,16 @@ def check_iam_roles(tf):
                     bad.append(f"{s['sid']}: action not in a function's matrix: {a}")
         if not any(lists_lake(s) for s in allows(r)):
             bad.append(f"lacks {LAKE_LIST_RULE}")
-        verbs = sorted({S3_VERB[a] for s in allows(r) for a in s["actions"] if a in S3_VERB} - {"list"})
+        if k == "erase":  # the scrub reaches every object: each data prefix of the lake, each verb
+            for verb in ("read", "write", "delete", "purge"):
+                keys = {res[len(LAKE_BUCKET) + 1:] for s in allows(r) for a in s["actions"] if S3_VERB.get(a) == verb
+                        for res in s["resources"] if res.startswith(LAKE_BUCKET + "/")}
+                short = [p for p in lake_prefixes if f"{p}*" not in keys and "*" not in keys]
+                if short:
+                    bad.append(f"{verb} misses the lake's data prefixes {short} (modules/lake data_prefixes)")
+            if not any("s3:ListBucketVersions" in s["actions"] for s in allows(r)):
+                bad.append("lacks s3:ListBucketVersions on the lake bucket (the versions to purge)")
+        verbs = sorted({S3_VERB[a] for s in allows(r) for a in s["actions"] if a in S3_VERB} - {"list", "list_versions"})
         check(not bad, f"IAM {r['label']}: lists the lake bucket (no condition), lake {'/'.join(verbs)} within its "
               "matrix row, own logs and environment, "
               f"X-Ray, VPC interfaces, secrets {sorted(SECRET_MATRIX.get(k, set())) or 'none'}", "; ".join(bad))
@@ -989,12 +1018,13 @@ def check_function_layers_env(tf):
     bad = []
     for f, e in sorted(envs.items()):
         v = e.get("REVIEWS_SECRET_TTL_SECS")
-        if f in ("extract", "archive") and v != "${tostring(var.secret_ttl_seconds)}":
+        if (f in ("extract", "archive") or SECRET_MATRIX.get(f)) and v != "${tostring(var.secret_ttl_seconds)}":
             bad.append(f"{f}: REVIEWS_SECRET_TTL_SECS is {v!r}, not tostring(var.secret_ttl_seconds)")
         if f not in ("extract", "archive") and not SECRET_MATRIX.get(f) and v is not None:
             bad.append(f"{f}: has REVIEWS_SECRET_TTL_SECS but reads no secret")
     check({"extract", "archive"} <= set(envs) and not bad,
-          "REVIEWS_SECRET_TTL_SECS (var.secret_ttl_seconds) for extract and archive, for no function without a secret",
+          "REVIEWS_SECRET_TTL_SECS (var.secret_ttl_seconds) for extract, archive (and erase): every function that reads "
+          "a secret, for no function without one",
           "; ".join(bad))
 
 
@@ -1104,11 +1134,21 @@ def check_iam(tf):
     admin = roles.get((INFRA, "admin", None))
     statements = [s for s in (admin or {}).get("statements", []) if s["effect"] == "Allow"]
     actions = {a for st in statements for a in st["actions"]}
+    infra_locals = module_locals(module_dirs(tf).get(INFRA, []))
+    grants = infra_locals.get("function_grants")
+    functions = sorted(set(grants) if isinstance(grants, dict) else set()) + ["api"]
     for st in statements:
         for a in st["actions"]:
             svc = a.split(":", 1)[0]
-            if svc in ("secretsmanager", "kms", "lambda", "iam", "ec2") or svc == "*":
+            if svc in ("secretsmanager", "kms", "iam", "ec2") or svc == "*":
                 bad.append(f"{st['sid']}: {a}")
+            if svc == "lambda":
+                if a not in ADMIN_LAMBDA:
+                    bad.append(f"{st['sid']}: {a} (the administrator's only Lambda action is lambda:InvokeFunction "
+                               "of the erase function)")
+                elif set(st["resources"]) - ERASE_ARNS:
+                    bad.append(f"{st['sid']}: {a} on {sorted(set(st['resources']) - ERASE_ARNS)}: the administrator "
+                               f"invokes the erase function only ({sorted(ERASE_ARNS)})")
             if svc == "states" and a not in ADMIN_STATES:
                 bad.append(f"{st['sid']}: {a} (not an operator action: writes or deletes the state machine, or unlisted)")
             if svc == "logs" and a not in ADMIN_LOGS:
@@ -1129,8 +1169,21 @@ def check_iam(tf):
                         bad.append(f"{st['sid']}: {a} on {r}, not the pipeline's state machine, executions or map runs")
     if ADMIN_NEEDS - actions:
         bad.append(f"lacks operator actions {sorted(ADMIN_NEEDS - actions)}")
+    if "erase" in functions and not any("lambda:InvokeFunction" in st["actions"] and set(st["resources"]) & ERASE_ARNS
+                                        for st in statements):
+        bad.append("lacks lambda:InvokeFunction of the erase function (the administrator starts erasures)")
+    # Log reads reach every function's log group (the erase function's too).
+    log_res = [r for st in statements if ADMIN_LOG_READS <= set(st["actions"]) for r in st["resources"]]
+    every = any(re.search(r"for (\w+) in values\(local\.log_group_arns\) : \\?\"\$\{\1\}:\*\\?\"", r) for r in log_res)
+    missing = [f for f in functions if not every
+               and f'${{local.log_group_arns["{f}"]}}:*' not in log_res
+               and not (f == "erase" and "${module.erase_function.log_group_arn}:*" in log_res)]
+    if missing:
+        bad.append(f"reads no log of the function(s) {missing} ({sorted(ADMIN_LOG_READS)} on every "
+                   "local.log_group_arns group)")
     check(admin is not None and not bad,
-          "administrator: start/stop/redrive/inspect executions and map runs, read and query logs, alarms; raw/ and "
+          "administrator: start/stop/redrive/inspect executions and map runs, invoke the erase function (no other "
+          "Lambda), read and query every function's logs, alarms; raw/ and "
           "rejects/ read; no write or delete on logs or the state machine, no cleaned/, curated/, secret or key",
           "; ".join(bad))
 

@@ -4,10 +4,9 @@
 Each case copies infra/ to a temporary directory, breaks one thing on purpose (a stage role that
 gets a secret, an attached managed policy, states:* for the administrator, a secret without its
 resource policy, a stage role without its unconditioned s3:ListBucket of the lake, the CA
-bundle layer on another function than extract, ...), runs check_infra.py --no-checkov --infra <copy>, and expects it to fail
-with a message naming the rule. The last cases add an erase function the way infra/erasure.tf
-would (one entry in local.function_grants, one lambda_function module) and expect the check to
-pass. The copy is `terraform fmt`-ed after each edit when terraform is installed, so only the
+bundle layer on another function than extract, the administrator invoking another function than
+erase, the erase function without its entry in local.function_grants, ...), runs check_infra.py
+--no-checkov --infra <copy>, and expects it to fail with a message naming the rule. The copy is `terraform fmt`-ed after each edit when terraform is installed, so only the
 broken rule fails. Exit status 1 when a case does not behave; the last line is 'N passed, N failed'.
 """
 import shutil
@@ -20,34 +19,39 @@ ROOT = Path(__file__).resolve().parents[2]
 CHECK = Path(__file__).resolve().parent / "check_infra.py"
 
 MAIN = "main.tf"
-ERASE_GRANTS = '''  function_grants = {
-    erase = {
+ERASE_GRANTS = '''    erase = {
       secrets = ["mongodb"]
+      bucket  = ["s3:ListBucketVersions"]
       lake = {
         read   = ["raw/*", "rejects/*", "cleaned/*", "curated/*", "state/*"]
         write  = ["raw/*", "rejects/*", "cleaned/*", "curated/*", "state/*"]
         delete = ["raw/*", "rejects/*", "cleaned/*", "curated/*", "state/*"]
+        purge  = ["raw/*", "rejects/*", "cleaned/*", "curated/*", "state/*"]
       }
     }
 '''
-ERASE_MODULE = '''
-module "erase_function" {
-  source = "./modules/lambda_function"
-
-  name                   = local.function_names["erase"]
-  description            = "Right to erasure"
-  zip_path               = local.zip_paths["erase"]
-  role_arn               = ERASE_ROLE
-  architecture           = var.lambda_architecture
-  memory_mb              = 512
-  timeout_s              = 300
-  reserved_concurrency   = 1
-  environment            = merge(local.common_env, { REVIEWS_MONGO_SECRET_ID = aws_secretsmanager_secret.mongodb.name })
-  vpc_subnet_ids         = var.vpc_subnet_ids
-  vpc_security_group_ids = var.vpc_security_group_ids
-  kms_key_arn            = module.kms.key_arn
-  log_retention_days     = var.log_retention_days
+ERASE = "erasure.tf"
+SEPARATE_ERASE_ROLE = '''resource "aws_iam_role" "erase" {
+  name               = "${local.prefix}-${var.environment}-eraser"
+  assume_role_policy = data.aws_iam_policy_document.assume_lambda.json
 }
+
+data "aws_iam_policy_document" "erase" {
+  statement {
+    sid       = "ReadArchiveSecret"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [aws_secretsmanager_secret.mongodb.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "erase" {
+  name   = "eraser"
+  role   = aws_iam_role.erase.id
+  policy = data.aws_iam_policy_document.erase.json
+}
+'''
+ERASE_INVOKE = '''    actions   = ["lambda:InvokeFunction"]
+    resources = [local.function_arns["erase"]]
 '''
 VPC_ATTACHMENT = '''
 resource "aws_iam_role_policy_attachment" "score_vpc" {
@@ -94,7 +98,7 @@ CASES = [
      [(MAIN, 'secrets = ["postgres"] #', 'secrets = ["postgres", "mongodb"] #')],
      "secret(s) ['mongodb'] beyond ['postgres']"),
     ("archive loses its secret",
-     [(MAIN, 'secrets = ["mongodb"] #', 'secrets = [] #')],
+     [(MAIN, '    archive = {\n      secrets = ["mongodb"] #', '    archive = {\n      secrets = [] #')],
      "lacks its secret"),
     ("score gets AWSLambdaVPCAccessExecutionRole attached (logs and ec2 on \"*\")",
      [(MAIN, "# Each database secret:", VPC_ATTACHMENT + "\n# Each database secret:")],
@@ -212,25 +216,65 @@ CASES = [
     ("archive loses REVIEWS_SECRET_TTL_SECS",
      [(MAIN, "      REVIEWS_MONGO_SECRET_ID = aws_secretsmanager_secret.mongodb.name\n"
              "      REVIEWS_SECRET_TTL_SECS = tostring(var.secret_ttl_seconds)\n",
-       "      REVIEWS_MONGO_SECRET_ID = aws_secretsmanager_secret.mongodb.name\n")],
+       "      REVIEWS_MONGO_SECRET_ID = aws_secretsmanager_secret.mongodb.name\n", 1)],
      "archive: REVIEWS_SECRET_TTL_SECS is None"),
     ("publish gets REVIEWS_SECRET_TTL_SECS",
      [(MAIN, "    publish   = local.common_env\n",
        "    publish   = merge(local.common_env, { REVIEWS_SECRET_TTL_SECS = tostring(var.secret_ttl_seconds) })\n")],
      "publish: has REVIEWS_SECRET_TTL_SECS but reads no secret"),
-    # Tolerated: an erase function with its own role (every lake prefix, the MongoDB secret).
-    ("an erase function with its own role (as infra/erasure.tf would add it)",
-     [(MAIN, "  function_grants = {\n", ERASE_GRANTS),
-      ("erasure.tf", None, ERASE_MODULE.replace("ERASE_ROLE", 'aws_iam_role.function["erase"].arn'))],
-     None),
-    ("an erase function that reads the PostgreSQL secret",
-     [(MAIN, "  function_grants = {\n", ERASE_GRANTS.replace('["mongodb"]', '["mongodb", "postgres"]')),
-      ("erasure.tf", None, ERASE_MODULE.replace("ERASE_ROLE", 'aws_iam_role.function["erase"].arn'))],
+    # The erase function (infra/erasure.tf): an entry of local.function_grants like the stages'.
+    ("erase reads the PostgreSQL secret too",
+     [(MAIN, ERASE_GRANTS, ERASE_GRANTS.replace('secrets = ["mongodb"]', 'secrets = ["mongodb", "postgres"]'))],
      "secret(s) ['postgres'] beyond ['mongodb']"),
-    ("an erase function running with archive's role",
-     [(MAIN, "  function_grants = {\n", ERASE_GRANTS),
-      ("erasure.tf", None, ERASE_MODULE.replace("ERASE_ROLE", 'aws_iam_role.function["archive"].arn'))],
+    ("erase runs with archive's role",
+     [(ERASE, 'aws_iam_role.function["erase"].arn', 'aws_iam_role.function["archive"].arn')],
      "role of its own"),
+    ("erase without its entry in local.function_grants (no role of its own)",
+     [(MAIN, ERASE_GRANTS, "")],
+     'its role ${aws_iam_role.function["erase"].arn} does not exist'),
+    ("erase gets a separate role again (outside local.function_grants)",
+     [(ERASE, 'role_arn     = aws_iam_role.function["erase"].arn', 'role_arn     = aws_iam_role.erase.arn'),
+      (ERASE, "module \"erase_function\" {", SEPARATE_ERASE_ROLE + "\nmodule \"erase_function\" {")],
+     "aws_iam_role.erase (ReadArchiveSecret): secret(s) ['mongodb'] beyond none"),
+    ("erase cannot delete under state/ (its journal, the erased list's old versions)",
+     [(MAIN, 'delete = ["raw/*", "rejects/*", "cleaned/*", "curated/*", "state/*"]',
+       'delete = ["raw/*", "rejects/*", "cleaned/*", "curated/*"]')],
+     "delete misses the lake's data prefixes ['state/']"),
+    ("erase cannot find the versions to purge (no s3:ListBucketVersions)",
+     [(MAIN, ERASE_GRANTS, ERASE_GRANTS.replace('bucket  = ["s3:ListBucketVersions"]', 'bucket  = []'))],
+     "lacks s3:ListBucketVersions on the lake bucket"),
+    ("transform purges earlier versions too",
+     [(MAIN, "    transform = {\n      secrets = []\n      bucket  = []\n",
+       '    transform = {\n      secrets = []\n      bucket  = ["s3:ListBucketVersions"]\n'),
+      (MAIN, "        delete = [ # remove_stale_files:", '        purge = ["cleaned/run=*/*.parquet"]\n        delete = [ # remove_stale_files:')],
+     "LakePurge: purge 'cleaned/run=*/*.parquet' beyond nothing"),
+    ("erase loses REVIEWS_SECRET_TTL_SECS",
+     [(MAIN, '    erase = merge(local.common_env, {\n      REVIEWS_MONGO_SECRET_ID = aws_secretsmanager_secret.mongodb.name\n'
+             '      REVIEWS_SECRET_TTL_SECS = tostring(var.secret_ttl_seconds)\n',
+       '    erase = merge(local.common_env, {\n      REVIEWS_MONGO_SECRET_ID = aws_secretsmanager_secret.mongodb.name\n')],
+     "erase: REVIEWS_SECRET_TTL_SECS is None"),
+    ("erase gets the CA layer",
+     [(ERASE, "  environment          = local.stage_env[\"erase\"]\n",
+       "  environment          = local.stage_env[\"erase\"]\n  layer_arns           = [aws_lambda_layer_version.postgres_ca.arn]\n")],
+     "erase: gets the PostgreSQL CA layer"),
+    # The administrator starts erasures: lambda:InvokeFunction of the erase function, nothing else of Lambda.
+    ("administrator may invoke another function than erase",
+     [(MAIN, ERASE_INVOKE, ERASE_INVOKE.replace('[local.function_arns["erase"]]',
+                                                '[local.function_arns["erase"], local.function_arns["extract"]]'))],
+     "lambda:InvokeFunction on ['${local.function_arns[\"extract\"]}']"),
+    ("administrator gets lambda:*",
+     [(MAIN, ERASE_INVOKE, ERASE_INVOKE.replace('["lambda:InvokeFunction"]', '["lambda:*"]'))],
+     "StartErasure: lambda:* (the administrator's only Lambda action"),
+    ("administrator may update the erase function's code",
+     [(MAIN, ERASE_INVOKE, ERASE_INVOKE.replace('["lambda:InvokeFunction"]', '["lambda:InvokeFunction", "lambda:UpdateFunctionCode"]'))],
+     "StartErasure: lambda:UpdateFunctionCode"),
+    ("administrator cannot start an erasure",
+     [(MAIN, "  statement {\n    sid       = \"StartErasure\"\n" + ERASE_INVOKE + "  }\n", "")],
+     "lacks lambda:InvokeFunction of the erase function"),
+    ("administrator reads every log but the erase function's",
+     [(MAIN, '[for arn in values(local.log_group_arns) : "${arn}:*"]',
+       '[for s, arn in local.log_group_arns : "${arn}:*" if s != "erase"]')],
+     "reads no log of the function(s) ['archive', 'erase'"),
 ]
 
 
