@@ -121,8 +121,14 @@ pub fn check(data: &[u8]) {
                 assert!(matches!(&in_one, CleanOutcome::Rejected(r) if **r == *rej));
                 if rej.reason == RejectReason::ErasedBuyer {
                     // An erased buyer's reject keeps the review id, its position and the reason.
-                    assert_eq!(rej.raw.buyer_id, None, "an erased buyer's reject names them");
-                    assert_eq!(rej.raw.text, None, "an erased buyer's reject keeps their text");
+                    assert_eq!(
+                        rej.raw.buyer_id, None,
+                        "an erased buyer's reject names them"
+                    );
+                    assert_eq!(
+                        rej.raw.text, None,
+                        "an erased buyer's reject keeps their text"
+                    );
                     assert_eq!(rej.raw.review_id, raw.review_id);
                 } else {
                     assert_eq!(&rej.raw, raw, "a reject must keep the original fields");

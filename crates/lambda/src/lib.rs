@@ -148,6 +148,34 @@ pub async fn lake_from_env() -> Result<Arc<dyn Lake>, FunctionError> {
         .map_err(|e| FunctionError::fatal(format!("REVIEWS_LAKE_URI: {e}")))
 }
 
+/// The archive writer's MongoDB URI (`REVIEWS_MONGO_SECRET_ID`, or locally `REVIEWS_MONGO_URI`)
+/// and how long to wait for a usable server (`REVIEWS_MONGO_TIMEOUT_SECS`, default 10 s): what
+/// the archive and erase functions both read at cold start.
+pub async fn mongo_settings_from_env() -> Result<(Arc<Secret>, std::time::Duration), FunctionError>
+{
+    let uri = Secret::from_env(
+        "MongoDB URI of the archive writer",
+        SecretKind::Mongo,
+        "REVIEWS_MONGO_SECRET_ID",
+        "REVIEWS_MONGO_URI",
+    )
+    .await?;
+    let timeout = match std::env::var("REVIEWS_MONGO_TIMEOUT_SECS") {
+        Ok(v) => v
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .ok_or_else(|| {
+                FunctionError::fatal(format!(
+                    "REVIEWS_MONGO_TIMEOUT_SECS: not a positive number: {v:?}"
+                ))
+            })?,
+        Err(_) => 10.0,
+    };
+    Ok((uri, std::time::Duration::from_secs_f64(timeout)))
+}
+
 /// The Lambda event as the stage's input type. Anything else is a `FatalError` (a retry cannot
 /// fix a malformed payload), with serde's message naming the field.
 pub fn parse_input<T: DeserializeOwned>(event: serde_json::Value) -> Result<T, FunctionError> {

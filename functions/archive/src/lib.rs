@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use reviews_archive::{Archive, ArchiveConfig, SkippedRun};
 use reviews_lake::{Lake, RunId};
-use reviews_lambda::{FunctionError, Secret, SecretKind};
+use reviews_lambda::{FunctionError, Secret};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
@@ -57,27 +57,8 @@ impl ArchiveFunction {
     /// `REVIEWS_MONGO_TIMEOUT_SECS` (default 10): how long to wait for a usable server.
     pub async fn from_env() -> Result<Self, FunctionError> {
         let lake = reviews_lambda::lake_from_env().await?;
-        let uri = Secret::from_env(
-            "MongoDB URI of the archive writer",
-            SecretKind::Mongo,
-            "REVIEWS_MONGO_SECRET_ID",
-            "REVIEWS_MONGO_URI",
-        )
-        .await?;
-        let timeout = match std::env::var("REVIEWS_MONGO_TIMEOUT_SECS") {
-            Ok(v) => v
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|s| *s > 0.0)
-                .ok_or_else(|| {
-                    FunctionError::fatal(format!(
-                        "REVIEWS_MONGO_TIMEOUT_SECS: not a positive number: {v:?}"
-                    ))
-                })?,
-            Err(_) => 10.0,
-        };
-        Ok(Self::new(lake, uri).with_server_selection_timeout(Duration::from_secs_f64(timeout)))
+        let (uri, timeout) = reviews_lambda::mongo_settings_from_env().await?;
+        Ok(Self::new(lake, uri).with_server_selection_timeout(timeout))
     }
 
     /// The client, built on first use from the secret's current value.

@@ -14,11 +14,10 @@ use std::time::Duration;
 
 use reviews_archive::{Archive, ArchiveConfig};
 use reviews_lake::Lake;
-use reviews_lambda::{FunctionError, Secret, SecretKind};
+use reviews_lambda::{FunctionError, Secret};
 use reviews_stages::StageError;
 use reviews_stages::erase::{ArchiveStep, EraseOptions, EraseReport, erase};
 use serde::Deserialize;
-use tokio::sync::OnceCell;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,7 +30,6 @@ pub struct EraseFunction {
     uri: Arc<Secret>,
     server_selection_timeout: Duration,
     options: EraseOptions,
-    archive: OnceCell<Archive>,
 }
 
 impl EraseFunction {
@@ -41,7 +39,6 @@ impl EraseFunction {
             uri,
             server_selection_timeout: Duration::from_secs(10),
             options: EraseOptions::default(),
-            archive: OnceCell::new(),
         }
     }
 
@@ -59,40 +56,19 @@ impl EraseFunction {
     /// `REVIEWS_MONGO_TIMEOUT_SECS` (default 10).
     pub async fn from_env() -> Result<Self, FunctionError> {
         let lake = reviews_lambda::lake_from_env().await?;
-        let uri = Secret::from_env(
-            "MongoDB URI of the archive writer",
-            SecretKind::Mongo,
-            "REVIEWS_MONGO_SECRET_ID",
-            "REVIEWS_MONGO_URI",
-        )
-        .await?;
-        let timeout = match std::env::var("REVIEWS_MONGO_TIMEOUT_SECS") {
-            Ok(v) => v
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|s| *s > 0.0)
-                .ok_or_else(|| {
-                    FunctionError::fatal(format!(
-                        "REVIEWS_MONGO_TIMEOUT_SECS: not a positive number: {v:?}"
-                    ))
-                })?,
-            Err(_) => 10.0,
-        };
-        Ok(Self::new(lake, uri).with_server_selection_timeout(Duration::from_secs_f64(timeout)))
+        let (uri, timeout) = reviews_lambda::mongo_settings_from_env().await?;
+        Ok(Self::new(lake, uri).with_server_selection_timeout(timeout))
     }
 
-    async fn archive(&self) -> Result<&Archive, FunctionError> {
-        self.archive
-            .get_or_try_init(|| async {
-                let uri = self.uri.get().await?;
-                let mut cfg = ArchiveConfig::new(uri.to_string());
-                cfg.server_selection_timeout = self.server_selection_timeout;
-                Archive::connect(cfg)
-                    .await
-                    .map_err(|e| FunctionError::classified(e.is_retryable(), e.to_string()))
-            })
+    /// A client on the secret's current value. Erasures are rare: reading the secret afresh
+    /// for each one costs nothing and means a rotated password never fails one.
+    async fn archive(&self) -> Result<Archive, FunctionError> {
+        let uri = self.uri.refresh().await?;
+        let mut cfg = ArchiveConfig::new(uri.to_string());
+        cfg.server_selection_timeout = self.server_selection_timeout;
+        Archive::connect(cfg)
             .await
+            .map_err(|e| FunctionError::classified(e.is_retryable(), e.to_string()))
     }
 
     pub async fn handle(&self, event: serde_json::Value) -> Result<EraseReport, FunctionError> {
@@ -102,7 +78,7 @@ impl EraseFunction {
         erase(
             self.lake.as_ref(),
             &buyer,
-            ArchiveStep::Erase(archive),
+            ArchiveStep::Erase(&archive),
             &self.options,
         )
         .await
