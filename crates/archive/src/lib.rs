@@ -30,7 +30,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use reviews_domain::RawReview;
 use reviews_domain::record::RAW_FIELDS;
 use reviews_domain::schema::{RAW_SCHEMA, batch_to_raw, check_schema};
-use reviews_lake::{Lake, LakeError, RunId, layout};
+use reviews_lake::{Lake, LakeError, RunId, layout, state};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -490,20 +490,18 @@ pub async fn backlog(lake: &dyn Lake, current: &RunId) -> Result<Vec<RunId>, Arc
     let mut pending: BTreeMap<(Option<DateTime<Utc>>, RunId), ()> = BTreeMap::new();
     for run in with_raw.difference(&archived) {
         if run != current {
-            pending.insert((started_at(lake, run).await, run.clone()), ());
+            pending.insert((started_at(lake, run).await?, run.clone()), ());
         }
     }
     Ok(pending.into_keys().map(|(_, r)| r).collect())
 }
 
-/// The run's logical start time as extract recorded it (`state/runs/run=<id>/run.json`).
-async fn started_at(lake: &dyn Lake, run: &RunId) -> Option<DateTime<Utc>> {
-    let bytes = lake
-        .get(&format!("state/runs/run={run}/run.json"))
-        .await
-        .ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    v.get("started_at")?.as_str()?.parse().ok()
+/// The run's logical start time, fixed by its first extract attempt (the run's base record).
+/// `None` for a run without one (raw/ written by hand): those sort first, by id.
+async fn started_at(lake: &dyn Lake, run: &RunId) -> Result<Option<DateTime<Utc>>, ArchiveError> {
+    Ok(state::read_run_base(lake, run)
+        .await?
+        .map(|base| base.started_at))
 }
 
 /// The raw rows of a Parquet file, batch by batch (memory: the file's bytes and one batch).

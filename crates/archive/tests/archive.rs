@@ -323,3 +323,47 @@ async fn a_stopped_server_is_a_retryable_error_and_the_next_run_archives_the_bac
     assert_eq!(out.archived.len(), 1);
     assert_eq!(out.archived[0].run_id, r3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backlog_is_archived_in_the_order_the_runs_started_so_the_latest_edit_wins() {
+    let archive = fresh_archive(&mongo_uri(), "backlog_order").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(tmp.path()));
+    // Manual run ids whose names sort against the order they ran in.
+    let (older, newer, current) = (
+        RunId::parse("zz-manual").unwrap(),
+        RunId::parse("aa-manual").unwrap(),
+        RunId::parse("mm-manual").unwrap(),
+    );
+    let original = synthetic(5, 51, "O");
+    let edited: Vec<RawReview> = original
+        .iter()
+        .map(|r| RawReview {
+            text: Some("the text as edited later".into()),
+            ..r.clone()
+        })
+        .collect();
+    write_raw(&lake, &older, &original).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    write_raw(&lake, &newer, &edited).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    write_raw(&lake, &current, &synthetic(3, 52, "C")).await;
+
+    let pending = reviews_archive::backlog(lake.as_ref(), &current)
+        .await
+        .unwrap();
+    assert_eq!(pending, [older.clone(), newer.clone()]);
+    let out = archive.archive(lake.as_ref(), &current).await.unwrap();
+    let runs: Vec<&str> = out.archived.iter().map(|a| a.run_id.as_str()).collect();
+    assert_eq!(runs, [older.as_str(), newer.as_str(), current.as_str()]);
+    for row in &edited {
+        let d = archive
+            .collection()
+            .find_one(doc! { "_id": row.review_id.clone().unwrap() })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(d.get_str("text").unwrap(), "the text as edited later");
+        assert_eq!(d.get_str("run_id").unwrap(), newer.as_str());
+    }
+}

@@ -192,6 +192,13 @@ pub struct RunBase {
     pub snapshot: Option<Manifest>,
 }
 
+/// The base of `run` if the run has started (read only; [`run_base`] fixes it).
+pub async fn read_run_base(lake: &dyn Lake, run: &RunId) -> Result<Option<RunBase>, LakeError> {
+    Ok(read::<RunBase>(lake, &run_record_key(run, "base"))
+        .await?
+        .map(|(b, _)| b))
+}
+
 /// The base of `run`: fixed on its first call, read back on every later one.
 pub async fn run_base(
     lake: &dyn Lake,
