@@ -39,7 +39,7 @@ use reviews_lake::parquet_io::{Dataset, ParquetBuffer, parquet_info, read_column
 use reviews_lake::state::{
     self, BucketRecord, BucketTask, CleanedRecord, LeaseOutcome, RouteRecord, RunBase,
 };
-use reviews_lake::{Lake, LakeError, PutCondition, RunId};
+use reviews_lake::{Lake, LakeError, PutCondition, RunId, layout};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -283,7 +283,14 @@ async fn erase_holding_lease(
 /// `state/erasure/pending.json`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Journal {
-    /// Review ids of cleaned rows of erased buyers: their curated rows go too.
+    /// Review ids of cleaned rows of erased buyers, by the run whose cleaned/ held them: the
+    /// curated rows of that run with those ids go too. Per run, because a review id is only
+    /// known to be the erased buyer's in the run that read it so (a later run may hold the id
+    /// under another buyer, whose row stays). `""`: a cleaned key outside any run.
+    #[serde(default)]
+    review_ids_by_run: BTreeMap<String, BTreeSet<String>>,
+    /// Journals written before ids were kept per run: these apply to every run.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     review_ids: BTreeSet<String>,
     /// Objects rewritten or deleted whose references may not be updated yet.
     rewritten: BTreeSet<String>,
@@ -313,12 +320,45 @@ impl Scrubber<'_> {
         review_ids: impl IntoIterator<Item = String>,
     ) -> Result<(), StageError> {
         let before = self.journal.clone();
-        self.journal.review_ids.extend(review_ids);
+        let mut review_ids = review_ids.into_iter().peekable();
+        if review_ids.peek().is_some() {
+            let run = layout::run_of_key(key).map(|r| r.as_str().to_owned());
+            self.journal
+                .review_ids_by_run
+                .entry(run.unwrap_or_default())
+                .or_default()
+                .extend(review_ids);
+        }
         self.journal.rewritten.insert(key.to_owned());
         if self.journal != before {
             state::write_record(self.lake, JOURNAL_KEY, &self.journal).await?;
         }
         Ok(())
+    }
+
+    /// Whether the curated row `review_id` of the file `key` was derived from a removed
+    /// cleaned row (of the same run).
+    fn curated_row_erased(&self, key: &str, review_id: &str) -> bool {
+        let j = &self.journal;
+        let run = layout::run_of_key(key);
+        j.review_ids.contains(review_id)
+            || j.review_ids_by_run
+                .get("")
+                .is_some_and(|ids| ids.contains(review_id))
+            || run.is_some_and(|r| {
+                j.review_ids_by_run
+                    .get(r.as_str())
+                    .is_some_and(|ids| ids.contains(review_id))
+            })
+    }
+
+    fn any_curated_row_erased(&self) -> bool {
+        !self.journal.review_ids.is_empty()
+            || self
+                .journal
+                .review_ids_by_run
+                .values()
+                .any(|v| !v.is_empty())
     }
 }
 
@@ -522,7 +562,7 @@ async fn scrub_cleaned(s: &mut Scrubber<'_>, key: &str, bytes: Bytes) -> Result<
 /// curated/: rows whose review id was an erased buyer's are removed; the bucket's product
 /// directory is rebuilt from the rows left; a bucket left empty is deleted.
 async fn scrub_curated(s: &mut Scrubber<'_>, key: &str) -> Result<(), StageError> {
-    if s.journal.review_ids.is_empty() {
+    if !s.any_curated_row_erased() {
         return Ok(());
     }
     let bytes = match s.lake.get(key).await {
@@ -533,7 +573,7 @@ async fn scrub_curated(s: &mut Scrubber<'_>, key: &str) -> Result<(), StageError
     let ids_of = |batch: &RecordBatch| -> Result<Vec<bool>, StageError> {
         let ids = string_column(batch, key, "review_id")?;
         Ok((0..batch.num_rows())
-            .map(|i| s.journal.review_ids.contains(ids.value(i)))
+            .map(|i| s.curated_row_erased(key, ids.value(i)))
             .collect())
     };
     let hit = tokio::task::block_in_place(|| {
