@@ -172,6 +172,20 @@ pub fn mongo_writer_uri() -> String {
         .clone()
 }
 
+/// The administrator's URI of the same MongoDB wire server: `REVIEWS_TEST_MONGO_ADMIN_URI`,
+/// or asked of scripts/services/mongo.sh (which started it).
+pub fn mongo_admin_uri() -> String {
+    static URI: OnceLock<String> = OnceLock::new();
+    URI.get_or_init(|| match std::env::var("REVIEWS_TEST_MONGO_ADMIN_URI") {
+        Ok(v) if !v.is_empty() => v,
+        _ => {
+            mongo_writer_uri();
+            service_sh("mongo", &["url", "admin"], &[])
+        }
+    })
+    .clone()
+}
+
 /// `n` synthetic raw rows (5% invalid on purpose), review ids prefixed with `prefix` so that
 /// tests sharing a server do not collide.
 pub fn synthetic(n: u64, seed: u64, prefix: &str) -> Vec<RawReview> {

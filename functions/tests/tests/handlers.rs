@@ -523,3 +523,114 @@ async fn handler_errors_carry_the_state_machine_error_types() {
         .unwrap_err();
     assert_eq!(err.error_type(), "FatalError", "{err}");
 }
+
+/// The MongoDB password is rotated while the archive function is warm (client built, secret
+/// cached for an hour): the next invocation's login is refused, the function reads the secret
+/// again, rebuilds the client and archives, with no failed execution. A secret that stays wrong
+/// is a fatal error after one fresh read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_mongodb_password_is_read_again_when_the_login_is_refused() {
+    use mongodb::bson::doc;
+
+    let moto = Moto::start();
+    let s3 = moto.bucket("reviews-mongo-rotation").await;
+    let lake: Arc<dyn Lake> = Arc::new(S3Lake::new(s3, "reviews-mongo-rotation", ""));
+    let admin = mongodb::Client::with_uri_str(reviews_testkit::mongo_admin_uri())
+        .await
+        .unwrap();
+    let users = admin.database("admin");
+    let user = "rotating_writer";
+    let _ = users.run_command(doc! { "dropUser": user }).await;
+    users
+        .run_command(doc! {
+            "createUser": user,
+            "pwd": "mongo-pw-before",
+            "roles": [{ "role": "readWrite", "db": "reviews_archive" }],
+        })
+        .await
+        .unwrap();
+    let writer = mongodb::options::ClientOptions::parse(mongo_writer_uri())
+        .await
+        .unwrap();
+    let host = writer.hosts[0].to_string();
+    // Idle pooled connections are closed after 100 ms: the next invocation opens (and
+    // authenticates) a new one, as a Lambda container thawed hours later does.
+    let secret_value = |pw: &str| {
+        format!("mongodb://{user}:{pw}@{host}/reviews_archive?authSource=admin&maxIdleTimeMS=100")
+    };
+    let id = "reviews/rotating/mongodb";
+    moto.secret(id, &secret_value("mongo-pw-before")).await;
+    let secret = Arc::new(
+        Secret::from_manager(
+            "mongo",
+            SecretKind::Mongo,
+            SecretsClient::new(moto.secrets_manager()),
+            id,
+        )
+        .with_ttl(Duration::from_secs(3600)),
+    );
+    let archive = ArchiveFunction::new(lake.clone(), secret.clone())
+        .with_server_selection_timeout(Duration::from_secs(5));
+    let raw = |run: &'static str, prefix: &'static str| {
+        let lake = lake.clone();
+        async move {
+            reviews_stages::extract_rows(
+                lake,
+                &reviews_lake::RunId::parse(run).unwrap(),
+                synthetic(20, 7, prefix).into_iter().map(Ok::<_, String>),
+                &reviews_stages::NoProgress,
+                None,
+            )
+            .await
+            .unwrap();
+        }
+    };
+
+    raw("mrot-1", "MROT1").await;
+    let first = archive.handle(json!({"run_id": "mrot-1"})).await.unwrap();
+    assert_eq!(first.documents, 20);
+
+    // Rotation, as Secrets Manager's rotation does it: the database first, then the secret.
+    users
+        .run_command(doc! { "updateUser": user, "pwd": "mongo-pw-after" })
+        .await
+        .unwrap();
+    moto.secrets_manager()
+        .put_secret_value()
+        .secret_id(id)
+        .secret_string(secret_value("mongo-pw-after"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        secret.get().await.unwrap().contains("mongo-pw-before"),
+        "the value is still the cached one: the TTL has not passed"
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    raw("mrot-2", "MROT2").await;
+    let second = archive.handle(json!({"run_id": "mrot-2"})).await.unwrap();
+    assert_eq!(second.archived_runs.len(), 1, "{second:?}");
+    assert_eq!(second.archived_runs[0].as_str(), "mrot-2");
+    assert_eq!(second.documents, 20);
+    assert!(secret.get().await.unwrap().contains("mongo-pw-after"));
+
+    // Changed in the database only: one fresh read finds the same wrong value; fatal, no loop.
+    users
+        .run_command(doc! { "updateUser": user, "pwd": "mongo-pw-never-stored" })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    raw("mrot-3", "MROT3").await;
+    let err = archive
+        .handle(json!({"run_id": "mrot-3"}))
+        .await
+        .expect_err("the stored password is wrong");
+    let text = format!("{err:?}");
+    assert!(!err.is_retryable(), "{text}");
+    assert!(text.to_lowercase().contains("auth"), "{text}");
+    assert!(
+        !text.contains("mongo-pw"),
+        "no password in the error: {text}"
+    );
+    users.run_command(doc! { "dropUser": user }).await.unwrap();
+}
