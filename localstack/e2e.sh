@@ -19,7 +19,8 @@ target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import j
 
 echo "e2e: building the functions and the CLI"
 cargo build --bins -p reviews-cli -p reviews-extract-function -p reviews-archive-function \
-  -p reviews-transform-function -p reviews-score-function -p reviews-publish-function -p reviews-api-function
+  -p reviews-transform-function -p reviews-score-function -p reviews-publish-function -p reviews-api-function \
+  -p reviews-erase-function
 
 descendants() { # pid: every process below it (children first listed after their parent)
   local child
@@ -63,9 +64,11 @@ REVIEWS_MONGO_TIMEOUT_SECS=2 REVIEWS_PG_SAFETY_LAG_SECS=0 REVIEWS_RELOAD_SECS=1 
 REVIEWS_MODEL_DIR="$LS_ROOT/models" RUST_LOG=info \
   bash localstack/watch.sh
 
+# The erasure scan decodes Parquet and reads the archive with the test venv (pyarrow, pymongo).
+[ -n "${REVIEWS_PYTHON:-}" ] || eval "$(bash scripts/test-env.sh)"
 REVIEWS_MONGO_DIR="${REVIEWS_MONGO_DIR:-$LS_ROOT/.cache/services/mongo}" LS_CACHE="$LS_CACHE" \
 REVIEWS_BIN="$target_dir/debug/reviews" E2E_DB="$E2E_DB" REVIEWS_PG_ADMIN_URL="$admin" \
-REVIEWS_PG_READER_PASSWORD="$reader_password" \
+REVIEWS_PG_READER_PASSWORD="$reader_password" REVIEWS_PYTHON="$REVIEWS_PYTHON" \
   "$LS_VENV/bin/python" localstack/e2e.py "$@" || {
     echo "e2e: FAILED; the last lines of the function log:" >&2
     tail -n 40 "$LS_CACHE/logs/cargo-lambda-watch.log" >&2

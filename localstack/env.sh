@@ -13,7 +13,7 @@ LS_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
 LS_ACCOUNT="000000000000"                                   # LocalStack's default account
 REVIEWS_BUCKET="${REVIEWS_BUCKET:-reviews-lake}"
 REVIEWS_STATE_MACHINE="${REVIEWS_STATE_MACHINE:-reviews-pipeline}"
-REVIEWS_FUNCTIONS="reviews-extract,reviews-archive,reviews-transform,reviews-score,reviews-publish,reviews-api"
+REVIEWS_FUNCTIONS="reviews-extract,reviews-archive,reviews-transform,reviews-score,reviews-publish,reviews-api,reviews-erase"
 LOCALSTACK_PIN='localstack-core[runtime]==2026.3.0'
 LOCALSTACK_EXTRA_PINS=('cbor2>=5.5,<6' 'pyopenssl==25.3.0' 'cryptography>=45.0.7,<47' 'service_identity')
 

@@ -14,7 +14,7 @@ if [ ! -x "$venv/bin/cargo-lambda" ] || ! "$venv/bin/python" -m ziglang version 
 fi
 arch="--x86-64"
 [ "${1:-}" = "--arm64" ] && arch="--arm64"
-functions=(extract archive transform score publish api)
+functions=(extract archive transform score publish api erase)
 pkgs=()
 for f in "${functions[@]}"; do pkgs+=(-p "reviews-$f-function"); done
 PATH="$venv/bin:$PATH" cargo lambda build --release "$arch" --output-format zip "${pkgs[@]}" >&2
