@@ -130,8 +130,8 @@ API_RETRIES = []
 def api(path):
     """GET through the API function served by cargo lambda watch (function URL shape).
     cargo lambda watch answers 500 in a few ms, without calling the function, while it spawns a
-    new function instance: such an answer is retried (and counted in API_RETRIES); the API's
-    own errors carry a JSON body and are returned."""
+    new function instance: such an answer is retried (and listed in API_RETRIES, printed at the
+    end); the API's own errors carry {"error": ...} and are returned."""
     req = urllib.request.Request(f"{WATCH}/lambda-url/reviews-api{path}")
     for attempt in range(4):
         try:
@@ -143,7 +143,8 @@ def api(path):
                 parsed = json.loads(body or b"null")
             except ValueError:
                 parsed = None
-            if e.code == 500 and not isinstance(parsed, dict) and attempt < 3:
+            # The API's own errors are {"error": {...}}; anything else came from the watcher.
+            if e.code == 500 and not (isinstance(parsed, dict) and "error" in parsed) and attempt < 3:
                 API_RETRIES.append((path, body[:80]))
                 time.sleep(1)
                 continue

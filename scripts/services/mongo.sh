@@ -44,7 +44,9 @@ pid_alive() {
   [ -f "$DIR/pid" ] && kill -0 "$(cat "$DIR/pid")" 2>/dev/null
 }
 
-# ping USER PASSWORD: exit 0 when the server answers an (authenticated) ping.
+# ping USER PASSWORD: exit 0 when the server answers an (authenticated) ping and is the
+# writable primary of its one-member replica set (just after a restart it may answer a ping
+# before it reports a primary, and a writer's client then fails with ReplicaSetNoPrimary).
 ping_as() {
   "$VENV/bin/python" - "$(cat "$DIR/port")" "$@" <<'EOF' >/dev/null 2>&1
 import sys, pymongo
@@ -52,7 +54,9 @@ port = int(sys.argv[1])
 kw = dict(serverSelectionTimeoutMS=500, connectTimeoutMS=500)
 if len(sys.argv) > 2:
     kw.update(username=sys.argv[2], password=sys.argv[3], authSource="admin")
-pymongo.MongoClient("127.0.0.1", port, **kw).admin.command("ping")
+admin = pymongo.MongoClient("127.0.0.1", port, directConnection=True, **kw).admin
+admin.command("ping")
+sys.exit(0 if admin.command("hello").get("isWritablePrimary") else 1)
 EOF
 }
 

@@ -101,6 +101,13 @@ impl ArchiveFunction {
                 .archive(self.lake.as_ref(), &event.run_id)
                 .await;
         }
+        if let Err(e) = &result
+            && e.is_retryable()
+        {
+            // MongoDB unreachable or without a primary: the next invocation starts from a new
+            // client (a fresh discovery of the server) rather than this one's topology.
+            *self.archive.lock().await = None;
+        }
         let out = result.map_err(|e| FunctionError::classified(e.is_retryable(), e.to_string()))?;
         Ok(ArchiveResult {
             run_id: out.run_id,
