@@ -7,6 +7,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::fields;
 use crate::lang::guess_language;
 use crate::record::{RawReview, Review};
 use crate::text::{char_count, clean_text, word_count};
@@ -365,19 +366,13 @@ fn required_id(
 
 fn parse_rating(value: &Option<String>) -> Result<u8, (RejectReason, String)> {
     let s = trimmed(value).ok_or((RejectReason::MissingRating, String::new()))?;
-    let n: f64 = s.parse().map_err(|_| {
+    let n: i64 = fields::parse_integer(s).ok_or_else(|| {
         (
             RejectReason::InvalidRating,
             format!("rating {:?}", preview(s)),
         )
     })?;
-    if !n.is_finite() || n.fract() != 0.0 {
-        return Err((
-            RejectReason::InvalidRating,
-            format!("rating {:?}", preview(s)),
-        ));
-    }
-    if !(1.0..=5.0).contains(&n) {
+    if !(1..=5).contains(&n) {
         return Err((
             RejectReason::RatingOutOfRange,
             format!("rating {n} not in 1..=5"),
@@ -389,7 +384,7 @@ fn parse_rating(value: &Option<String>) -> Result<u8, (RejectReason, String)> {
 fn parse_votes(value: &Option<String>, field: &str) -> Result<u32, (RejectReason, String)> {
     match trimmed(value) {
         None => Ok(0),
-        Some(s) => s.parse::<u32>().map_err(|_| {
+        Some(s) => fields::parse_integer::<u32>(s).ok_or_else(|| {
             (
                 RejectReason::InvalidVotes,
                 format!("{field} {:?}", preview(s)),
@@ -398,21 +393,14 @@ fn parse_votes(value: &Option<String>, field: &str) -> Result<u32, (RejectReason
     }
 }
 
-/// Dates as sources write them: `2015-01-23`, `2015/01/23`, or an RFC 3339 timestamp.
+/// Dates as sources write them (see [`fields::parse_date`]).
 pub fn parse_date_str(s: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .or_else(|_| NaiveDate::parse_from_str(s, "%Y/%m/%d"))
-        .ok()
-        .or_else(|| DateTime::parse_from_rfc3339(s).ok().map(|d| d.date_naive()))
+    fields::parse_date(s)
 }
 
-/// Y/N, true/false, 1/0 (any case); anything else is unknown.
+/// A yes/no flag (see [`fields::parse_flag`]); anything else is unknown.
 fn parse_flag(value: &Option<String>) -> Option<bool> {
-    match trimmed(value)?.to_ascii_lowercase().as_str() {
-        "y" | "yes" | "true" | "1" => Some(true),
-        "n" | "no" | "false" | "0" => Some(false),
-        _ => None,
-    }
+    fields::parse_flag(trimmed(value)?)
 }
 
 /// The first characters of a value, for error details (never a whole hostile field).

@@ -6,6 +6,7 @@
 
 pub mod classify;
 pub mod clean;
+pub mod fields;
 pub mod lang;
 pub mod lexicon;
 pub mod record;

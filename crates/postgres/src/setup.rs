@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use chrono::NaiveDate;
 use reviews_domain::RawReview;
-use reviews_domain::clean::parse_date_str;
+use reviews_domain::fields::{parse_date, parse_flag, parse_integer};
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
@@ -875,16 +875,10 @@ fn source_row(raw: &RawReview) -> Result<SourceRow, &'static str> {
     let total_votes = votes(&raw.total_votes)?;
     let review_date = match non_blank(&raw.review_date) {
         None => None,
-        Some(s) => Some(parse_date_str(&s).ok_or("date_not_a_date")?),
+        Some(s) => Some(parse_date(&s).ok_or("date_not_a_date")?),
     };
-    let verified_purchase = non_blank(&raw.verified_purchase).and_then(|s| {
-        match s.to_ascii_lowercase().as_str() {
-            "y" | "yes" | "true" | "t" | "1" => Some(true),
-            "n" | "no" | "false" | "f" | "0" => Some(false),
-            // Anything else is unknown to cleaning as well: store NULL.
-            _ => None,
-        }
-    });
+    // Anything else is unknown to cleaning as well: store NULL.
+    let verified_purchase = non_blank(&raw.verified_purchase).and_then(|s| parse_flag(&s));
     Ok(SourceRow {
         review_id,
         product_id,
@@ -899,21 +893,6 @@ fn source_row(raw: &RawReview) -> Result<SourceRow, &'static str> {
         language: non_blank(&raw.language),
         marketplace: non_blank(&raw.marketplace),
     })
-}
-
-/// An integer, also written as a float with no fraction ("4.0"), within the type's range.
-fn parse_integer<T: TryFrom<i64>>(s: &str) -> Option<T> {
-    let n = match s.parse::<i64>() {
-        Ok(n) => n,
-        Err(_) => {
-            let f: f64 = s.parse().ok()?;
-            if !f.is_finite() || f.fract() != 0.0 || f.abs() > 1e15 {
-                return None;
-            }
-            f as i64
-        }
-    };
-    T::try_from(n).ok()
 }
 
 #[cfg(test)]
@@ -1002,5 +981,62 @@ mod tests {
         }
         assert_eq!(parse_integer::<i16>("70000"), None);
         assert_eq!(parse_integer::<i16>("3"), Some(3));
+    }
+
+    /// The loader and cleaning read a field the same way: what `db setup --load` stores, the
+    /// extract hands back as text and cleaning reads to the same value (`run --input` on the
+    /// same file gives the same reviews).
+    #[test]
+    fn the_loader_and_cleaning_read_fields_alike() {
+        use reviews_domain::{CleanOutcome, Cleaner};
+        let clean = |r: &RawReview| {
+            let now = chrono::DateTime::parse_from_rfc3339("2026-12-01T00:00:00Z")
+                .unwrap()
+                .to_utc();
+            match Cleaner::new("t", now).clean(r) {
+                CleanOutcome::Clean(c) => Some(*c),
+                CleanOutcome::Rejected(_) => None,
+            }
+        };
+        let base = RawReview {
+            buyer_id: Some("C1".into()),
+            text: Some("A sturdy kettle that boils fast and stays cool.".into()),
+            ..raw()
+        };
+        for flag in ["Y", "yes", "t", "TRUE", "1", "n", "f", "False", "0", "maybe", ""] {
+            let r = RawReview {
+                verified_purchase: Some(flag.into()),
+                ..base.clone()
+            };
+            let stored = source_row(&r).unwrap().verified_purchase;
+            let cleaned = clean(&r).unwrap().verified_purchase;
+            assert_eq!(stored, cleaned, "verified_purchase {flag:?}");
+        }
+        for votes in ["3", "3.0", " 7 ", "1e2"] {
+            let r = RawReview {
+                helpful_votes: Some(votes.into()),
+                ..base.clone()
+            };
+            let stored = source_row(&r).unwrap().helpful_votes.map(|v| v as u32);
+            let cleaned = clean(&r).map(|c| c.helpful_votes);
+            assert_eq!(stored, cleaned, "helpful_votes {votes:?}");
+        }
+        for rating in ["4", "4.0", " 2 "] {
+            let r = RawReview {
+                rating: Some(rating.into()),
+                ..base.clone()
+            };
+            let stored = source_row(&r).unwrap().rating.map(|v| v as u8);
+            let cleaned = clean(&r).map(|c| c.rating);
+            assert_eq!(stored, cleaned, "rating {rating:?}");
+        }
+        // Refused by both (the loader cannot store it; cleaning rejects it).
+        for votes in ["2.5", "lots"] {
+            let r = RawReview {
+                helpful_votes: Some(votes.into()),
+                ..base.clone()
+            };
+            assert!(source_row(&r).is_err() && clean(&r).is_none(), "{votes:?}");
+        }
     }
 }
