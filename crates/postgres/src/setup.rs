@@ -1003,7 +1003,9 @@ mod tests {
             text: Some("A sturdy kettle that boils fast and stays cool.".into()),
             ..raw()
         };
-        for flag in ["Y", "yes", "t", "TRUE", "1", "n", "f", "False", "0", "maybe", ""] {
+        for flag in [
+            "Y", "yes", "t", "TRUE", "1", "n", "f", "False", "0", "maybe", "",
+        ] {
             let r = RawReview {
                 verified_purchase: Some(flag.into()),
                 ..base.clone()
