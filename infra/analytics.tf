@@ -15,23 +15,23 @@ locals {
   athena_workgroup_arn = "arn:${local.partition}:athena:${local.region}:${local.account_id}:workgroup/${local.athena_workgroup}"
   glue_arn_prefix      = "arn:${local.partition}:glue:${local.region}:${local.account_id}"
 
-  # curated/1 (crates/domain/src/schema.rs), in file order. The files' unsigned integers
-  # (rating UINT8; votes and counts UINT32) are declared with a signed type wide enough.
+  # curated/2 (crates/domain/src/schema.rs), in file order: the files' integers are signed
+  # (rating INT16, counts INT32), the types Athena, Spark and Redshift Spectrum read as they are.
   curated_columns = [
     { name = "product_id", type = "string", comment = "" },
     { name = "relevance", type = "float", comment = "in [0, 1]; the API ranks by it" },
     { name = "review_id", type = "string", comment = "" },
     { name = "product_title", type = "string", comment = "" },
     { name = "product_category", type = "string", comment = "" },
-    { name = "rating", type = "int", comment = "1-5; UINT8 in the files" },
+    { name = "rating", type = "smallint", comment = "1-5" },
     { name = "title", type = "string", comment = "" },
     { name = "text", type = "string", comment = "" },
-    { name = "helpful_votes", type = "bigint", comment = "UINT32 in the files" },
-    { name = "total_votes", type = "bigint", comment = "UINT32 in the files" },
+    { name = "helpful_votes", type = "int", comment = "" },
+    { name = "total_votes", type = "int", comment = "" },
     { name = "verified_purchase", type = "boolean", comment = "null: unknown" },
     { name = "review_date", type = "date", comment = "" },
     { name = "language", type = "string", comment = "" },
-    { name = "word_count", type = "bigint", comment = "UINT32 in the files" },
+    { name = "word_count", type = "int", comment = "" },
     { name = "topics", type = "array<struct<id:string,score:float>>", comment = "topic ids with scores" },
     { name = "sig_informativeness", type = "float", comment = "relevance signal" },
     { name = "sig_length", type = "float", comment = "relevance signal" },

@@ -119,7 +119,7 @@ fn uk_sample_end_to_end_and_readable_by_pyarrow() {
         Value::Bool(true),
         "page index is written"
     );
-    assert_eq!(first["schema_id"], "curated/1");
+    assert_eq!(first["schema_id"], "curated/2");
     assert!(
         !first["columns"]
             .as_array()

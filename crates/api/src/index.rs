@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::{
-    Array, BooleanArray, Date32Array, Float32Array, ListArray, RecordBatch, StringArray,
-    StructArray, UInt8Array, UInt32Array,
+    Array, BooleanArray, Date32Array, Float32Array, Int16Array, Int32Array, ListArray, RecordBatch,
+    StringArray, StructArray,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use reviews_domain::Topic;
@@ -58,9 +58,9 @@ struct Part {
     review_id: StringArray,
     title: StringArray,
     text: StringArray,
-    rating: UInt8Array,
-    helpful: UInt32Array,
-    total: UInt32Array,
+    rating: Int16Array,
+    helpful: Int32Array,
+    total: Int32Array,
     verified: BooleanArray,
     date: Date32Array,
     language: StringArray,
@@ -287,13 +287,13 @@ impl BucketIndex {
             }
             out.push(ReviewView {
                 review_id: part.review_id.value(row),
-                rating: part.rating.value(row),
+                rating: part.rating.value(row).clamp(0, 5) as u8,
                 title: part.title.value(row),
                 text: part.text.value(row),
                 topics,
                 relevance: part.relevance.value(row),
-                helpful_votes: part.helpful.value(row),
-                total_votes: part.total.value(row),
+                helpful_votes: part.helpful.value(row).max(0) as u32,
+                total_votes: part.total.value(row).max(0) as u32,
                 verified_purchase: part
                     .verified
                     .is_valid(row)
@@ -345,9 +345,9 @@ fn decode(
         review_id: col::<StringArray>(&b, "review_id", key)?.clone(),
         title: col::<StringArray>(&b, "title", key)?.clone(),
         text: col::<StringArray>(&b, "text", key)?.clone(),
-        rating: col::<UInt8Array>(&b, "rating", key)?.clone(),
-        helpful: col::<UInt32Array>(&b, "helpful_votes", key)?.clone(),
-        total: col::<UInt32Array>(&b, "total_votes", key)?.clone(),
+        rating: col::<Int16Array>(&b, "rating", key)?.clone(),
+        helpful: col::<Int32Array>(&b, "helpful_votes", key)?.clone(),
+        total: col::<Int32Array>(&b, "total_votes", key)?.clone(),
         verified: col::<BooleanArray>(&b, "verified_purchase", key)?.clone(),
         date: col::<Date32Array>(&b, "review_date", key)?.clone(),
         language: col::<StringArray>(&b, "language", key)?.clone(),
@@ -382,7 +382,7 @@ fn decode(
             topic_counts: vec![0; topic_ids.len()],
         };
         while row < b.num_rows() && ids.value(row) == id {
-            let r = part.rating.value(row).clamp(1, 5);
+            let r = part.rating.value(row).clamp(1, 5) as u8;
             product.rating_sum += u64::from(r);
             product.rating_histogram[usize::from(r) - 1] += 1;
             let list = part.topics.value(row);

@@ -5,13 +5,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
 use arrow_array::builder::{
-    BooleanBuilder, Date32Builder, Float32Builder, ListBuilder, StringBuilder, StructBuilder,
-    TimestampMicrosecondBuilder, UInt8Builder, UInt64Builder,
+    BooleanBuilder, Date32Builder, Float32Builder, Int16Builder, ListBuilder, StringBuilder,
+    StructBuilder, TimestampMicrosecondBuilder, UInt64Builder,
 };
 use arrow_array::types::Float32Type;
 use arrow_array::{
-    Array, ArrayRef, BooleanArray, Date32Array, Float32Array, ListArray, RecordBatch, StringArray,
-    StructArray, TimestampMicrosecondArray, UInt8Array, UInt32Array, UInt64Array,
+    Array, ArrayRef, BooleanArray, Date32Array, Float32Array, Int16Array, Int32Array, ListArray,
+    RecordBatch, StringArray, StructArray, TimestampMicrosecondArray, UInt8Array, UInt32Array,
+    UInt64Array,
 };
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -25,9 +26,13 @@ use crate::score::Signals;
 pub const SCHEMA_METADATA_KEY: &str = "reviews.schema";
 pub const RAW_SCHEMA_ID: &str = "raw/1";
 pub const CLEANED_SCHEMA_ID: &str = "cleaned/1";
-pub const CURATED_SCHEMA_ID: &str = "curated/1";
+pub const CURATED_SCHEMA_ID: &str = "curated/2";
+/// Curated files written before the integer columns became signed (rating UInt8, the counts
+/// UInt32: types Redshift Spectrum cannot read and Athena and Spark read only partly). Still read
+/// (see [`CURATED_V1_SCHEMA`]); the first run on a snapshot holding them rewrites every bucket.
+pub const CURATED_V1_SCHEMA_ID: &str = "curated/1";
 /// The curated schema version, as written in the manifest.
-pub const CURATED_SCHEMA_VERSION: u32 = 1;
+pub const CURATED_SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Error)]
 pub enum SchemaError {
@@ -111,7 +116,17 @@ fn topics_type() -> DataType {
 }
 
 /// curated/: what the API serves. No buyer identity at all: it cannot leak what it lacks.
-pub static CURATED_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+pub static CURATED_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| curated_schema(false));
+
+/// The curated schema of `curated/1` files (unsigned integer columns), read and upgraded.
+pub static CURATED_V1_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| curated_schema(true));
+
+fn curated_schema(v1: bool) -> SchemaRef {
+    let (small, count) = if v1 {
+        (DataType::UInt8, DataType::UInt32)
+    } else {
+        (DataType::Int16, DataType::Int32)
+    };
     with_id(
         vec![
             Field::new("product_id", DataType::Utf8, false),
@@ -119,15 +134,15 @@ pub static CURATED_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
             Field::new("review_id", DataType::Utf8, false),
             Field::new("product_title", DataType::Utf8, false),
             Field::new("product_category", DataType::Utf8, false),
-            Field::new("rating", DataType::UInt8, false),
+            Field::new("rating", small, false),
             Field::new("title", DataType::Utf8, false),
             Field::new("text", DataType::Utf8, false),
-            Field::new("helpful_votes", DataType::UInt32, false),
-            Field::new("total_votes", DataType::UInt32, false),
+            Field::new("helpful_votes", count.clone(), false),
+            Field::new("total_votes", count.clone(), false),
             Field::new("verified_purchase", DataType::Boolean, true),
             Field::new("review_date", DataType::Date32, false),
             Field::new("language", DataType::Utf8, false),
-            Field::new("word_count", DataType::UInt32, false),
+            Field::new("word_count", count, false),
             Field::new("topics", topics_type(), false),
             Field::new("sig_informativeness", DataType::Float32, true),
             Field::new("sig_length", DataType::Float32, false),
@@ -138,9 +153,13 @@ pub static CURATED_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
             Field::new("run_id", DataType::Utf8, false),
             Field::new("scored_at", utc_micros(), false),
         ],
-        CURATED_SCHEMA_ID,
+        if v1 {
+            CURATED_V1_SCHEMA_ID
+        } else {
+            CURATED_SCHEMA_ID
+        },
     )
-});
+}
 
 /// Check that a batch schema names the expected dataset version and has its columns.
 pub fn check_schema(found: &Schema, expected: &Schema) -> Result<(), SchemaError> {
@@ -461,8 +480,13 @@ pub fn curated_to_batch(rows: &[CuratedReview]) -> Result<RecordBatch, SchemaErr
     let strings = |f: &dyn Fn(&CuratedReview) -> &str| {
         Arc::new(rows.iter().map(|r| Some(f(r))).collect::<StringArray>()) as ArrayRef
     };
-    let u32s = |f: &dyn Fn(&CuratedReview) -> u32| {
-        Arc::new(rows.iter().map(f).collect::<UInt32Array>()) as ArrayRef
+    // Signed, as analytics engines read them; counts beyond i32 (none exist) saturate.
+    let i32s = |f: &dyn Fn(&CuratedReview) -> u32| {
+        Arc::new(
+            rows.iter()
+                .map(|r| i32::try_from(f(r)).unwrap_or(i32::MAX))
+                .collect::<Int32Array>(),
+        ) as ArrayRef
     };
     let f32s = |f: &dyn Fn(&CuratedReview) -> Option<f32>| {
         Arc::new(rows.iter().map(f).collect::<Float32Array>()) as ArrayRef
@@ -497,12 +521,12 @@ pub fn curated_to_batch(rows: &[CuratedReview]) -> Result<RecordBatch, SchemaErr
     }
     let mut verified = BooleanBuilder::with_capacity(n);
     let mut date = Date32Builder::with_capacity(n);
-    let mut rating = UInt8Builder::with_capacity(n);
+    let mut rating = Int16Builder::with_capacity(n);
     let mut scored = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
     for r in rows {
         verified.append_option(r.verified_purchase);
         date.append_value(date_to_days(r.review_date));
-        rating.append_value(r.rating);
+        rating.append_value(i16::from(r.rating));
         scored.append_value(r.scored_at.timestamp_micros());
     }
     let arrays: Vec<ArrayRef> = vec![
@@ -514,12 +538,12 @@ pub fn curated_to_batch(rows: &[CuratedReview]) -> Result<RecordBatch, SchemaErr
         Arc::new(rating.finish()),
         strings(&|r| &r.title),
         strings(&|r| &r.text),
-        u32s(&|r| r.helpful_votes),
-        u32s(&|r| r.total_votes),
+        i32s(&|r| r.helpful_votes),
+        i32s(&|r| r.total_votes),
         Arc::new(verified.finish()),
         Arc::new(date.finish()),
         strings(&|r| &r.language),
-        u32s(&|r| r.word_count),
+        i32s(&|r| r.word_count),
         Arc::new(topics.finish()),
         f32s(&|r| r.signals.informativeness),
         f32s(&|r| Some(r.signals.length)),
@@ -537,7 +561,7 @@ pub fn curated_to_batch(rows: &[CuratedReview]) -> Result<RecordBatch, SchemaErr
 pub fn batch_to_curated(batch: &RecordBatch) -> Result<Vec<CuratedReview>, SchemaError> {
     check_schema(batch.schema_ref(), &CURATED_SCHEMA)?;
     let s = |name| column::<StringArray>(batch, name);
-    let u = |name| column::<UInt32Array>(batch, name);
+    let u = |name| column::<Int32Array>(batch, name);
     let f = |name| column::<Float32Array>(batch, name);
     let (product_id, review_id, product_title, product_category, title, text, language, run_id) = (
         s("product_id")?,
@@ -559,7 +583,7 @@ pub fn batch_to_curated(batch: &RecordBatch) -> Result<Vec<CuratedReview>, Schem
         f("sig_deviation")?,
         f("sig_recency")?,
     );
-    let rating = column::<UInt8Array>(batch, "rating")?;
+    let rating = column::<Int16Array>(batch, "rating")?;
     let verified = column::<BooleanArray>(batch, "verified_purchase")?;
     let date = column::<Date32Array>(batch, "review_date")?;
     let scored = column::<TimestampMicrosecondArray>(batch, "scored_at")?;
@@ -598,15 +622,15 @@ pub fn batch_to_curated(batch: &RecordBatch) -> Result<Vec<CuratedReview>, Schem
                 review_id: review_id.value(i).to_owned(),
                 product_title: product_title.value(i).to_owned(),
                 product_category: product_category.value(i).to_owned(),
-                rating: rating.value(i),
+                rating: u8::try_from(rating.value(i)).map_err(|_| bad("rating"))?,
                 title: title.value(i).to_owned(),
                 text: text.value(i).to_owned(),
-                helpful_votes: helpful.value(i),
-                total_votes: total.value(i),
+                helpful_votes: u32::try_from(helpful.value(i)).map_err(|_| bad("helpful_votes"))?,
+                total_votes: u32::try_from(total.value(i)).map_err(|_| bad("total_votes"))?,
                 verified_purchase: verified.is_valid(i).then(|| verified.value(i)),
                 review_date: days_to_date(date.value(i)).ok_or_else(|| bad("review_date"))?,
                 language: language.value(i).to_owned(),
-                word_count: words.value(i),
+                word_count: u32::try_from(words.value(i)).map_err(|_| bad("word_count"))?,
                 topics,
                 signals: Signals {
                     informativeness: opt(s_inf, i),

@@ -4,7 +4,7 @@
 //! product_id so an unknown product is ruled out without reading data pages.
 
 use arrow_array::RecordBatch;
-use arrow_schema::SchemaRef;
+use arrow_schema::{Schema, SchemaRef};
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -14,7 +14,8 @@ use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 use parquet::schema::types::ColumnPath;
 use reviews_domain::schema::{
-    CLEANED_SCHEMA, CURATED_SCHEMA, RAW_SCHEMA, SCHEMA_METADATA_KEY, SchemaError, check_schema,
+    CLEANED_SCHEMA, CURATED_SCHEMA, CURATED_V1_SCHEMA, CURATED_V1_SCHEMA_ID, RAW_SCHEMA,
+    SCHEMA_METADATA_KEY, SchemaError, check_schema,
 };
 use thiserror::Error;
 
@@ -153,12 +154,67 @@ pub fn write_parquet(
     buf.finish(metadata)
 }
 
-/// Read a whole Parquet file of `dataset`, checking that its schema is that dataset's.
+/// Check that a file's schema is `dataset`'s. Returns whether it is an earlier version that
+/// reading upgrades (a `curated/1` file, whose integer columns are unsigned).
+fn check_dataset(dataset: Dataset, found: &Schema) -> Result<bool, ParquetIoError> {
+    let legacy = dataset == Dataset::Curated
+        && found
+            .metadata()
+            .get(SCHEMA_METADATA_KEY)
+            .map(String::as_str)
+            == Some(CURATED_V1_SCHEMA_ID);
+    if legacy {
+        check_schema(found, &CURATED_V1_SCHEMA)?;
+    } else {
+        check_schema(found, &dataset.schema())?;
+    }
+    Ok(legacy)
+}
+
+/// A batch of an earlier version of `dataset` in the current one: each column cast to the
+/// current type of its name (the values fit: unsigned counts far below 2^31, ratings 1-5).
+fn upgrade(dataset: Dataset, batch: RecordBatch) -> Result<RecordBatch, ParquetIoError> {
+    let current = dataset.schema();
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        match current.field_with_name(field.name()) {
+            Ok(target) if target.data_type() != field.data_type() => {
+                let cast = arrow_cast::cast(column, target.data_type())?;
+                if cast.null_count() != column.null_count() {
+                    return Err(ParquetIoError::Arrow(arrow_schema::ArrowError::CastError(
+                        format!(
+                            "{}: a value does not fit {}",
+                            field.name(),
+                            target.data_type()
+                        ),
+                    )));
+                }
+                fields.push(target.as_ref().clone());
+                columns.push(cast);
+            }
+            _ => {
+                fields.push(field.as_ref().clone());
+                columns.push(column.clone());
+            }
+        }
+    }
+    let schema = Schema::new_with_metadata(fields, current.metadata().clone());
+    Ok(RecordBatch::try_new(std::sync::Arc::new(schema), columns)?)
+}
+
+/// Read a whole Parquet file of `dataset`, checking that its schema is that dataset's (an
+/// earlier version is read in the current one).
 pub fn read_parquet(dataset: Dataset, bytes: Bytes) -> Result<Vec<RecordBatch>, ParquetIoError> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?.with_batch_size(8192);
-    check_schema(builder.schema(), &dataset.schema())?;
+    let legacy = check_dataset(dataset, builder.schema())?;
     let reader = builder.build()?;
-    Ok(reader.collect::<Result<Vec<_>, _>>()?)
+    reader
+        .map(|b| {
+            let b = b?;
+            if legacy { upgrade(dataset, b) } else { Ok(b) }
+        })
+        .collect()
 }
 
 /// What a Parquet footer says, without reading data pages.
@@ -175,7 +231,7 @@ pub struct ParquetInfo {
 /// Read and check the footer of a Parquet file.
 pub fn parquet_info(dataset: Dataset, bytes: Bytes) -> Result<ParquetInfo, ParquetIoError> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?;
-    check_schema(builder.schema(), &dataset.schema())?;
+    check_dataset(dataset, builder.schema())?;
     let meta = builder.metadata();
     Ok(ParquetInfo {
         rows: meta.file_metadata().num_rows().max(0) as u64,
@@ -204,11 +260,16 @@ pub fn read_columns(
     columns: &[&str],
 ) -> Result<Vec<RecordBatch>, ParquetIoError> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?.with_batch_size(64 * 1024);
-    check_schema(builder.schema(), &dataset.schema())?;
+    let legacy = check_dataset(dataset, builder.schema())?;
     let mask =
         parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
     let reader = builder.with_projection(mask).build()?;
-    Ok(reader.collect::<Result<Vec<_>, _>>()?)
+    reader
+        .map(|b| {
+            let b = b?;
+            if legacy { upgrade(dataset, b) } else { Ok(b) }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -247,5 +308,82 @@ mod tests {
     fn garbage_is_an_error_not_a_panic() {
         assert!(parquet_info(Dataset::Curated, Bytes::from_static(b"not parquet")).is_err());
         assert!(read_parquet(Dataset::Curated, Bytes::new()).is_err());
+    }
+
+    /// A file written before the integer columns became signed is read in the current schema,
+    /// with the same values.
+    #[test]
+    fn a_curated_v1_file_reads_as_the_current_schema() {
+        use reviews_domain::schema::{
+            CURATED_SCHEMA_ID, CuratedReview, TopicScore, batch_to_curated, curated_to_batch,
+        };
+        use reviews_domain::score::Signals;
+        let row = CuratedReview {
+            product_id: "P1".into(),
+            relevance: 0.5,
+            review_id: "R1".into(),
+            product_title: "Kettle".into(),
+            product_category: "Kitchen".into(),
+            rating: 4,
+            title: "t".into(),
+            text: "boils fast".into(),
+            helpful_votes: 7,
+            total_votes: 9,
+            verified_purchase: Some(true),
+            review_date: chrono::NaiveDate::from_ymd_opt(2015, 1, 23).unwrap(),
+            language: "en".into(),
+            word_count: 2,
+            topics: vec![TopicScore {
+                id: "durability".into(),
+                score: 0.7,
+            }],
+            signals: Signals::default(),
+            run_id: "r1".into(),
+            scored_at: chrono::DateTime::from_timestamp_micros(1_700_000_000_000_000).unwrap(),
+        };
+        let current = curated_to_batch(std::slice::from_ref(&row)).unwrap();
+        // The same rows as a curated/1 writer wrote them: unsigned columns, the v1 id.
+        let columns = CURATED_V1_SCHEMA
+            .fields()
+            .iter()
+            .zip(current.columns())
+            .map(|(f, c)| arrow_cast::cast(c, f.data_type()).unwrap())
+            .collect();
+        let v1 = RecordBatch::try_new(CURATED_V1_SCHEMA.clone(), columns).unwrap();
+        let mut writer = ArrowWriter::try_new(Vec::new(), CURATED_V1_SCHEMA.clone(), None).unwrap();
+        writer.write(&v1).unwrap();
+        writer.append_key_value_metadata(KeyValue::new(
+            SCHEMA_METADATA_KEY.to_owned(),
+            CURATED_V1_SCHEMA_ID.to_owned(),
+        ));
+        let bytes = Bytes::from(writer.into_inner().unwrap());
+
+        let info = parquet_info(Dataset::Curated, bytes.clone()).unwrap();
+        assert_eq!(info.schema_id.as_deref(), Some(CURATED_V1_SCHEMA_ID));
+        let batches = read_parquet(Dataset::Curated, bytes.clone()).unwrap();
+        assert_eq!(batches[0].schema().fields(), CURATED_SCHEMA.fields());
+        assert_eq!(
+            batches[0]
+                .schema()
+                .metadata()
+                .get(SCHEMA_METADATA_KEY)
+                .map(String::as_str),
+            Some(CURATED_SCHEMA_ID)
+        );
+        assert_eq!(batch_to_curated(&batches[0]).unwrap(), vec![row]);
+        let ratings = read_columns(Dataset::Curated, bytes, &["rating"]).unwrap();
+        assert_eq!(
+            ratings[0].column(0).data_type(),
+            &arrow_schema::DataType::Int16
+        );
+        // The current writer never writes v1.
+        let written = write_parquet(Dataset::Curated, &[current], &[]).unwrap();
+        assert_eq!(
+            parquet_info(Dataset::Curated, written)
+                .unwrap()
+                .schema_id
+                .as_deref(),
+            Some(CURATED_SCHEMA_ID)
+        );
     }
 }

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use chrono::Utc;
+use reviews_domain::schema::CURATED_SCHEMA_VERSION;
 use reviews_domain::schema::{batch_to_raw, reviews_to_batch};
 use reviews_domain::{Cleaner, RawReview, Rejected, Review};
 use reviews_lake::manifest::Manifest;
@@ -446,6 +447,15 @@ async fn plan(
                 snap.buckets
             ));
             base_files = rebucket(lake, run, base, snap, buckets, progress).await?;
+        }
+        if snap.schema_version < CURATED_SCHEMA_VERSION && full_pass.is_none() {
+            // Every curated file in the new version, so that no snapshot mixes the two (an
+            // analytics table reads every file with one type per column).
+            full_pass = Some(format!(
+                "the curated files are of schema version {}: every bucket is rewritten in \
+                 version {CURATED_SCHEMA_VERSION}",
+                snap.schema_version
+            ));
         }
         if erased_buyers > snap.erased_buyers && full_pass.is_none() {
             full_pass = Some(format!(
