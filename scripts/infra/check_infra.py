@@ -1215,9 +1215,10 @@ PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
 
 
 def curated_schema_columns():
-    """The field names of CURATED_SCHEMA in crates/domain/src/schema.rs, in order."""
+    """The field names of the curated schema (fn curated_schema in crates/domain/src/schema.rs,
+    which builds CURATED_SCHEMA), in order."""
     text = (ROOT / "crates" / "domain" / "src" / "schema.rs").read_text(encoding="utf-8")
-    m = re.search(r"pub static CURATED_SCHEMA\b.*?vec!\[(.*?)\n\s*\],", text, re.S)
+    m = re.search(r"fn curated_schema\(.*?vec!\[(.*?)\n\s*\],", text, re.S)
     return re.findall(r'Field::new\("([a-z_0-9]+)"', m.group(1)) if m else []
 
 
