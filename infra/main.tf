@@ -170,8 +170,8 @@ locals {
       # state/archived/ (the runs already archived)
       lake = {
         read = [
-          "raw/run=*/*.parquet",       # the raw parts it upserts into MongoDB (its run and the backlog)
-          "state/runs/run=*/run.json", # the backlog's order (a missing record only loses the order)
+          "raw/run=*/*.parquet",        # the raw parts it upserts into MongoDB (its run and the backlog)
+          "state/runs/run=*/base.json", # the backlog's order: each run's start time
         ]
         write = ["state/archived/run=*.json"] # the marker: all of the run's rows are archived
       }
