@@ -7,17 +7,9 @@ use anyhow::{Context, Result};
 use reviews_domain::score::ScoreWeights;
 use reviews_nlp::EncoderConfig;
 use reviews_stages::Scorer;
-use serde::Deserialize;
 
 /// The file read when none is named, relative to the working directory.
 pub const DEFAULT_CONFIG: &str = "config/scoring.toml";
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ScoringFile {
-    #[serde(default)]
-    weights: ScoreWeights,
-}
 
 /// Which topic classifier scores the reviews.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -49,18 +41,11 @@ pub fn load_scorer(path: Option<&Path>, classifier: reviews_nlp::Selected) -> Re
     let weights = match path {
         Some(p) => read(p)?,
         None if Path::new(DEFAULT_CONFIG).exists() => read(Path::new(DEFAULT_CONFIG))?,
-        None => ScoreWeights::default(),
+        None => reviews_stages::scoring::built_in(),
     };
     Ok(Scorer::new(classifier.classifier, weights).with_classifier_id(classifier.id))
 }
 
 fn read(path: &Path) -> Result<ScoreWeights> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read scoring config {}", path.display()))?;
-    let file: ScoringFile = toml::from_str(&text)
-        .with_context(|| format!("invalid scoring config {}", path.display()))?;
-    file.weights
-        .validate()
-        .map_err(|e| anyhow::anyhow!("invalid weights in {}: {e}", path.display()))?;
-    Ok(file.weights)
+    Ok(reviews_stages::scoring::load(path)?)
 }

@@ -14,6 +14,7 @@ pub mod publish;
 pub mod rejects;
 pub mod runner;
 pub mod score;
+pub mod scoring;
 pub mod transform;
 
 pub use bucket::{BucketOutput, merge_bucket};

@@ -26,7 +26,9 @@ impl ScoreFunction {
 
     /// `REVIEWS_LAKE_URI`; `REVIEWS_CLASSIFIER` = auto (default: the model when installed,
     /// else keywords), model or keywords; the model files from `REVIEWS_MODEL_DIR` and
-    /// `ORT_DYLIB_PATH`. The weights are the built-in defaults (those of config/scoring.toml).
+    /// `ORT_DYLIB_PATH`. The weights: the file `REVIEWS_SCORING_CONFIG` names (e.g. in a layer),
+    /// else config/scoring.toml as compiled in, the same file and parser as the CLI's. Read
+    /// once per cold start; a missing or invalid file is a fatal error that names it.
     pub async fn from_env() -> Result<Self, FunctionError> {
         let lake = reviews_lambda::lake_from_env().await?;
         let choice: ClassifierChoice = std::env::var("REVIEWS_CLASSIFIER")
@@ -35,11 +37,11 @@ impl ScoreFunction {
             .map_err(|e| FunctionError::fatal(format!("REVIEWS_CLASSIFIER: {e}")))?;
         let selected = select_classifier(choice, EncoderConfig::default())
             .map_err(|e| FunctionError::fatal(e.to_string()))?;
-        tracing::info!(classifier = %selected.description, "scorer ready");
+        let weights = weights_from_env()?;
+        tracing::info!(classifier = %selected.description, ?weights, "scorer ready");
         Ok(Self::new(
             lake,
-            Scorer::new(selected.classifier, ScoreWeights::default())
-                .with_classifier_id(selected.id),
+            Scorer::new(selected.classifier, weights).with_classifier_id(selected.id),
         ))
     }
 
@@ -47,4 +49,11 @@ impl ScoreFunction {
         let input: BucketItem = reviews_lambda::parse_input(event)?;
         Ok(merge_bucket(self.lake.clone(), &self.scorer, &input, &NoProgress).await?)
     }
+}
+
+/// The weights of `REVIEWS_SCORING_CONFIG` when set, else the built-in ones.
+pub fn weights_from_env() -> Result<ScoreWeights, FunctionError> {
+    let path = std::env::var_os("REVIEWS_SCORING_CONFIG").filter(|p| !p.is_empty());
+    reviews_stages::scoring::load_or_built_in(path.as_deref().map(std::path::Path::new))
+        .map_err(|e| FunctionError::fatal(e.to_string()))
 }
