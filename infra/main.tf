@@ -1,5 +1,6 @@
-# The reviews pipeline on AWS (DESIGN sections 1-3): lake bucket, secrets, IAM roles, the stage
-# Lambdas, the Step Functions state machine and its schedule, the HTTP API and the storefront.
+# The reviews pipeline on AWS (docs/ARCHITECTURE.md sections 1, 3 and 5): lake bucket, secrets,
+# IAM roles, the stage Lambdas, the Step Functions state machine and its schedule, the HTTP API
+# and the storefront.
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
@@ -99,7 +100,8 @@ resource "aws_secretsmanager_secret" "mongodb" {
 }
 
 # ----------------------------------------------------------------------------------------------
-# IAM (DESIGN section 3): one execution role per function, the API role, the administrator
+# IAM (docs/ARCHITECTURE.md section 5): one execution role per function, the API role, the
+# administrator
 # ----------------------------------------------------------------------------------------------
 locals {
   database_secret_arns = {
@@ -552,9 +554,10 @@ resource "aws_iam_role_policy" "api" {
 
 # Administrator: operates the state machine's executions (start, stop, redrive, inspect, map
 # runs), starts an erasure (lambda:InvokeFunction of the erase function only), reads and queries
-# the project's logs, reads its alarms, metrics and dashboard; reads raw/ and rejects/ (to investigate rejected rows, DESIGN section 3). No write or delete on the
-# logs or the state machine (no definition update, no retention change, no deletion), no
-# cleaned/ or curated/, no secret value, no database, no key.
+# the project's logs, reads its alarms, metrics and dashboard; reads raw/ and rejects/ (to
+# investigate rejected rows, docs/ARCHITECTURE.md section 5.3). No write or delete on the logs
+# or the state machine (no definition update, no retention change, no deletion), no cleaned/ or
+# curated/, no secret value, no database, no key.
 data "aws_iam_policy_document" "assume_admin" {
   statement {
     actions = ["sts:AssumeRole"]

@@ -34,7 +34,7 @@ output "secret_names" {
 }
 
 output "role_arns" {
-  description = "IAM roles of DESIGN section 3."
+  description = "IAM roles of docs/ARCHITECTURE.md section 5."
   value = {
     functions     = { for f, r in aws_iam_role.function : f => r.arn }
     api_readonly  = aws_iam_role.api.arn

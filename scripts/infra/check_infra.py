@@ -14,10 +14,10 @@ No Terraform provider can be downloaded here, so no `terraform init/validate`: i
   5. every error name in Retry/Catch other than States.* / Lambda.* is RetryableError or FatalError
      and appears as a string literal in the Rust sources (crates/, functions/);
   6. the state machine role reads only the lake's state/runs/ (the ItemReader) and controls only
-     its own executions; IAM matches DESIGN section 3 and the roles table of infra/README.md, judged
-     on each role's effective permissions: its inline policies (for_each documents evaluated per
-     instance) plus its attached managed policies (MANAGED_POLICIES says what each grants; an
-     unknown one fails):
+     its own executions; IAM matches docs/ARCHITECTURE.md section 5 and the roles table of
+     infra/README.md, judged on each role's effective permissions: its inline policies (for_each
+     documents evaluated per instance) plus its attached managed policies (MANAGED_POLICIES says
+     what each grants; an unknown one fails):
      - no wildcard action anywhere; Resource "*" only for the actions of STAR_ALLOWED (those that
        support no resource scoping), by kind of role;
      - every kms:Decrypt grant has a kms:ViaService and a kms:EncryptionContext condition; the key

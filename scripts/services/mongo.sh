@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A MongoDB wire-compatible server for development and tests: SecantusDB (PyPI
 # `SecantusDB==0.7.0b3`, a MongoDB wire-protocol server on WiredTiger, GPL-2.0). It is a
-# STAND-IN for MongoDB: no real `mongod` can be installed on this machine (DESIGN section 7).
+# STAND-IN for MongoDB: no real `mongod` can be installed on this machine (docs/ARCHITECTURE.md
+# section 8.3).
 # It is installed into a venv under .cache/ on first use and is not part of, nor shipped
 # with, this project. Production uses a real MongoDB (or Atlas).
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A throwaway PostgreSQL 15 cluster for development and tests (DESIGN section 7).
+# A throwaway PostgreSQL 15 cluster for development and tests (docs/ARCHITECTURE.md section 8.3).
 #
 #   scripts/services/postgres.sh start     create the cluster on first use, then start it (idempotent)
 #   scripts/services/postgres.sh stop      stop it (idempotent; the data stays)

@@ -1,5 +1,5 @@
-//! The HTTP API of the storefront (DESIGN section 6). One axum router serves locally
-//! (`reviews serve`) and inside the API Lambda (lambda_http, API Gateway HTTP API v2).
+//! The HTTP API of the storefront (docs/ARCHITECTURE.md section 6). One axum router serves
+//! locally (`reviews serve`) and inside the API Lambda (lambda_http, API Gateway HTTP API v2).
 
 pub mod cache;
 pub mod error;

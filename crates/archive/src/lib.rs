@@ -1,4 +1,4 @@
-//! The MongoDB archive of raw rows (DESIGN section 1: the archive branch).
+//! The MongoDB archive of raw rows (docs/ARCHITECTURE.md section 2.2: the archive branch).
 //!
 //! Every raw row a run extracted is kept, as read, in one collection (default
 //! `reviews_archive.raw_reviews`), one document per review: `_id` is the review id (trimmed), so

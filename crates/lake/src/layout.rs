@@ -1,4 +1,4 @@
-//! The lake layout (DESIGN section 2): where each dataset of a run lives.
+//! The lake layout (docs/ARCHITECTURE.md section 3): where each dataset of a run lives.
 
 use std::fmt;
 

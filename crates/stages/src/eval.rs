@@ -1,8 +1,9 @@
-//! Ranking evaluation against real helpful votes (DESIGN section 5): NDCG@k with gain
-//! log2(1 + helpful votes), over products with at least 5 reviews and one voted review, and an
-//! age-controlled pairwise accuracy (pairs of one product's reviews posted within 90 days of
-//! each other, where one has at least 2 votes and more than the other). Helpful votes pile up on
-//! older reviews, so the pairwise figure is the one that judges quality rather than age.
+//! Ranking evaluation against real helpful votes (docs/ARCHITECTURE.md section 2.4): NDCG@k
+//! with gain log2(1 + helpful votes), over products with at least 5 reviews and one voted
+//! review, and an age-controlled pairwise accuracy (pairs of one product's reviews posted within
+//! 90 days of each other, where one has at least 2 votes and more than the other). Helpful votes
+//! pile up on older reviews, so the pairwise figure is the one that judges quality rather than
+//! age.
 
 use std::collections::BTreeMap;
 

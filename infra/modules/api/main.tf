@@ -23,7 +23,7 @@ resource "aws_apigatewayv2_integration" "lambda" {
 }
 
 resource "aws_apigatewayv2_route" "get" {
-  #checkov:skip=CKV_AWS_309:Public, read-only storefront data (no buyer identity, DESIGN section 3); throttled at the stage. There is no user to authorize.
+  #checkov:skip=CKV_AWS_309:Public, read-only storefront data (no buyer identity, docs/ARCHITECTURE.md section 6); throttled at the stage. There is no user to authorize.
   for_each           = toset(["GET /", "GET /{proxy+}"])
   api_id             = aws_apigatewayv2_api.this.id
   route_key          = each.value

@@ -1,6 +1,6 @@
 # One customer-managed key for the operational data that is not the lake: CloudWatch log groups,
 # Secrets Manager secrets, Lambda environment variables, the alarm topic and the Athena query
-# results. (The lake bucket keeps SSE-S3, as DESIGN section 3 requires.)
+# results. (The lake bucket keeps SSE-S3, as docs/ARCHITECTURE.md section 5.5 requires.)
 
 data "aws_caller_identity" "current" {}
 data "aws_region" "current" {}

@@ -1,5 +1,5 @@
-# The data lake: one private bucket (DESIGN section 2), plus the bucket that receives the S3 server
-# access logs of the lake and of the storefront.
+# The data lake: one private bucket (docs/ARCHITECTURE.md section 3), plus the bucket that
+# receives the S3 server access logs of the lake and of the storefront.
 
 locals {
   data_prefixes = ["raw/", "cleaned/", "rejects/", "curated/", "state/"]
@@ -109,7 +109,7 @@ resource "aws_s3_bucket_policy" "logs" {
 # The lake
 # ----------------------------------------------------------------------------------------------
 resource "aws_s3_bucket" "lake" {
-  #checkov:skip=CKV_AWS_145:DESIGN section 3 mandates SSE-S3 default encryption for the lake (no KMS request costs or key grants for readers such as Athena/DuckDB).
+  #checkov:skip=CKV_AWS_145:docs/ARCHITECTURE.md section 5.5 requires SSE-S3 default encryption for the lake (no KMS request costs or key grants for readers such as Athena/DuckDB).
   #checkov:skip=CKV_AWS_144:Cross-region replication is out of scope: every dataset is reproducible from PostgreSQL and MongoDB, and versioning covers rollback.
   #checkov:skip=CKV2_AWS_62:The pipeline is driven by the Step Functions schedule, not by object events; no notification target exists.
   bucket        = var.bucket_name
