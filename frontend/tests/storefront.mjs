@@ -5,8 +5,8 @@
 // Opens the storefront, waits for the product list, opens the first product, checks that its top
 // reviews render with a relevance cue and topic chips, applies a topic filter, checks that nothing
 // from the review texts ran as script, checks back/forward and the not-found state, and saves
-// screenshots. Exits non-zero with a message on the first failure. Works against the dev mock
-// (frontend/dev/mock_server.py) and against `reviews serve`.
+// screenshots. Exits non-zero with a message on the first failure. Runs against `reviews serve`
+// (tests/run.sh --mock starts one on a fixture lake, frontend/dev/serve.sh).
 
 import { mkdirSync } from "node:fs";
 import path from "node:path";
