@@ -26,6 +26,49 @@ pub struct RankingQuality {
     pub ndcg_at_3: f64,
     pub ndcg_at_5: f64,
     pub pairwise_accuracy: f64,
+    /// 95 % intervals of NDCG@5 and of the pairwise accuracy, bootstrapped over products
+    /// (products drawn with replacement, [`BOOTSTRAP_SAMPLES`] times, a fixed seed).
+    pub ndcg_at_5_ci: [f64; 2],
+    pub pairwise_accuracy_ci: [f64; 2],
+}
+
+/// Bootstrap resamples behind the intervals.
+pub const BOOTSTRAP_SAMPLES: usize = 1000;
+
+/// A small deterministic generator (splitmix64): the intervals are the same on every run.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+/// The 2.5 % and 97.5 % percentiles of the mean of `groups` (each group: a sum and a count)
+/// when the groups are drawn with replacement.
+fn bootstrap_ci(groups: &[(f64, f64)]) -> [f64; 2] {
+    if groups.is_empty() {
+        return [0.0, 0.0];
+    }
+    let mut rng = SplitMix(0x5EED);
+    let mut means: Vec<f64> = (0..BOOTSTRAP_SAMPLES)
+        .map(|_| {
+            let (mut sum, mut n) = (0.0, 0.0);
+            for _ in 0..groups.len() {
+                let (s, c) = groups[(rng.next() % groups.len() as u64) as usize];
+                sum += s;
+                n += c;
+            }
+            if n > 0.0 { sum / n } else { 0.0 }
+        })
+        .collect();
+    means.sort_by(f64::total_cmp);
+    let at = |q: f64| means[((means.len() - 1) as f64 * q).round() as usize];
+    [at(0.025), at(0.975)]
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -35,6 +78,9 @@ pub struct EvalReport {
     pub products: usize,
     /// Age-controlled pairs (the pairwise population).
     pub pairs: usize,
+    /// Whether the file has the votes to measure anything (at least one product for NDCG or
+    /// one pair); when false every figure is 0 and means nothing.
+    pub measurable: bool,
     pub rankings: Vec<RankingQuality>,
 }
 
@@ -130,17 +176,43 @@ pub fn evaluate(items: &[Judged], rankings: &[(String, Vec<f64>)]) -> EvalReport
             products.iter().map(|g| f(g)).sum::<f64>() / products.len() as f64
         }
     };
+    // The pairs of each product, for the bootstrap over products.
+    let mut pairs_by_product: BTreeMap<&str, Vec<(usize, usize)>> = BTreeMap::new();
+    for &(w, l) in &pairs {
+        pairs_by_product
+            .entry(&items[w].product_id)
+            .or_default()
+            .push((w, l));
+    }
     let rankings = rankings
         .iter()
-        .map(|(name, score)| RankingQuality {
-            name: name.clone(),
-            ndcg_at_1: mean(&|g| ndcg_at(items, g, score, 1)),
-            ndcg_at_3: mean(&|g| ndcg_at(items, g, score, 3)),
-            ndcg_at_5: mean(&|g| ndcg_at(items, g, score, 5)),
-            pairwise_accuracy: pairwise_accuracy(&pairs, score),
+        .map(|(name, score)| {
+            let ndcg5: Vec<(f64, f64)> = products
+                .iter()
+                .map(|g| (ndcg_at(items, g, score, 5), 1.0))
+                .collect();
+            let won: Vec<(f64, f64)> = pairs_by_product
+                .values()
+                .map(|ps| {
+                    (
+                        pairwise_accuracy(ps, score) * ps.len() as f64,
+                        ps.len() as f64,
+                    )
+                })
+                .collect();
+            RankingQuality {
+                name: name.clone(),
+                ndcg_at_1: mean(&|g| ndcg_at(items, g, score, 1)),
+                ndcg_at_3: mean(&|g| ndcg_at(items, g, score, 3)),
+                ndcg_at_5: mean(&|g| ndcg_at(items, g, score, 5)),
+                pairwise_accuracy: pairwise_accuracy(&pairs, score),
+                ndcg_at_5_ci: bootstrap_ci(&ndcg5),
+                pairwise_accuracy_ci: bootstrap_ci(&won),
+            }
         })
         .collect();
     EvalReport {
+        measurable: !products.is_empty() || !pairs.is_empty(),
         reviews: items.len(),
         products: products.len(),
         pairs: pairs.len(),
@@ -186,6 +258,48 @@ mod tests {
         assert!(pairs.iter().all(|&(w, _)| w == 0));
         assert_eq!(pairwise_accuracy(&pairs, &[1.0, 0.0, 0.0, 0.0, 0.0]), 1.0);
         assert_eq!(pairwise_accuracy(&pairs, &[0.0; 5]), 0.5);
+    }
+
+    #[test]
+    fn intervals_hold_the_estimate_and_narrow_with_more_products() {
+        let mut items = Vec::new();
+        for p in 0..40 {
+            for (v, d) in [(5, 0), (1, 10), (0, 20), (0, 30), (2, 40)] {
+                items.push(j(&format!("p{p}"), v, d));
+            }
+        }
+        // A ranking right on some products and wrong on others.
+        let score: Vec<f64> = items
+            .iter()
+            .enumerate()
+            .map(|(i, it)| {
+                let p: usize = it.product_id[1..].parse().unwrap();
+                let v = f64::from(it.helpful_votes);
+                if p.is_multiple_of(3) {
+                    -v
+                } else {
+                    v + (i % 2) as f64 * 0.1
+                }
+            })
+            .collect();
+        let all = evaluate(&items, &[("r".into(), score.clone())]);
+        let r = &all.rankings[0];
+        assert!(
+            r.ndcg_at_5_ci[0] <= r.ndcg_at_5 && r.ndcg_at_5 <= r.ndcg_at_5_ci[1],
+            "{r:?}"
+        );
+        assert!(
+            r.pairwise_accuracy_ci[0] <= r.pairwise_accuracy
+                && r.pairwise_accuracy <= r.pairwise_accuracy_ci[1],
+            "{r:?}"
+        );
+        assert!(
+            r.pairwise_accuracy_ci[0] < r.pairwise_accuracy_ci[1],
+            "{r:?}"
+        );
+        let few = evaluate(&items[..50], &[("r".into(), score[..50].to_vec())]);
+        let width = |c: [f64; 2]| c[1] - c[0];
+        assert!(width(few.rankings[0].pairwise_accuracy_ci) > width(r.pairwise_accuracy_ci));
     }
 
     #[test]
