@@ -11,6 +11,10 @@ use reviews_domain::{CleanOutcome, Cleaner};
 use reviews_sources::AmazonReader;
 use reviews_stages::Progress;
 use reviews_stages::eval::{Judged, evaluate};
+use reviews_stages::rank::{Labelled, cross_validated_scores, features};
+
+/// Folds of the learned ranking's cross-validation (split by product).
+const CV_FOLDS: usize = 5;
 
 use crate::config::{ClassifierChoice, classifier, load_scorer};
 
@@ -80,11 +84,26 @@ pub async fn run(args: EvalArgs) -> Result<()> {
             (h.finish() >> 11) as f64
         })
         .collect();
+    // The learned ranking, scored on each product by a model trained on other products only.
+    let labelled: Vec<Labelled> = reviews
+        .iter()
+        .map(|r| Labelled {
+            product_id: r.product_id.clone(),
+            helpful_votes: r.helpful_votes,
+            day: r.review_date.num_days_from_ce_i64(),
+        })
+        .collect();
+    let x: Vec<Vec<f64>> = reviews
+        .iter()
+        .map(|r| features(r, by_id[r.review_id.as_str()].signals.informativeness))
+        .collect();
+    let learned = cross_validated_scores(&labelled, &x, CV_FOLDS);
     let rankings = vec![
         (
             "relevance (ours)".to_owned(),
             pick(&|c| f64::from(c.relevance)),
         ),
+        (format!("learned ({CV_FOLDS}-fold CV by product)"), learned),
         (
             "baseline: length".to_owned(),
             reviews.iter().map(|r| f64::from(r.word_count)).collect(),
@@ -107,16 +126,35 @@ pub async fn run(args: EvalArgs) -> Result<()> {
             "{} reviews; NDCG over {} products (>= 5 reviews, >= 1 voted); pairwise over {} age-controlled pairs",
             report.reviews, report.products, report.pairs
         );
+        if !report.measurable {
+            println!(
+                "too few helpful votes to measure a ranking: no product has 5 reviews with one \
+                 voted, and no two reviews of a product posted within 90 days differ in votes"
+            );
+            return Ok(());
+        }
         println!(
-            "{:<26} {:>8} {:>8} {:>8} {:>10}",
-            "ranking", "NDCG@1", "NDCG@3", "NDCG@5", "pairwise"
+            "{:<34} {:>7} {:>7} {:>7} {:>15} {:>9} {:>15}",
+            "ranking", "NDCG@1", "NDCG@3", "NDCG@5", "(95% CI)", "pairwise", "(95% CI)"
         );
         for r in &report.rankings {
             println!(
-                "{:<26} {:>8.3} {:>8.3} {:>8.3} {:>10.3}",
-                r.name, r.ndcg_at_1, r.ndcg_at_3, r.ndcg_at_5, r.pairwise_accuracy
+                "{:<34} {:>7.3} {:>7.3} {:>7.3}   [{:.3}, {:.3}] {:>9.3}   [{:.3}, {:.3}]",
+                r.name,
+                r.ndcg_at_1,
+                r.ndcg_at_3,
+                r.ndcg_at_5,
+                r.ndcg_at_5_ci[0],
+                r.ndcg_at_5_ci[1],
+                r.pairwise_accuracy,
+                r.pairwise_accuracy_ci[0],
+                r.pairwise_accuracy_ci[1]
             );
         }
+        println!(
+            "intervals: bootstrap over products ({} resamples)",
+            reviews_stages::eval::BOOTSTRAP_SAMPLES
+        );
     }
     Ok(())
 }

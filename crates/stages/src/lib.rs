@@ -11,6 +11,7 @@ pub mod eval;
 pub mod extract;
 pub mod progress;
 pub mod publish;
+pub mod rank;
 pub mod rejects;
 pub mod runner;
 pub mod score;
