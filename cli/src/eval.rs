@@ -11,7 +11,7 @@ use reviews_domain::{CleanOutcome, Cleaner};
 use reviews_sources::AmazonReader;
 use reviews_stages::Progress;
 use reviews_stages::eval::{Judged, evaluate};
-use reviews_stages::rank::{Labelled, cross_validated_scores, features};
+use reviews_stages::rank::{cross_validated_scores, features};
 
 /// Folds of the learned ranking's cross-validation (split by product).
 const CV_FOLDS: usize = 5;
@@ -85,19 +85,11 @@ pub async fn run(args: EvalArgs) -> Result<()> {
         })
         .collect();
     // The learned ranking, scored on each product by a model trained on other products only.
-    let labelled: Vec<Labelled> = reviews
-        .iter()
-        .map(|r| Labelled {
-            product_id: r.product_id.clone(),
-            helpful_votes: r.helpful_votes,
-            day: r.review_date.num_days_from_ce_i64(),
-        })
-        .collect();
     let x: Vec<Vec<f64>> = reviews
         .iter()
         .map(|r| features(r, by_id[r.review_id.as_str()].signals.informativeness))
         .collect();
-    let learned = cross_validated_scores(&labelled, &x, CV_FOLDS);
+    let learned = cross_validated_scores(&items, &x, CV_FOLDS);
     let rankings = vec![
         (
             "relevance (ours)".to_owned(),

@@ -16,6 +16,8 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 use reviews_domain::Review;
 
+use crate::eval::Judged;
+
 /// Pairs for training: posted at most this many days apart.
 pub const PAIR_MAX_DAYS: i64 = 180;
 
@@ -141,17 +143,9 @@ impl LinearRanker {
     }
 }
 
-/// What training needs of a review besides its features.
-#[derive(Debug, Clone)]
-pub struct Labelled {
-    pub product_id: String,
-    pub helpful_votes: u32,
-    pub day: i64,
-}
-
 /// Training pairs (winner, loser) among `idx`: same product, posted within
 /// [`PAIR_MAX_DAYS`], different votes, the winner with at least one.
-pub fn training_pairs(items: &[Labelled], idx: &[usize]) -> Vec<(usize, usize)> {
+pub fn training_pairs(items: &[Judged], idx: &[usize]) -> Vec<(usize, usize)> {
     let mut by_product: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for &i in idx {
         by_product.entry(&items[i].product_id).or_default().push(i);
@@ -184,7 +178,7 @@ pub fn fold_of(product_id: &str, folds: usize) -> usize {
 }
 
 /// Every review scored by a model trained on the other folds' products only.
-pub fn cross_validated_scores(items: &[Labelled], x: &[Vec<f64>], folds: usize) -> Vec<f64> {
+pub fn cross_validated_scores(items: &[Judged], x: &[Vec<f64>], folds: usize) -> Vec<f64> {
     let fold: Vec<usize> = items
         .iter()
         .map(|i| fold_of(&i.product_id, folds))
@@ -215,8 +209,8 @@ mod tests {
         let x: Vec<Vec<f64>> = (0..40)
             .map(|i| vec![f64::from(i % 10), f64::from((i * 7) % 5)])
             .collect();
-        let items: Vec<Labelled> = (0..40)
-            .map(|i| Labelled {
+        let items: Vec<Judged> = (0..40)
+            .map(|i| Judged {
                 product_id: format!("p{}", i / 10),
                 helpful_votes: (i % 10) as u32,
                 day: 0,
@@ -237,22 +231,22 @@ mod tests {
     #[test]
     fn pairs_stay_within_products_and_ages() {
         let items = vec![
-            Labelled {
+            Judged {
                 product_id: "a".into(),
                 helpful_votes: 3,
                 day: 0,
             },
-            Labelled {
+            Judged {
                 product_id: "a".into(),
                 helpful_votes: 1,
                 day: 500,
             },
-            Labelled {
+            Judged {
                 product_id: "b".into(),
                 helpful_votes: 0,
                 day: 0,
             },
-            Labelled {
+            Judged {
                 product_id: "a".into(),
                 helpful_votes: 0,
                 day: 10,
