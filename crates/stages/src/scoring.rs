@@ -38,7 +38,9 @@ pub fn parse(text: &str, origin: &str) -> Result<ScoreWeights, ScoringError> {
         message,
     };
     let file: ScoringFile = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
-    file.weights.validate().map_err(invalid)?;
+    file.weights
+        .validate()
+        .map_err(|e| invalid(format!("invalid weights: {e}")))?;
     Ok(file.weights)
 }
 
@@ -86,7 +88,7 @@ mod tests {
         let e = parse("[weights]\nlength = -1.0\n", "x.toml")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("x.toml"), "{e}");
+        assert!(e.contains("x.toml") && e.contains("invalid weights"), "{e}");
         let e = parse("[weights]\nlenght = 1.0\n", "y.toml")
             .unwrap_err()
             .to_string();
