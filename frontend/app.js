@@ -722,6 +722,7 @@
     const date = formatDate(rev.review_date);
     const lang = /^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$/.test(str(rev.language)) ? str(rev.language) : null;
     const topics = (Array.isArray(rev.topics) ? rev.topics : []).filter((t) => isObject(t) && t.id);
+    const reasons = (Array.isArray(rev.reasons) ? rev.reasons : []).map(str).filter((x) => x.trim());
     const headingId = `review-${rank}-title`;
 
     const textEl = h("p", { class: "review-text", lang });
@@ -770,6 +771,9 @@
           date.iso ? h("time", { datetime: date.iso }, date.label) : (date.label ? h("span", null, date.label) : null),
           lang && lang !== "en" ? h("span", { class: "badge badge-lang", title: `Written in ${languageName(lang)}` }, lang.toUpperCase()) : null)),
       relevanceCue(relevance)),
+    reasons.length
+      ? h("p", { class: "review-why" }, h("span", { class: "review-why-label" }, "Why it's here: "), reasons.join(", "))
+      : null,
     textEl,
     toggle,
     h("footer", { class: "review-foot" },

@@ -15,7 +15,7 @@ locals {
   athena_workgroup_arn = "arn:${local.partition}:athena:${local.region}:${local.account_id}:workgroup/${local.athena_workgroup}"
   glue_arn_prefix      = "arn:${local.partition}:glue:${local.region}:${local.account_id}"
 
-  # curated/2 (crates/domain/src/schema.rs), in file order: the files' integers are signed
+  # curated/3 (crates/domain/src/schema.rs), in file order: the files' integers are signed
   # (rating INT16, counts INT32), the types Athena, Spark and Redshift Spectrum read as they are.
   curated_columns = [
     { name = "product_id", type = "string", comment = "" },
@@ -33,12 +33,14 @@ locals {
     { name = "language", type = "string", comment = "" },
     { name = "word_count", type = "int", comment = "" },
     { name = "topics", type = "array<struct<id:string,score:float>>", comment = "topic ids with scores" },
+    { name = "reasons", type = "array<string>", comment = "why it ranks where it does; null in older files" },
     { name = "sig_informativeness", type = "float", comment = "relevance signal" },
     { name = "sig_length", type = "float", comment = "relevance signal" },
     { name = "sig_helpful", type = "float", comment = "relevance signal" },
     { name = "sig_verified", type = "float", comment = "relevance signal" },
     { name = "sig_deviation", type = "float", comment = "relevance signal" },
     { name = "sig_recency", type = "float", comment = "relevance signal" },
+    { name = "sig_learned", type = "float", comment = "learned ranking signal; null without a ranker" },
     { name = "run_id", type = "string", comment = "the run that wrote the file" },
     { name = "scored_at", type = "timestamp", comment = "UTC" },
   ]

@@ -240,6 +240,7 @@ async fn bench(lake: Arc<dyn Lake>, args: &BenchArgs) -> Result<BenchReport> {
     let scorer = Arc::new(crate::config::load_scorer(
         None,
         crate::config::classifier(args.classifier)?,
+        None,
     )?);
     let synthetic = |seed| SyntheticConfig {
         reviews: args.reviews,

@@ -36,14 +36,32 @@ pub fn classifier(choice: ClassifierChoice) -> Result<reviews_nlp::Selected> {
 }
 
 /// Load the weights (from `path`, else config/scoring.toml when present, else the built-in
-/// defaults) and build the scorer around `classifier`.
-pub fn load_scorer(path: Option<&Path>, classifier: reviews_nlp::Selected) -> Result<Scorer> {
+/// defaults) and build the scorer around `classifier`, with the ranker file `ranker` (from
+/// `reviews train`) when given.
+pub fn load_scorer(
+    path: Option<&Path>,
+    classifier: reviews_nlp::Selected,
+    ranker: Option<&Path>,
+) -> Result<Scorer> {
     let weights = match path {
         Some(p) => read(p)?,
         None if Path::new(DEFAULT_CONFIG).exists() => read(Path::new(DEFAULT_CONFIG))?,
         None => reviews_stages::scoring::built_in(),
     };
-    Ok(Scorer::new(classifier.classifier, weights).with_classifier_id(classifier.id))
+    let scorer = Scorer::new(classifier.classifier, weights).with_classifier_id(classifier.id);
+    match ranker {
+        None => Ok(scorer),
+        Some(p) => {
+            let file = reviews_stages::rank::RankerFile::load(p)?;
+            eprintln!(
+                "learned ranking: {} (trained on {}, {} reviews)",
+                p.display(),
+                file.training.input,
+                file.training.reviews
+            );
+            Ok(scorer.with_ranker(&file, &p.display().to_string())?)
+        }
+    }
 }
 
 fn read(path: &Path) -> Result<ScoreWeights> {

@@ -42,6 +42,9 @@ pub struct EraseArgs {
     /// Scoring configuration for the republished dataset (as for `reviews run`).
     #[arg(long, env = "REVIEWS_SCORING_CONFIG")]
     config: Option<PathBuf>,
+    /// The ranker file for the republished dataset (as for `reviews run`).
+    #[arg(long, env = "REVIEWS_RANKER")]
+    ranker: Option<PathBuf>,
     /// Topic classifier for the republished dataset.
     #[arg(long, value_enum, default_value = "auto")]
     classifier: ClassifierChoice,
@@ -87,6 +90,7 @@ pub async fn run(args: EraseArgs) -> Result<()> {
         let scorer = Arc::new(config::load_scorer(
             args.config.as_deref(),
             config::classifier(args.classifier)?,
+            args.ranker.as_deref(),
         )?);
         let now = chrono::Utc::now();
         let run_id = RunId::parse(&format!("{}-erase", now.format("%Y-%m-%dT%H%M%S")))

@@ -8,6 +8,7 @@ mod erase;
 mod eval;
 mod progress;
 mod serve;
+mod train;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,6 +51,8 @@ enum Command {
     Rollback(RollbackArgs),
     /// Measure the ranking against real helpful votes (NDCG@k, age-controlled pairwise accuracy).
     Eval(eval::EvalArgs),
+    /// Train the learned ranking on a file with helpful votes; write it as a ranker file.
+    Train(train::TrainArgs),
     /// Serve the API and the storefront page from the live dataset of a lake.
     Serve(serve::ServeArgs),
     /// The whole thing in one command: generate reviews, run the pipeline, serve the storefront.
@@ -101,6 +104,10 @@ pub(crate) struct RunArgs {
     /// Topic classifier.
     #[arg(long, value_enum, default_value = "auto")]
     classifier: config::ClassifierChoice,
+    /// A ranker file from `reviews train`: the learned ranking of helpfulness becomes the
+    /// `learned` signal of the relevance, and the reasons shown come from it.
+    #[arg(long, env = "REVIEWS_RANKER")]
+    ranker: Option<PathBuf>,
     /// Print the run summary as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -162,6 +169,7 @@ async fn dispatch(command: Command) -> Result<()> {
         Command::Runs(args) => list_runs(args).await,
         Command::Rollback(args) => rollback(args).await,
         Command::Eval(args) => eval::run(args).await,
+        Command::Train(args) => train::run(args).await,
         Command::Serve(args) => serve::serve(args).await,
         Command::Demo(args) => serve::demo(args).await,
         Command::Bench(args) => bench::run(args).await,
@@ -186,6 +194,7 @@ pub(crate) async fn run(args: RunArgs) -> Result<()> {
     let scorer = Arc::new(config::load_scorer(
         args.config.as_deref(),
         config::classifier(args.classifier)?,
+        args.ranker.as_deref(),
     )?);
     let lake = open_lake(&args.lake.lake).await?;
     let options = RunOptions {

@@ -99,6 +99,7 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         workers: None,
         config: None,
         classifier: crate::config::ClassifierChoice::Auto,
+        ranker: None,
         json: false,
     };
     crate::run(run).await?;

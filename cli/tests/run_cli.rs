@@ -119,7 +119,7 @@ fn uk_sample_end_to_end_and_readable_by_pyarrow() {
         Value::Bool(true),
         "page index is written"
     );
-    assert_eq!(first["schema_id"], "curated/2");
+    assert_eq!(first["schema_id"], "curated/3");
     assert!(
         !first["columns"]
             .as_array()
@@ -130,6 +130,9 @@ fn uk_sample_end_to_end_and_readable_by_pyarrow() {
     let row = &first["first_row"];
     assert!(row["relevance"].as_f64().unwrap() >= 0.0 && row["relevance"].as_f64().unwrap() <= 1.0);
     assert!(!row["topics"].as_array().unwrap().is_empty());
+    // Without a ranker file: no learned signal, and the reasons come from the weighted signals.
+    assert_eq!(row["sig_learned"], Value::Null);
+    assert!(row["reasons"].is_array(), "{row}");
     // The text has no HTML line-break tags left.
     let text = row["text"].as_str().unwrap();
     assert!(!text.contains("<br"), "{text}");
@@ -370,6 +373,119 @@ fn eval_on_the_french_sample_says_it_cannot_measure() {
             .iter()
             .any(|r| r["name"] == "learned (5-fold CV by product)")
     );
+}
+
+/// `reviews train` builds the ranker file from the UK sample; `reviews eval --ranker` ranks
+/// another file with it (the French sample: a smoke test, too few votes to measure); `reviews
+/// run --ranker` scores with it (the learned signal and its reasons in every curated row, read
+/// back by pyarrow); a file from another classifier or version stops the run before any work.
+#[test]
+fn train_a_ranker_then_evaluate_and_run_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let uk = shared_data("amazon_uk_sample_10k.csv");
+    let ranker = dir.path().join("ranker.json");
+    ok(&reviews(
+        &[
+            "train",
+            "--input",
+            uk.to_str().unwrap(),
+            "--classifier",
+            "keywords",
+            "--out",
+            ranker.to_str().unwrap(),
+        ],
+        dir.path(),
+    ));
+    let file: Value = serde_json::from_slice(&std::fs::read(&ranker).unwrap()).unwrap();
+    assert_eq!(file["format"], "reviews-ranker");
+    assert_eq!(file["version"], 1);
+    assert_eq!(file["training"]["input"], "amazon_uk_sample_10k.csv");
+    assert_eq!(file["training"]["classifier"], "keywords");
+    assert_eq!(file["training"]["input_sha256"].as_str().unwrap().len(), 64);
+    assert!(file["training"]["pairs"].as_u64().unwrap() > 100, "{file}");
+    let weights = file["weights"].as_array().unwrap();
+    assert_eq!(weights.len(), file["features"].as_array().unwrap().len());
+    assert!(weights.iter().any(|w| w.as_f64().unwrap().abs() > 1e-3));
+
+    let fr = shared_data("amazon_fr_sample.tsv");
+    let report: Value = serde_json::from_str(&ok(&reviews(
+        &[
+            "eval",
+            "--input",
+            fr.to_str().unwrap(),
+            "--classifier",
+            "keywords",
+            "--ranker",
+            ranker.to_str().unwrap(),
+            "--json",
+        ],
+        dir.path(),
+    )))
+    .unwrap();
+    assert!(
+        report["rankings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "learned (file, from amazon_uk_sample_10k.csv)"),
+        "{report}"
+    );
+
+    let lake = dir.path().join("lake");
+    let run = |ranker: &Path, run_id: &str| {
+        reviews(
+            &[
+                "run",
+                "--lake",
+                lake.to_str().unwrap(),
+                "--input",
+                fr.to_str().unwrap(),
+                "--classifier",
+                "keywords",
+                "--ranker",
+                ranker.to_str().unwrap(),
+                "--run-id",
+                run_id,
+                "--json",
+            ],
+            dir.path(),
+        )
+    };
+    ok(&run(&ranker, "learned"));
+    let py = Command::new(python())
+        .arg(repo_root().join("tests/python/read_lake.py"))
+        .arg(&lake)
+        .arg("learned")
+        .output()
+        .unwrap();
+    assert!(
+        py.status.success(),
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&py.stdout).unwrap();
+    let row = &seen["curated"][0]["first_row"];
+    let learned = row["sig_learned"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&learned), "{row}");
+    assert!(row["reasons"].is_array(), "{row}");
+
+    // Another classifier's file, or another version: refused, with what to do; nothing published.
+    for (edit, says) in [("classifier", "classifier"), ("version", "reviews train")] {
+        let mut bad = file.clone();
+        match edit {
+            "classifier" => bad["training"]["classifier"] = "model:other".into(),
+            _ => bad["version"] = 99.into(),
+        }
+        let path = dir.path().join(format!("bad-{edit}.json"));
+        std::fs::write(&path, serde_json::to_vec(&bad).unwrap()).unwrap();
+        let out = run(&path, "refused");
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says) && err.contains("bad-"), "{edit}: {err}");
+    }
+    let latest: Value =
+        serde_json::from_slice(&std::fs::read(lake.join("curated/_latest.json")).unwrap()).unwrap();
+    assert_eq!(latest["run_id"], "learned");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //   BASE_URL=http://127.0.0.1:8080 SCREENSHOT=../target/storefront.png node tests/storefront.mjs
 //
 // Opens the storefront, waits for the product list, opens the first product, checks that its top
-// reviews render with a relevance cue and topic chips, applies a topic filter, checks that nothing
+// reviews render with a relevance cue, topic chips and why they are on top, applies a topic filter, checks that nothing
 // from the review texts ran as script, checks back/forward and the not-found state, and saves
 // screenshots. Exits non-zero with a message on the first failure. Runs against `reviews serve`
 // (tests/run.sh --mock starts one on a fixture lake, frontend/dev/serve.sh).
@@ -126,6 +126,14 @@ async function main() {
       const relevance = Number(await card.getAttribute("data-relevance"));
       assert(relevance <= 0 || width > 0, "the relevance bar is empty although relevance > 0");
       assert(await card.locator(".stars[role=img][aria-label]").count() > 0, "no accessible rating stars");
+    });
+
+    await step("a top review says why it is on top", async () => {
+      const why = page.locator(".review-card .review-why").first();
+      assert(await why.count() > 0, "no review card shows why it ranks where it does");
+      const text = (await why.innerText()).trim();
+      assert(/^Why it's here: \S/.test(text), `the reason line looks wrong: ${JSON.stringify(text)}`);
+      console.log(`       ${text}`);
     });
 
     await step("no script from review text ran, and it shows as text", async () => {

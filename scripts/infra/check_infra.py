@@ -1218,8 +1218,10 @@ def curated_schema_columns():
     """The field names of the curated schema (fn curated_schema in crates/domain/src/schema.rs,
     which builds CURATED_SCHEMA), in order."""
     text = (ROOT / "crates" / "domain" / "src" / "schema.rs").read_text(encoding="utf-8")
-    m = re.search(r"fn curated_schema\(.*?vec!\[(.*?)\n\s*\],", text, re.S)
-    return re.findall(r'Field::new\("([a-z_0-9]+)"', m.group(1)) if m else []
+    # The current version's fields, in order: every Field::new of the function body (those of
+    # earlier versions only are cast or left out, never named only there).
+    m = re.search(r"fn curated_schema\(.*?\n\}\n", text, re.S)
+    return re.findall(r'Field::new\("([a-z_0-9]+)"', m.group(0)) if m else []
 
 
 def check_analytics(tf):

@@ -54,6 +54,8 @@ def main() -> None:
             first = t.slice(0, 1).to_pylist()[0]
             d["first_row"] = {k: first[k] for k in ("product_id", "review_id", "rating", "relevance", "text")}
             d["first_row"]["topics"] = first["topics"]
+            d["first_row"]["reasons"] = first.get("reasons")
+            d["first_row"]["sig_learned"] = first.get("sig_learned")
         out["curated"].append(d)
     out["curated_sorted"] = per_file_sorted
     out["curated_rows"] = len(keys)

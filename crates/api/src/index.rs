@@ -66,6 +66,7 @@ struct Part {
     language: StringArray,
     relevance: Float32Array,
     topics: ListArray,
+    reasons: ListArray,
 }
 
 /// A product of a bucket; its reviews are rows `start..start + len` of the bucket, already in
@@ -111,6 +112,8 @@ pub struct ReviewView<'a> {
     pub verified_purchase: Option<bool>,
     pub review_date: Option<NaiveDate>,
     pub language: &'a str,
+    /// Why it ranks where it does, strongest first.
+    pub reasons: Vec<&'a str>,
 }
 
 /// The live snapshot: its manifest and the topic ids. Loading it reads one small object.
@@ -300,6 +303,7 @@ impl BucketIndex {
                     .then(|| part.verified.value(row)),
                 review_date: NaiveDate::from_num_days_from_ce_opt(part.date.value(row) + 719_163),
                 language: part.language.value(row),
+                reasons: review_reasons(part, row),
             });
         }
         out
@@ -319,6 +323,21 @@ fn review_topics(topic_ids: &HashMap<String, usize>, part: &Part, row: usize) ->
     };
     (0..st.len())
         .filter_map(|j| topic_ids.get(ids.value(j)).map(|&t| (t, scores.value(j))))
+        .collect()
+}
+
+fn review_reasons(part: &Part, row: usize) -> Vec<&str> {
+    if part.reasons.is_null(row) {
+        return Vec::new();
+    }
+    let offsets = part.reasons.value_offsets();
+    let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
+    let Some(values) = part.reasons.values().as_any().downcast_ref::<StringArray>() else {
+        return Vec::new();
+    };
+    (start..end)
+        .filter(|&j| values.is_valid(j))
+        .map(|j| values.value(j))
         .collect()
 }
 
@@ -353,6 +372,7 @@ fn decode(
         language: col::<StringArray>(&b, "language", key)?.clone(),
         relevance: col::<Float32Array>(&b, "relevance", key)?.clone(),
         topics: col::<ListArray>(&b, "topics", key)?.clone(),
+        reasons: col::<ListArray>(&b, "reasons", key)?.clone(),
     };
     let ids = col::<StringArray>(&b, "product_id", key)?;
     let ptitle = col::<StringArray>(&b, "product_title", key)?;
@@ -425,6 +445,7 @@ fn decode(
         part.language.get_array_memory_size(),
         part.relevance.get_array_memory_size(),
         part.topics.get_array_memory_size(),
+        part.reasons.get_array_memory_size(),
     ]
     .iter()
     .sum();

@@ -160,6 +160,10 @@ pub struct ReviewBody {
     /// YYYY-MM-DD.
     pub review_date: Option<String>,
     pub language: String,
+    /// Why the review ranks where it does, strongest first, in a few words ("detailed",
+    /// "differs from the average rating", "mentions durability"). Empty for data scored
+    /// before reasons existed.
+    pub reasons: Vec<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -568,6 +572,7 @@ async fn top_reviews(
             verified_purchase: r.verified_purchase,
             review_date: r.review_date.map(|d| d.to_string()),
             language: r.language.to_owned(),
+            reasons: r.reasons.iter().map(|s| (*s).to_owned()).collect(),
         })
         .collect();
     Ok(Json(TopReviews {

@@ -191,9 +191,25 @@ async fn every_endpoint_and_error_path() {
         "helpful_votes",
         "verified_purchase",
         "review_date",
+        "reasons",
     ] {
         assert!(reviews[0].get(field).is_some(), "missing {field}");
     }
+    // Each review says why it is there, in a few words; the top ones have a reason.
+    assert!(
+        reviews.iter().all(|r| r["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| !x.as_str().unwrap().is_empty())),
+        "{reviews:?}"
+    );
+    assert!(
+        reviews
+            .iter()
+            .any(|r| !r["reasons"].as_array().unwrap().is_empty()),
+        "no top review has a reason: {reviews:?}"
+    );
     let (_, many) = get(&app, &format!("/reviews/{id}/top?limit=50")).await;
     assert_eq!(
         many["reviews"].as_array().unwrap().len() as u64,

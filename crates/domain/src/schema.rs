@@ -26,13 +26,16 @@ use crate::score::Signals;
 pub const SCHEMA_METADATA_KEY: &str = "reviews.schema";
 pub const RAW_SCHEMA_ID: &str = "raw/1";
 pub const CLEANED_SCHEMA_ID: &str = "cleaned/1";
-pub const CURATED_SCHEMA_ID: &str = "curated/2";
+pub const CURATED_SCHEMA_ID: &str = "curated/3";
 /// Curated files written before the integer columns became signed (rating UInt8, the counts
 /// UInt32: types Redshift Spectrum cannot read and Athena and Spark read only partly). Still read
 /// (see [`CURATED_V1_SCHEMA`]); the first run on a snapshot holding them rewrites every bucket.
 pub const CURATED_V1_SCHEMA_ID: &str = "curated/1";
+/// Curated files written before the learned ranking (no `reasons`, no `sig_learned`). Still
+/// read, the two columns null; the first run on a snapshot holding them rewrites every bucket.
+pub const CURATED_V2_SCHEMA_ID: &str = "curated/2";
 /// The curated schema version, as written in the manifest.
-pub const CURATED_SCHEMA_VERSION: u32 = 2;
+pub const CURATED_SCHEMA_VERSION: u32 = 3;
 
 #[derive(Debug, Error)]
 pub enum SchemaError {
@@ -116,49 +119,67 @@ fn topics_type() -> DataType {
 }
 
 /// curated/: what the API serves. No buyer identity at all: it cannot leak what it lacks.
-pub static CURATED_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| curated_schema(false));
+pub static CURATED_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| curated_schema(3));
 
 /// The curated schema of `curated/1` files (unsigned integer columns), read and upgraded.
-pub static CURATED_V1_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| curated_schema(true));
+pub static CURATED_V1_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| curated_schema(1));
 
-fn curated_schema(v1: bool) -> SchemaRef {
-    let (small, count) = if v1 {
+/// The curated schema of `curated/2` files (no reasons, no learned signal), read and upgraded.
+pub static CURATED_V2_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| curated_schema(2));
+
+fn reasons_type() -> DataType {
+    DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
+}
+
+fn curated_schema(version: u32) -> SchemaRef {
+    let (small, count) = if version == 1 {
         (DataType::UInt8, DataType::UInt32)
     } else {
         (DataType::Int16, DataType::Int32)
     };
-    with_id(
-        vec![
-            Field::new("product_id", DataType::Utf8, false),
-            Field::new("relevance", DataType::Float32, false),
-            Field::new("review_id", DataType::Utf8, false),
-            Field::new("product_title", DataType::Utf8, false),
-            Field::new("product_category", DataType::Utf8, false),
-            Field::new("rating", small, false),
-            Field::new("title", DataType::Utf8, false),
-            Field::new("text", DataType::Utf8, false),
-            Field::new("helpful_votes", count.clone(), false),
-            Field::new("total_votes", count.clone(), false),
-            Field::new("verified_purchase", DataType::Boolean, true),
-            Field::new("review_date", DataType::Date32, false),
-            Field::new("language", DataType::Utf8, false),
-            Field::new("word_count", count, false),
-            Field::new("topics", topics_type(), false),
-            Field::new("sig_informativeness", DataType::Float32, true),
-            Field::new("sig_length", DataType::Float32, false),
-            Field::new("sig_helpful", DataType::Float32, true),
-            Field::new("sig_verified", DataType::Float32, false),
-            Field::new("sig_deviation", DataType::Float32, false),
-            Field::new("sig_recency", DataType::Float32, true),
-            Field::new("run_id", DataType::Utf8, false),
-            Field::new("scored_at", utc_micros(), false),
-        ],
-        if v1 {
-            CURATED_V1_SCHEMA_ID
-        } else {
-            CURATED_SCHEMA_ID
-        },
-    )
+    let learned = version >= 3;
+    let mut fields = vec![
+        Field::new("product_id", DataType::Utf8, false),
+        Field::new("relevance", DataType::Float32, false),
+        Field::new("review_id", DataType::Utf8, false),
+        Field::new("product_title", DataType::Utf8, false),
+        Field::new("product_category", DataType::Utf8, false),
+        Field::new("rating", small, false),
+        Field::new("title", DataType::Utf8, false),
+        Field::new("text", DataType::Utf8, false),
+        Field::new("helpful_votes", count.clone(), false),
+        Field::new("total_votes", count.clone(), false),
+        Field::new("verified_purchase", DataType::Boolean, true),
+        Field::new("review_date", DataType::Date32, false),
+        Field::new("language", DataType::Utf8, false),
+        Field::new("word_count", count, false),
+        Field::new("topics", topics_type(), false),
+    ];
+    if learned {
+        // Why the review ranks where it does, in a few words (null in upgraded older files).
+        fields.push(Field::new("reasons", reasons_type(), true));
+    }
+    fields.extend([
+        Field::new("sig_informativeness", DataType::Float32, true),
+        Field::new("sig_length", DataType::Float32, false),
+        Field::new("sig_helpful", DataType::Float32, true),
+        Field::new("sig_verified", DataType::Float32, false),
+        Field::new("sig_deviation", DataType::Float32, false),
+        Field::new("sig_recency", DataType::Float32, true),
+    ]);
+    if learned {
+        fields.push(Field::new("sig_learned", DataType::Float32, true));
+    }
+    fields.extend([
+        Field::new("run_id", DataType::Utf8, false),
+        Field::new("scored_at", utc_micros(), false),
+    ]);
+    let id = match version {
+        1 => CURATED_V1_SCHEMA_ID,
+        2 => CURATED_V2_SCHEMA_ID,
+        _ => CURATED_SCHEMA_ID,
+    };
+    with_id(fields, id)
 }
 
 /// Check that a batch schema names the expected dataset version and has its columns.
@@ -459,6 +480,8 @@ pub struct CuratedReview {
     pub word_count: u32,
     /// The review's top topics, best first.
     pub topics: Vec<TopicScore>,
+    /// Why it ranks where it does, strongest first ("detailed", "mentions durability"...).
+    pub reasons: Vec<String>,
     pub signals: Signals,
     pub run_id: String,
     pub scored_at: DateTime<Utc>,
@@ -519,6 +542,13 @@ pub fn curated_to_batch(rows: &[CuratedReview]) -> Result<RecordBatch, SchemaErr
         }
         topics.append(true);
     }
+    let mut reasons = ListBuilder::with_capacity(StringBuilder::new(), n);
+    for r in rows {
+        for reason in &r.reasons {
+            reasons.values().append_value(reason);
+        }
+        reasons.append(true);
+    }
     let mut verified = BooleanBuilder::with_capacity(n);
     let mut date = Date32Builder::with_capacity(n);
     let mut rating = Int16Builder::with_capacity(n);
@@ -545,12 +575,14 @@ pub fn curated_to_batch(rows: &[CuratedReview]) -> Result<RecordBatch, SchemaErr
         strings(&|r| &r.language),
         i32s(&|r| r.word_count),
         Arc::new(topics.finish()),
+        Arc::new(reasons.finish()),
         f32s(&|r| r.signals.informativeness),
         f32s(&|r| Some(r.signals.length)),
         f32s(&|r| r.signals.helpful),
         f32s(&|r| Some(r.signals.verified)),
         f32s(&|r| Some(r.signals.deviation)),
         f32s(&|r| r.signals.recency),
+        f32s(&|r| r.signals.learned),
         strings(&|r| &r.run_id),
         Arc::new(scored.finish()),
     ];
@@ -574,7 +606,7 @@ pub fn batch_to_curated(batch: &RecordBatch) -> Result<Vec<CuratedReview>, Schem
         s("run_id")?,
     );
     let (helpful, total, words) = (u("helpful_votes")?, u("total_votes")?, u("word_count")?);
-    let (relevance, s_inf, s_len, s_help, s_ver, s_con, s_rec) = (
+    let (relevance, s_inf, s_len, s_help, s_ver, s_con, s_rec, s_learned) = (
         f("relevance")?,
         f("sig_informativeness")?,
         f("sig_length")?,
@@ -582,7 +614,9 @@ pub fn batch_to_curated(batch: &RecordBatch) -> Result<Vec<CuratedReview>, Schem
         f("sig_verified")?,
         f("sig_deviation")?,
         f("sig_recency")?,
+        f("sig_learned")?,
     );
+    let reasons = column::<ListArray>(batch, "reasons")?;
     let rating = column::<Int16Array>(batch, "rating")?;
     let verified = column::<BooleanArray>(batch, "verified_purchase")?;
     let date = column::<Date32Array>(batch, "review_date")?;
@@ -616,6 +650,16 @@ pub fn batch_to_curated(batch: &RecordBatch) -> Result<Vec<CuratedReview>, Schem
                     score: scores.value(j),
                 })
                 .collect();
+            let reasons = if reasons.is_valid(i) {
+                let list = reasons.value(i);
+                let texts = list
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .ok_or_else(|| bad("reasons"))?;
+                texts.iter().flatten().map(str::to_owned).collect()
+            } else {
+                Vec::new()
+            };
             Ok(CuratedReview {
                 product_id: product_id.value(i).to_owned(),
                 relevance: relevance.value(i),
@@ -632,6 +676,7 @@ pub fn batch_to_curated(batch: &RecordBatch) -> Result<Vec<CuratedReview>, Schem
                 language: language.value(i).to_owned(),
                 word_count: u32::try_from(words.value(i)).map_err(|_| bad("word_count"))?,
                 topics,
+                reasons,
                 signals: Signals {
                     informativeness: opt(s_inf, i),
                     length: s_len.value(i),
@@ -639,6 +684,7 @@ pub fn batch_to_curated(batch: &RecordBatch) -> Result<Vec<CuratedReview>, Schem
                     verified: s_ver.value(i),
                     deviation: s_con.value(i),
                     recency: opt(s_rec, i),
+                    learned: opt(s_learned, i),
                 },
                 run_id: run_id.value(i).to_owned(),
                 scored_at: micros_to_utc(scored.value(i)).ok_or_else(|| bad("scored_at"))?,
@@ -727,9 +773,11 @@ mod tests {
                 id: "durability".into(),
                 score: 0.7,
             }],
+            reasons: vec!["detailed".into(), "mentions durability".into()],
             signals: Signals {
                 informativeness: Some(0.2),
                 length: 0.1,
+                learned: Some(0.8),
                 ..Default::default()
             },
             run_id: "r".into(),
@@ -739,6 +787,7 @@ mod tests {
             c.clone(),
             CuratedReview {
                 topics: vec![],
+                reasons: vec![],
                 ..c
             },
         ];

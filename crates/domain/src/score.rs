@@ -25,6 +25,9 @@ pub struct ScoreWeights {
     pub deviation: f32,
     /// Recency, halving every `recency_half_life_days`.
     pub recency: f32,
+    /// The learned ranking of helpfulness (a ranker file from `reviews train`), as a share in
+    /// [0, 1]; absent, and so dropping out, when no ranker is configured.
+    pub learned: f32,
     /// Word count at which the length signal reaches 1.
     pub length_saturation_words: f32,
     pub recency_half_life_days: f32,
@@ -39,6 +42,7 @@ impl Default for ScoreWeights {
             verified: 0.05,
             deviation: 0.10,
             recency: 0.05,
+            learned: 0.60,
             length_saturation_words: 1000.0,
             recency_half_life_days: 730.0,
         }
@@ -55,12 +59,17 @@ impl ScoreWeights {
             self.verified,
             self.deviation,
             self.recency,
+            self.learned,
         ];
         if w.iter().any(|x| !x.is_finite() || *x < 0.0) {
             return Err("weights must be finite and >= 0".into());
         }
-        if w.iter().sum::<f32>() <= 0.0 {
-            return Err("at least one weight must be > 0".into());
+        if w.iter().sum::<f32>() - self.learned <= 0.0 {
+            return Err(
+                "at least one weight besides `learned` must be > 0 (without a ranker file the \
+                 learned signal is absent)"
+                    .into(),
+            );
         }
         if !(self.length_saturation_words >= 1.0 && self.recency_half_life_days >= 1.0) {
             return Err("length_saturation_words and recency_half_life_days must be >= 1".into());
@@ -78,6 +87,10 @@ pub struct Signals {
     pub verified: f32,
     pub deviation: f32,
     pub recency: Option<f32>,
+    /// The learned ranking's score as a share in [0, 1] (the score stage sets it when a ranker
+    /// file is configured).
+    #[serde(default)]
+    pub learned: Option<f32>,
 }
 
 /// Compute the signals of a review as of `reference_date` (the run date).
@@ -111,6 +124,7 @@ pub fn signals(
         verified,
         deviation: deviation.clamp(0.0, 1.0),
         recency,
+        learned: None,
     }
 }
 
@@ -123,6 +137,7 @@ pub fn relevance(s: &Signals, w: &ScoreWeights) -> f32 {
         (Some(s.verified), w.verified),
         (Some(s.deviation), w.deviation),
         (s.recency, w.recency),
+        (s.learned, w.learned),
     ];
     let (num, den) = parts
         .iter()
@@ -230,6 +245,8 @@ mod tests {
             recency: 0.0,
             ..Default::default()
         };
+        // The learned signal alone does not do: without a ranker, it is absent.
+        assert!(zero.learned > 0.0);
         assert!(zero.validate().is_err());
     }
 }

@@ -14,8 +14,8 @@ use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 use parquet::schema::types::ColumnPath;
 use reviews_domain::schema::{
-    CLEANED_SCHEMA, CURATED_SCHEMA, CURATED_V1_SCHEMA, CURATED_V1_SCHEMA_ID, RAW_SCHEMA,
-    SCHEMA_METADATA_KEY, SchemaError, check_schema,
+    CLEANED_SCHEMA, CURATED_SCHEMA, CURATED_V1_SCHEMA, CURATED_V1_SCHEMA_ID, CURATED_V2_SCHEMA,
+    CURATED_V2_SCHEMA_ID, RAW_SCHEMA, SCHEMA_METADATA_KEY, SchemaError, check_schema,
 };
 use thiserror::Error;
 
@@ -155,52 +155,68 @@ pub fn write_parquet(
 }
 
 /// Check that a file's schema is `dataset`'s. Returns whether it is an earlier version that
-/// reading upgrades (a `curated/1` file, whose integer columns are unsigned).
+/// reading upgrades (`curated/1`, whose integer columns are unsigned, or `curated/2`, without
+/// the reasons and the learned signal).
 fn check_dataset(dataset: Dataset, found: &Schema) -> Result<bool, ParquetIoError> {
-    let legacy = dataset == Dataset::Curated
-        && found
-            .metadata()
-            .get(SCHEMA_METADATA_KEY)
-            .map(String::as_str)
-            == Some(CURATED_V1_SCHEMA_ID);
-    if legacy {
-        check_schema(found, &CURATED_V1_SCHEMA)?;
-    } else {
-        check_schema(found, &dataset.schema())?;
+    let id = found
+        .metadata()
+        .get(SCHEMA_METADATA_KEY)
+        .map(String::as_str);
+    let earlier = match (dataset, id) {
+        (Dataset::Curated, Some(CURATED_V1_SCHEMA_ID)) => Some(&*CURATED_V1_SCHEMA),
+        (Dataset::Curated, Some(CURATED_V2_SCHEMA_ID)) => Some(&*CURATED_V2_SCHEMA),
+        _ => None,
+    };
+    match earlier {
+        Some(schema) => check_schema(found, schema)?,
+        None => check_schema(found, &dataset.schema())?,
     }
-    Ok(legacy)
+    Ok(earlier.is_some())
 }
 
 /// A batch of an earlier version of `dataset` in the current one: each column cast to the
-/// current type of its name (the values fit: unsigned counts far below 2^31, ratings 1-5).
-fn upgrade(dataset: Dataset, batch: RecordBatch) -> Result<RecordBatch, ParquetIoError> {
+/// current type of its name (the values fit: unsigned counts far below 2^31, ratings 1-5), and
+/// each column of `wanted` (names of the current schema) the file lacks added as nulls.
+fn upgrade(
+    dataset: Dataset,
+    batch: RecordBatch,
+    wanted: Option<&[&str]>,
+) -> Result<RecordBatch, ParquetIoError> {
     let current = dataset.schema();
-    let mut fields = Vec::with_capacity(batch.num_columns());
-    let mut columns = Vec::with_capacity(batch.num_columns());
-    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
-        match current.field_with_name(field.name()) {
-            Ok(target) if target.data_type() != field.data_type() => {
-                let cast = arrow_cast::cast(column, target.data_type())?;
-                if cast.null_count() != column.null_count() {
-                    return Err(ParquetIoError::Arrow(arrow_schema::ArrowError::CastError(
-                        format!(
-                            "{}: a value does not fit {}",
-                            field.name(),
-                            target.data_type()
-                        ),
-                    )));
-                }
+    let mut fields = Vec::with_capacity(current.fields().len());
+    let mut columns = Vec::with_capacity(current.fields().len());
+    for target in current.fields() {
+        let name = target.name().as_str();
+        let Some(column) = batch.column_by_name(name) else {
+            if wanted.is_none_or(|w| w.contains(&name)) && target.is_nullable() {
                 fields.push(target.as_ref().clone());
-                columns.push(cast);
+                columns.push(arrow_array::new_null_array(
+                    target.data_type(),
+                    batch.num_rows(),
+                ));
             }
-            _ => {
-                fields.push(field.as_ref().clone());
-                columns.push(column.clone());
-            }
+            continue;
+        };
+        if target.data_type() == column.data_type() {
+            fields.push(target.as_ref().clone());
+            columns.push(column.clone());
+            continue;
         }
+        let cast = arrow_cast::cast(column, target.data_type())?;
+        if cast.null_count() != column.null_count() {
+            return Err(ParquetIoError::Arrow(arrow_schema::ArrowError::CastError(
+                format!("{name}: a value does not fit {}", target.data_type()),
+            )));
+        }
+        fields.push(target.as_ref().clone());
+        columns.push(cast);
     }
     let schema = Schema::new_with_metadata(fields, current.metadata().clone());
-    Ok(RecordBatch::try_new(std::sync::Arc::new(schema), columns)?)
+    Ok(RecordBatch::try_new_with_options(
+        std::sync::Arc::new(schema),
+        columns,
+        &arrow_array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+    )?)
 }
 
 /// Read a whole Parquet file of `dataset`, checking that its schema is that dataset's (an
@@ -212,7 +228,11 @@ pub fn read_parquet(dataset: Dataset, bytes: Bytes) -> Result<Vec<RecordBatch>, 
     reader
         .map(|b| {
             let b = b?;
-            if legacy { upgrade(dataset, b) } else { Ok(b) }
+            if legacy {
+                upgrade(dataset, b, None)
+            } else {
+                Ok(b)
+            }
         })
         .collect()
 }
@@ -267,7 +287,11 @@ pub fn read_columns(
     reader
         .map(|b| {
             let b = b?;
-            if legacy { upgrade(dataset, b) } else { Ok(b) }
+            if legacy {
+                upgrade(dataset, b, Some(columns))
+            } else {
+                Ok(b)
+            }
         })
         .collect()
 }
@@ -310,10 +334,10 @@ mod tests {
         assert!(read_parquet(Dataset::Curated, Bytes::new()).is_err());
     }
 
-    /// A file written before the integer columns became signed is read in the current schema,
-    /// with the same values.
+    /// A file written before the integer columns became signed (v1), or before the reasons and
+    /// the learned signal (v2), is read in the current schema, with the same values.
     #[test]
-    fn a_curated_v1_file_reads_as_the_current_schema() {
+    fn earlier_curated_files_read_as_the_current_schema() {
         use reviews_domain::schema::{
             CURATED_SCHEMA_ID, CuratedReview, TopicScore, batch_to_curated, curated_to_batch,
         };
@@ -337,45 +361,64 @@ mod tests {
                 id: "durability".into(),
                 score: 0.7,
             }],
+            // An older file has no reasons and no learned signal: they read as none.
+            reasons: vec![],
             signals: Signals::default(),
             run_id: "r1".into(),
             scored_at: chrono::DateTime::from_timestamp_micros(1_700_000_000_000_000).unwrap(),
         };
         let current = curated_to_batch(std::slice::from_ref(&row)).unwrap();
-        // The same rows as a curated/1 writer wrote them: unsigned columns, the v1 id.
-        let columns = CURATED_V1_SCHEMA
-            .fields()
-            .iter()
-            .zip(current.columns())
-            .map(|(f, c)| arrow_cast::cast(c, f.data_type()).unwrap())
-            .collect();
-        let v1 = RecordBatch::try_new(CURATED_V1_SCHEMA.clone(), columns).unwrap();
-        let mut writer = ArrowWriter::try_new(Vec::new(), CURATED_V1_SCHEMA.clone(), None).unwrap();
-        writer.write(&v1).unwrap();
-        writer.append_key_value_metadata(KeyValue::new(
-            SCHEMA_METADATA_KEY.to_owned(),
-            CURATED_V1_SCHEMA_ID.to_owned(),
-        ));
-        let bytes = Bytes::from(writer.into_inner().unwrap());
+        for (schema, id) in [
+            (&*CURATED_V1_SCHEMA, CURATED_V1_SCHEMA_ID),
+            (&*CURATED_V2_SCHEMA, CURATED_V2_SCHEMA_ID),
+        ] {
+            // The same rows as that version's writer wrote them: its columns, types and id.
+            let columns = schema
+                .fields()
+                .iter()
+                .map(|f| {
+                    arrow_cast::cast(current.column_by_name(f.name()).unwrap(), f.data_type())
+                        .unwrap()
+                })
+                .collect();
+            let old = RecordBatch::try_new(schema.clone(), columns).unwrap();
+            let mut writer = ArrowWriter::try_new(Vec::new(), schema.clone(), None).unwrap();
+            writer.write(&old).unwrap();
+            writer.append_key_value_metadata(KeyValue::new(
+                SCHEMA_METADATA_KEY.to_owned(),
+                id.to_owned(),
+            ));
+            let bytes = Bytes::from(writer.into_inner().unwrap());
 
-        let info = parquet_info(Dataset::Curated, bytes.clone()).unwrap();
-        assert_eq!(info.schema_id.as_deref(), Some(CURATED_V1_SCHEMA_ID));
-        let batches = read_parquet(Dataset::Curated, bytes.clone()).unwrap();
-        assert_eq!(batches[0].schema().fields(), CURATED_SCHEMA.fields());
-        assert_eq!(
-            batches[0]
-                .schema()
-                .metadata()
-                .get(SCHEMA_METADATA_KEY)
-                .map(String::as_str),
-            Some(CURATED_SCHEMA_ID)
-        );
-        assert_eq!(batch_to_curated(&batches[0]).unwrap(), vec![row]);
-        let ratings = read_columns(Dataset::Curated, bytes, &["rating"]).unwrap();
-        assert_eq!(
-            ratings[0].column(0).data_type(),
-            &arrow_schema::DataType::Int16
-        );
+            let info = parquet_info(Dataset::Curated, bytes.clone()).unwrap();
+            assert_eq!(info.schema_id.as_deref(), Some(id));
+            let batches = read_parquet(Dataset::Curated, bytes.clone()).unwrap();
+            assert_eq!(
+                batches[0].schema().fields(),
+                CURATED_SCHEMA.fields(),
+                "{id}"
+            );
+            assert_eq!(
+                batches[0]
+                    .schema()
+                    .metadata()
+                    .get(SCHEMA_METADATA_KEY)
+                    .map(String::as_str),
+                Some(CURATED_SCHEMA_ID)
+            );
+            assert_eq!(
+                batch_to_curated(&batches[0]).unwrap(),
+                vec![row.clone()],
+                "{id}"
+            );
+            let some = read_columns(Dataset::Curated, bytes, &["rating", "sig_learned"]).unwrap();
+            assert_eq!(some[0].num_columns(), 2, "{id}");
+            assert_eq!(
+                some[0].column(0).data_type(),
+                &arrow_schema::DataType::Int16
+            );
+            assert_eq!(some[0].column(1).null_count(), 1, "{id}");
+        }
         // The current writer never writes v1.
         let written = write_parquet(Dataset::Curated, &[current], &[]).unwrap();
         assert_eq!(

@@ -13,8 +13,10 @@
 
 use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::Path;
 
 use reviews_domain::Review;
+use serde::{Deserialize, Serialize};
 
 use crate::eval::Judged;
 
@@ -85,6 +87,17 @@ pub struct LinearRanker {
 }
 
 impl LinearRanker {
+    /// Each feature's part of the score (standardised value times weight), in
+    /// [`FEATURE_NAMES`] order: the largest ones say why a review ranks high.
+    pub fn contributions(&self, x: &[f64]) -> Vec<f64> {
+        x.iter()
+            .zip(&self.mean)
+            .zip(&self.scale)
+            .zip(&self.weights)
+            .map(|(((v, m), s), w)| (v - m) / s * w)
+            .collect()
+    }
+
     pub fn score(&self, x: &[f64]) -> f64 {
         x.iter()
             .zip(&self.mean)
@@ -177,6 +190,279 @@ pub fn fold_of(product_id: &str, folds: usize) -> usize {
     (h.finish() % folds.max(1) as u64) as usize
 }
 
+/// The L2 penalty and epochs of every fit (set once, not tuned on any test fold).
+pub const L2: f64 = 0.01;
+pub const EPOCHS: usize = 300;
+
+/// The `format` of a ranker file.
+pub const RANKER_FORMAT: &str = "reviews-ranker";
+/// The version of the ranker file this build reads and writes. A file of another version, or
+/// one built over other features, is refused: its weights would mean something else here.
+pub const RANKER_VERSION: u32 = 1;
+
+/// Where a ranker's weights came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingProvenance {
+    /// The training file's name (no directory) and SHA-256.
+    pub input: String,
+    pub input_sha256: String,
+    pub reviews: usize,
+    pub products: usize,
+    pub pairs: usize,
+    /// The classifier whose informativeness is a feature (`keywords`, `model:<file>`...).
+    pub classifier: String,
+    pub l2: f64,
+    pub epochs: usize,
+    pub trained_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A trained ranker as a small versioned JSON file (`reviews train` writes it, the score stage
+/// reads it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RankerFile {
+    pub format: String,
+    pub version: u32,
+    /// The feature names, in the order of the weights: must be [`FEATURE_NAMES`].
+    pub features: Vec<String>,
+    pub mean: Vec<f64>,
+    pub scale: Vec<f64>,
+    pub weights: Vec<f64>,
+    pub training: TrainingProvenance,
+}
+
+/// Why a ranker file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RankerError {
+    #[error("ranker file {path}: cannot read it: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("ranker file {path}: not a ranker file ({reason})")]
+    Malformed { path: String, reason: String },
+    #[error(
+        "ranker file {path}: version {found} of {format:?}, this build reads version {RANKER_VERSION} of {RANKER_FORMAT:?}: build it again with `reviews train`"
+    )]
+    Version {
+        path: String,
+        format: String,
+        found: u32,
+    },
+    #[error(
+        "ranker file {path}: built over other features than this build computes ({reason}): build it again with `reviews train`"
+    )]
+    Features { path: String, reason: String },
+    #[error(
+        "ranker file {path}: trained with the {trained} classifier, but this pipeline scores with {scoring}: its informativeness feature would mean something else; train it with the same classifier (`reviews train --classifier ...`)"
+    )]
+    Classifier {
+        path: String,
+        trained: String,
+        scoring: String,
+    },
+}
+
+impl RankerFile {
+    pub fn new(model: &LinearRanker, training: TrainingProvenance) -> Self {
+        Self {
+            format: RANKER_FORMAT.to_owned(),
+            version: RANKER_VERSION,
+            features: FEATURE_NAMES.iter().map(|s| (*s).to_owned()).collect(),
+            mean: model.mean.clone(),
+            scale: model.scale.clone(),
+            weights: model.weights.clone(),
+            training,
+        }
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out = serde_json::to_vec_pretty(self).expect("ranker serialises");
+        out.push(b'\n');
+        out
+    }
+
+    /// Parse and check a ranker file: its format, version and feature list.
+    pub fn parse(path: &str, bytes: &[u8]) -> Result<Self, RankerError> {
+        // The version first, so that a future file's new fields say "version", not "unknown".
+        let head: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| RankerError::Malformed {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            })?;
+        let format = head.get("format").and_then(|v| v.as_str()).unwrap_or("");
+        if format != RANKER_FORMAT {
+            return Err(RankerError::Malformed {
+                path: path.to_owned(),
+                reason: format!("format is {format:?}, not {RANKER_FORMAT:?}"),
+            });
+        }
+        let version = head.get("version").and_then(|v| v.as_u64()).unwrap_or(0);
+        if version != u64::from(RANKER_VERSION) {
+            return Err(RankerError::Version {
+                path: path.to_owned(),
+                format: format.to_owned(),
+                found: u32::try_from(version).unwrap_or(u32::MAX),
+            });
+        }
+        let file: Self = serde_json::from_value(head).map_err(|e| RankerError::Malformed {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        if file.features != FEATURE_NAMES {
+            return Err(RankerError::Features {
+                path: path.to_owned(),
+                reason: format!("it has {:?}, this build {:?}", file.features, FEATURE_NAMES),
+            });
+        }
+        let d = FEATURE_NAMES.len();
+        if file.mean.len() != d || file.scale.len() != d || file.weights.len() != d {
+            return Err(RankerError::Features {
+                path: path.to_owned(),
+                reason: format!("{d} features but other lengths of mean, scale or weights"),
+            });
+        }
+        let finite = |v: &[f64]| v.iter().all(|x| x.is_finite());
+        if !(finite(&file.mean)
+            && finite(&file.weights)
+            && file.scale.iter().all(|s| *s > 0.0 && s.is_finite()))
+        {
+            return Err(RankerError::Malformed {
+                path: path.to_owned(),
+                reason: "a mean, scale or weight is not a finite number (scales must be > 0)"
+                    .to_owned(),
+            });
+        }
+        Ok(file)
+    }
+
+    pub fn load(path: &Path) -> Result<Self, RankerError> {
+        let shown = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|source| RankerError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Self::parse(&shown, &bytes)
+    }
+
+    pub fn model(&self) -> LinearRanker {
+        LinearRanker {
+            mean: self.mean.clone(),
+            scale: self.scale.clone(),
+            weights: self.weights.clone(),
+        }
+    }
+}
+
+/// The learned signal of a ranker score: a share in [0, 1] (0.5 is the average review of the
+/// training data; the score is a pairwise log-odds).
+pub fn learned_signal(score: f64) -> f32 {
+    (1.0 / (1.0 + (-score).exp())) as f32
+}
+
+/// Contributions smaller than this (standardised log-odds) are not worth a reason.
+const MIN_CONTRIBUTION: f64 = 0.1;
+/// A topic must score at least this to be named in a reason.
+const MIN_REASON_TOPIC_SCORE: f32 = 0.3;
+/// At most this many reasons per review.
+pub const MAX_REASONS: usize = 3;
+
+/// What each feature says when it lifts a review (features that mean nothing to a shopper,
+/// such as punctuation or language, give no reason).
+fn feature_reason(feature: &str) -> Option<&'static str> {
+    Some(match feature {
+        "log_words" | "log_chars_per_word" | "sentences" | "words_per_sentence" => "detailed",
+        "title_words" => "descriptive title",
+        "digits" => "gives figures",
+        "rating" | "abs_deviation" | "signed_deviation" => "differs from the average rating",
+        "verified" => "verified purchase",
+        "informativeness" => "informative",
+        _ => return None,
+    })
+}
+
+/// Why a review ranks where it does, strongest first: the learned ranking's largest positive
+/// contributions when a ranker scored it (`contributions` in [`FEATURE_NAMES`] order), else the
+/// weighted signals that lift it most; then its main topic.
+pub fn reasons(
+    contributions: Option<&[f64]>,
+    signals: &reviews_domain::score::Signals,
+    weights: &reviews_domain::score::ScoreWeights,
+    topics: &[reviews_domain::schema::TopicScore],
+) -> Vec<String> {
+    // "Differs from the average rating" only when it does, by a star or more.
+    let differs = signals.deviation >= 0.25;
+    let mut by_reason: Vec<(&'static str, f64)> = Vec::new();
+    let mut add = |reason: &'static str, amount: f64| {
+        if reason == "differs from the average rating" && !differs {
+            return;
+        }
+        match by_reason.iter_mut().find(|(r, _)| *r == reason) {
+            Some((_, a)) => *a += amount,
+            None => by_reason.push((reason, amount)),
+        }
+    };
+    match contributions {
+        Some(parts) => {
+            for (name, part) in FEATURE_NAMES.iter().zip(parts) {
+                if let Some(reason) = feature_reason(name) {
+                    add(reason, *part);
+                }
+            }
+        }
+        None => {
+            // A signal gives a reason when it is high, weighed by what it counts for.
+            let high = |value: Option<f32>, at: f32, weight: f32| {
+                value.filter(|v| *v >= at).map(|v| f64::from(v * weight))
+            };
+            let w = weights;
+            let s = signals;
+            for (reason, amount) in [
+                ("detailed", high(Some(s.length), 0.6, w.length)),
+                (
+                    "differs from the average rating",
+                    high(Some(s.deviation), 0.25, w.deviation),
+                ),
+                (
+                    "found helpful by other shoppers",
+                    high(s.helpful, 0.5, w.helpful),
+                ),
+                ("verified purchase", high(Some(s.verified), 1.0, w.verified)),
+                ("recent", high(s.recency, 0.8, w.recency)),
+                (
+                    "informative",
+                    high(s.informativeness, 0.5, w.informativeness),
+                ),
+            ] {
+                if let Some(a) = amount {
+                    add(reason, a + MIN_CONTRIBUTION);
+                }
+            }
+        }
+    }
+    by_reason.retain(|(_, a)| *a > MIN_CONTRIBUTION);
+    by_reason.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let mut out: Vec<String> = by_reason
+        .into_iter()
+        .take(MAX_REASONS - 1)
+        .map(|(r, _)| r.to_owned())
+        .collect();
+    if let Some(t) = topics
+        .iter()
+        .find(|t| t.id != reviews_domain::topics::OFF_TOPIC && t.score >= MIN_REASON_TOPIC_SCORE)
+    {
+        out.push(format!("mentions {}", t.id.replace('_', " ")));
+    }
+    out
+}
+
+/// Fit one model on every item (the model a ranker file holds).
+pub fn train_all(items: &[Judged], x: &[Vec<f64>]) -> (LinearRanker, usize) {
+    let all: Vec<usize> = (0..items.len()).collect();
+    let pairs = training_pairs(items, &all);
+    (LinearRanker::train(x, &pairs, L2, EPOCHS), pairs.len())
+}
+
 /// Every review scored by a model trained on the other folds' products only.
 pub fn cross_validated_scores(items: &[Judged], x: &[Vec<f64>], folds: usize) -> Vec<f64> {
     let fold: Vec<usize> = items
@@ -191,7 +477,7 @@ pub fn cross_validated_scores(items: &[Judged], x: &[Vec<f64>], folds: usize) ->
         // Pairs index `x`; re-index them into `train_x`.
         let pos: BTreeMap<usize, usize> = train.iter().enumerate().map(|(p, &i)| (i, p)).collect();
         let pairs: Vec<(usize, usize)> = pairs.iter().map(|(a, b)| (pos[a], pos[b])).collect();
-        let model = LinearRanker::train(&train_x, &pairs, 0.01, 300);
+        let model = LinearRanker::train(&train_x, &pairs, L2, EPOCHS);
         for i in (0..items.len()).filter(|&i| fold[i] == f) {
             scores[i] = model.score(&x[i]);
         }
@@ -226,6 +512,124 @@ mod tests {
         );
         let cv = cross_validated_scores(&items, &x, 2);
         assert!(cv[9] > cv[0]);
+    }
+
+    fn provenance() -> TrainingProvenance {
+        TrainingProvenance {
+            input: "votes.csv".into(),
+            input_sha256: "00".repeat(32),
+            reviews: 40,
+            products: 4,
+            pairs: 10,
+            classifier: "keywords".into(),
+            l2: L2,
+            epochs: EPOCHS,
+            trained_at: chrono::DateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn a_ranker_file_round_trips_and_scores_alike() {
+        let d = FEATURE_NAMES.len();
+        let model = LinearRanker {
+            mean: vec![0.5; d],
+            scale: vec![2.0; d],
+            weights: (0..d).map(|j| j as f64 / 10.0).collect(),
+        };
+        let file = RankerFile::new(&model, provenance());
+        let back = RankerFile::parse("r.json", &file.to_json()).unwrap();
+        assert_eq!(back, file);
+        let x: Vec<f64> = (0..d).map(|j| j as f64).collect();
+        assert_eq!(back.model().score(&x), model.score(&x));
+        let parts = model.contributions(&x);
+        assert!((parts.iter().sum::<f64>() - model.score(&x)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn an_incompatible_ranker_file_is_refused_with_what_to_do() {
+        let d = FEATURE_NAMES.len();
+        let model = LinearRanker {
+            mean: vec![0.0; d],
+            scale: vec![1.0; d],
+            weights: vec![1.0; d],
+        };
+        let good: serde_json::Value =
+            serde_json::from_slice(&RankerFile::new(&model, provenance()).to_json()).unwrap();
+        let with = |edit: &dyn Fn(&mut serde_json::Value)| {
+            let mut v = good.clone();
+            edit(&mut v);
+            RankerFile::parse("r.json", &serde_json::to_vec(&v).unwrap()).unwrap_err()
+        };
+        let e = with(&|v| v["version"] = 2.into());
+        assert!(matches!(e, RankerError::Version { found: 2, .. }), "{e}");
+        assert!(e.to_string().contains("reviews train"), "{e}");
+        let e = with(&|v| v["features"][0] = "stars".into());
+        assert!(matches!(e, RankerError::Features { .. }), "{e}");
+        let e = with(&|v| v["weights"] = serde_json::json!([1.0]));
+        assert!(matches!(e, RankerError::Features { .. }), "{e}");
+        let e = with(&|v| v["format"] = "onnx".into());
+        assert!(matches!(e, RankerError::Malformed { .. }), "{e}");
+        let e = with(&|v| v["scale"][0] = 0.0.into());
+        assert!(matches!(e, RankerError::Malformed { .. }), "{e}");
+        let e = RankerFile::parse("r.json", b"{not json").unwrap_err();
+        assert!(matches!(e, RankerError::Malformed { .. }), "{e}");
+        let e = RankerFile::load(Path::new("/nonexistent/ranker.json")).unwrap_err();
+        assert!(matches!(e, RankerError::Read { .. }), "{e}");
+        assert!(e.to_string().contains("/nonexistent/ranker.json"), "{e}");
+    }
+
+    #[test]
+    fn reasons_name_the_largest_lifts_and_the_main_topic() {
+        use reviews_domain::schema::TopicScore;
+        use reviews_domain::score::{ScoreWeights, Signals};
+        let mut parts = vec![0.0; FEATURE_NAMES.len()];
+        let at = |n: &str| FEATURE_NAMES.iter().position(|f| *f == n).unwrap();
+        parts[at("log_words")] = 0.5;
+        parts[at("sentences")] = 0.4;
+        parts[at("verified")] = 0.3;
+        parts[at("abs_deviation")] = 2.0;
+        parts[at("exclamations")] = 5.0;
+        let topics = [
+            TopicScore {
+                id: "off_topic".into(),
+                score: 0.9,
+            },
+            TopicScore {
+                id: "value_for_money".into(),
+                score: 0.6,
+            },
+        ];
+        let w = ScoreWeights::default();
+        let near_mean = Signals {
+            deviation: 0.0,
+            ..Default::default()
+        };
+        // Deviation lifts most, but the rating is at the mean: no "differs" reason.
+        assert_eq!(
+            reasons(Some(&parts), &near_mean, &w, &topics),
+            ["detailed", "verified purchase", "mentions value for money"]
+        );
+        let far = Signals {
+            deviation: 0.5,
+            ..Default::default()
+        };
+        assert_eq!(
+            reasons(Some(&parts), &far, &w, &topics[..1]),
+            ["differs from the average rating", "detailed"]
+        );
+        // Without a ranker: the weighted signals.
+        let long_verified = Signals {
+            length: 0.9,
+            verified: 1.0,
+            ..Default::default()
+        };
+        assert_eq!(
+            reasons(None, &long_verified, &w, &[]),
+            ["detailed", "verified purchase"]
+        );
+        assert!(reasons(None, &Signals::default(), &w, &[]).is_empty());
+        assert!((learned_signal(0.0) - 0.5).abs() < 1e-6);
+        assert!(learned_signal(3.0) > 0.9 && learned_signal(-3.0) < 0.1);
     }
 
     #[test]

@@ -11,6 +11,7 @@ use reviews_domain::topics::OFF_TOPIC;
 use reviews_domain::{ClassifyError, Review, TextSignals, TopicClassifier};
 
 use crate::progress::Progress;
+use crate::rank::{LinearRanker, RankerError, RankerFile, features, learned_signal, reasons};
 
 /// Footer key of the curated files that lists the topic labels (JSON).
 pub const TOPICS_METADATA_KEY: &str = "reviews.topics";
@@ -34,6 +35,9 @@ pub struct Scorer {
     /// Which classifier this is (written in each curated file's footer): topic scores are
     /// reused from an earlier file only when it was written by the same classifier.
     pub classifier_id: String,
+    /// The learned ranking (a ranker file), when configured: its score is the `learned` signal
+    /// and its largest contributions the reasons.
+    pub ranker: Option<Arc<LinearRanker>>,
 }
 
 /// What an earlier run's classifier said about a review's text, kept in its curated row.
@@ -53,6 +57,7 @@ impl Scorer {
             use_votes: true,
             use_age: true,
             classifier_id: String::new(),
+            ranker: None,
         }
     }
 
@@ -60,6 +65,20 @@ impl Scorer {
     pub fn with_classifier_id(mut self, id: impl Into<String>) -> Self {
         self.classifier_id = id.into();
         self
+    }
+
+    /// Score with a trained ranker too. Refused when it was trained with another classifier
+    /// than this scorer's (its informativeness feature would mean something else).
+    pub fn with_ranker(mut self, file: &RankerFile, path: &str) -> Result<Self, RankerError> {
+        if file.training.classifier != self.classifier_id {
+            return Err(RankerError::Classifier {
+                path: path.to_owned(),
+                trained: file.training.classifier.clone(),
+                scoring: self.classifier_id.clone(),
+            });
+        }
+        self.ranker = Some(Arc::new(file.model()));
+        Ok(self)
     }
 
     /// Score reviews (any order in, curated order out).
@@ -125,7 +144,7 @@ impl Scorer {
                 topic_scores: Vec::new(),
                 informativeness,
             });
-            let s = signals(
+            let mut s = signals(
                 review,
                 text_signals.as_ref(),
                 &self.weights,
@@ -133,6 +152,12 @@ impl Scorer {
                 self.use_votes,
                 self.use_age,
             );
+            let contributions = self.ranker.as_ref().map(|model| {
+                let parts = model.contributions(&features(review, informativeness));
+                s.learned = Some(learned_signal(parts.iter().sum()));
+                parts
+            });
+            let reasons = reasons(contributions.as_deref(), &s, &self.weights, &review_topics);
             out.push(CuratedReview {
                 product_id: review.product_id.clone(),
                 relevance: relevance(&s, &self.weights),
@@ -149,6 +174,7 @@ impl Scorer {
                 language: review.effective_language().to_owned(),
                 word_count: review.word_count,
                 topics: review_topics,
+                reasons,
                 signals: s,
                 run_id: review.run_id.clone(),
                 scored_at,
