@@ -7,7 +7,8 @@ real servers. Driven by localstack/e2e.sh, which starts and deploys everything f
 
 Scenarios (one line each, PASS/FAIL, then 'N passed, N failed'; exit 1 on any failure):
   1. an execution runs every step and SUCCEEDS; the curated Parquet parts and the manifests are
-     in the bucket; the API function answers /reviews/{id}/top from them
+     in the bucket; the score function scored with the ranker file (learned signal and reasons
+     in every row); the API function answers /reviews/{id}/top from them, with the reasons
   1b. incremental: a run that edits two reviews of one product rewrites only that product's
      bucket (the route Map routes each raw part in a child execution; the bucket Map, a
      Distributed Map reading its items from S3, has one item); the new
@@ -32,6 +33,7 @@ import json
 import urllib.parse
 import os
 import subprocess
+import tempfile
 import sys
 import threading
 import time
@@ -193,18 +195,39 @@ def scenario_success():
     check("publish wrote the query listing (what Athena reads): the s3:// URI of every live file",
           listing == [f"s3://{BUCKET}/{k}" for k in latest.get("keys", [])],
           f"{len(listing)} lines (first: {listing[:1]}), {len(latest.get('keys', []))} live files")
+    learned = learned_columns(next(k for k in latest.get("keys", []) if k.endswith(".parquet")))
+    check("the score function scored with the ranker file (REVIEWS_RANKER): every curated row has "
+          "the learned signal and its reasons",
+          learned.get("rows", 0) > 0 and learned.get("learned_nulls") == 0 and learned.get("with_reasons", 0) > 0
+          and 0.0 <= learned.get("learned_min", -1) <= learned.get("learned_max", 2) <= 1.0,
+          json.dumps(learned))
     status, products = api("/products?per_page=5")
     product = (products or {}).get("products", [{}])[0].get("product_id") if status == 200 else None
     status, top = api(f"/reviews/{product}/top?limit=3") if product else (None, None)
     reviews = (top or {}).get("reviews", [])
-    check("the API function answers /reviews/{id}/top from the published dataset",
+    check("the API function answers /reviews/{id}/top from the published dataset, with why each review is there",
           status == 200 and 1 <= len(reviews) <= 3 and all("relevance" in r or "score" in r for r in reviews)
-          and all("buyer_id" not in r for r in reviews),
-          f"GET /reviews/{product}/top -> {status}, {len(reviews)} reviews")
+          and all("buyer_id" not in r for r in reviews) and all(isinstance(r.get("reasons"), list) for r in reviews),
+          f"GET /reviews/{product}/top -> {status}, {len(reviews)} reviews, reasons {[r.get('reasons') for r in reviews]}")
     status, err = api("/reviews/..%2Fetc/top")
     check("the API function answers a bad product id with a 4xx JSON error",
           status is not None and 400 <= status < 500 and isinstance(err, dict), f"{status} {json.dumps(err)[:100]}")
     return d
+
+
+def learned_columns(key):
+    """The learned signal and reasons of one curated file, decoded by pyarrow (the test venv)."""
+    with tempfile.NamedTemporaryFile(suffix=".parquet") as f:
+        f.write(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+        f.flush()
+        code = ("import json, sys, pyarrow.parquet as pq; t = pq.read_table(sys.argv[1]); "
+                "l = [x for x in t.column('sig_learned').to_pylist() if x is not None]; "
+                "print(json.dumps({'rows': t.num_rows, 'learned_nulls': t.column('sig_learned').null_count, "
+                "'learned_min': min(l, default=None), 'learned_max': max(l, default=None), "
+                "'with_reasons': sum(1 for r in t.column('reasons').to_pylist() if r)}))")
+        out = subprocess.run([os.environ["REVIEWS_PYTHON"], "-c", code, f.name],
+                             check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
 
 
 def bridge_calls(function, since, until):

@@ -52,16 +52,23 @@ tls_query="$(python3 -c 'import sys, urllib.parse as u; print(u.urlsplit(sys.arg
 
 bash localstack/down.sh --purge >/dev/null
 bash localstack/up.sh
+# The score function scores with a learned ranking: a ranker file `reviews train` builds from
+# reviews with votes, with the classifier the function uses (the model from this checkout).
+echo "e2e: a ranker file for the score function (reviews train)"
+mkdir -p "$LS_CACHE"
+"$target_dir/debug/reviews" generate --reviews 1500 --seed 7 --out "$LS_CACHE/votes.csv" >/dev/null
+REVIEWS_MODEL_DIR="$LS_ROOT/models" "$target_dir/debug/reviews" train --input "$LS_CACHE/votes.csv" \
+  --out "$LS_CACHE/ranker.json" 2>&1 | tail -n 1
 REVIEWS_PG_URI="postgres://e2e_reader:$reader_password@$host_port/$E2E_DB?$tls_query" \
 REVIEWS_MONGO_URI="$(bash scripts/services/mongo.sh url)" \
 REVIEWS_SCHEDULE_STATE=DISABLED REVIEWS_BUCKETS=8 \
   bash localstack/deploy.sh
 # The functions' settings beyond outputs.env: a short MongoDB wait (the archive scenario stops
 # it), no extract safety lag (the scenarios change the source and run at once; nothing else
-# writes to it), the API re-reading the pointer every second, the model from this checkout, logs
-# at info.
+# writes to it), the API re-reading the pointer every second, the model from this checkout, the
+# ranker file, logs at info.
 REVIEWS_MONGO_TIMEOUT_SECS=2 REVIEWS_PG_SAFETY_LAG_SECS=0 REVIEWS_RELOAD_SECS=1 \
-REVIEWS_MODEL_DIR="$LS_ROOT/models" RUST_LOG=info \
+REVIEWS_MODEL_DIR="$LS_ROOT/models" REVIEWS_RANKER="$LS_CACHE/ranker.json" RUST_LOG=info \
   bash localstack/watch.sh
 
 # The erasure scan decodes Parquet and reads the archive with the test venv (pyarrow, pymongo).
