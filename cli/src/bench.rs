@@ -33,7 +33,7 @@ pub struct BenchArgs {
     #[arg(long)]
     workers: Option<usize>,
     /// Topic classifier (keywords by default: the model's cost is measured by `reviews eval`).
-    #[arg(long, value_enum, default_value = "keywords")]
+    #[arg(long, default_value = "keywords", value_parser = crate::config::parse_classifier_arg)]
     classifier: crate::config::ClassifierChoice,
     /// Print the figures as JSON.
     #[arg(long)]

@@ -11,24 +11,17 @@ use reviews_stages::Scorer;
 /// The file read when none is named, relative to the working directory.
 pub const DEFAULT_CONFIG: &str = "config/scoring.toml";
 
-/// Which topic classifier scores the reviews.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ClassifierChoice {
-    /// The sentence-encoder model when it is installed (scripts/fetch-model.sh), else keywords.
-    Auto,
-    /// The zero-shot classifier on ONNX Runtime; an error if the model is not installed.
-    Model,
-    /// The keyword classifier (English and French word lists).
-    Keywords,
+/// Which topic classifier scores the reviews (`auto`, `model` or `keywords`): the one type the
+/// score Lambda reads from `REVIEWS_CLASSIFIER` too.
+pub use reviews_nlp::ClassifierChoice;
+
+/// `--classifier auto|model|keywords`, parsed as the score Lambda parses `REVIEWS_CLASSIFIER`.
+pub fn parse_classifier_arg(s: &str) -> Result<ClassifierChoice, String> {
+    s.parse()
 }
 
 /// Build the classifier. Says on stderr which one it took and why.
 pub fn classifier(choice: ClassifierChoice) -> Result<reviews_nlp::Selected> {
-    let choice = match choice {
-        ClassifierChoice::Auto => reviews_nlp::ClassifierChoice::Auto,
-        ClassifierChoice::Model => reviews_nlp::ClassifierChoice::Model,
-        ClassifierChoice::Keywords => reviews_nlp::ClassifierChoice::Keywords,
-    };
     let selected = reviews_nlp::select_classifier(choice, EncoderConfig::default())
         .context("building the topic classifier")?;
     eprintln!("{}", selected.description);

@@ -19,7 +19,7 @@ use reviews_stages::{NoProgress, RunOptions, run_local};
 use serde::Serialize;
 
 use crate::LakeArgs;
-use crate::config::{self, ClassifierChoice};
+use crate::config::{self, ClassifierChoice, parse_classifier_arg};
 
 #[derive(Args)]
 pub struct EraseArgs {
@@ -46,7 +46,7 @@ pub struct EraseArgs {
     #[arg(long, env = "REVIEWS_RANKER")]
     ranker: Option<PathBuf>,
     /// Topic classifier for the republished dataset.
-    #[arg(long, value_enum, default_value = "auto")]
+    #[arg(long, default_value = "auto", value_parser = parse_classifier_arg)]
     classifier: ClassifierChoice,
     /// Print the report as JSON on stdout.
     #[arg(long)]

@@ -18,14 +18,14 @@ use reviews_stages::rank::{RankerFile, cross_validated_scores, features, learned
 /// Folds of the learned ranking's cross-validation (split by product).
 const CV_FOLDS: usize = 5;
 
-use crate::config::{ClassifierChoice, classifier, load_scorer};
+use crate::config::{ClassifierChoice, classifier, load_scorer, parse_classifier_arg};
 
 #[derive(Args)]
 pub struct EvalArgs {
     /// A review file with helpful votes (Amazon TSV or CSV).
     #[arg(long)]
     input: PathBuf,
-    #[arg(long, value_enum, default_value = "auto")]
+    #[arg(long, default_value = "auto", value_parser = parse_classifier_arg)]
     classifier: ClassifierChoice,
     /// Scoring configuration (weights).
     #[arg(long, env = "REVIEWS_SCORING_CONFIG")]

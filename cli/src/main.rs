@@ -101,8 +101,8 @@ pub(crate) struct RunArgs {
     /// Scoring configuration (weights); default: config/scoring.toml if present, else built-in.
     #[arg(long, env = "REVIEWS_SCORING_CONFIG")]
     config: Option<PathBuf>,
-    /// Topic classifier.
-    #[arg(long, value_enum, default_value = "auto")]
+    /// Topic classifier: auto (the model when installed, else keywords), model or keywords.
+    #[arg(long, default_value = "auto", value_parser = config::parse_classifier_arg)]
     classifier: config::ClassifierChoice,
     /// A ranker file from `reviews train`: the learned ranking of helpfulness becomes the
     /// `learned` signal of the relevance, and the reasons shown come from it.

@@ -11,7 +11,7 @@ use clap::Args;
 use reviews_stages::rank::{EPOCHS, L2, RankerFile, TrainingProvenance, train_all};
 use sha2::{Digest, Sha256};
 
-use crate::config::ClassifierChoice;
+use crate::config::{ClassifierChoice, parse_classifier_arg};
 use crate::eval::{Judging, judge};
 
 #[derive(Args)]
@@ -24,7 +24,7 @@ pub struct TrainArgs {
     out: PathBuf,
     /// The classifier whose informativeness is one of the features: train with the one the
     /// pipeline will score with.
-    #[arg(long, value_enum, default_value = "auto")]
+    #[arg(long, default_value = "auto", value_parser = parse_classifier_arg)]
     classifier: ClassifierChoice,
     /// Scoring configuration (weights).
     #[arg(long, env = "REVIEWS_SCORING_CONFIG")]

@@ -279,6 +279,13 @@ fn bad_inputs_fail_clearly() {
     let out = reviews(&["run", "--config", cfg.to_str().unwrap()], dir.path());
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid weights"));
+
+    // The classifier is parsed as the score Lambda parses REVIEWS_CLASSIFIER: one type, one
+    // message.
+    let out = reviews(&["run", "--classifier", "bert"], dir.path());
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("use auto, model or keywords"), "{err}");
 }
 
 /// `reviews eval` on the real UK sample: our ranking beats the length baseline on NDCG@5 and
