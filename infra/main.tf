@@ -51,8 +51,10 @@ locals {
       REVIEWS_SECRET_TTL_SECS = tostring(var.secret_ttl_seconds)
     })
     transform = local.common_env
-    score     = merge(local.common_env, { REVIEWS_MODEL_DIR = local.model_dir, ORT_DYLIB_PATH = local.ort_dylib_path })
-    publish   = local.common_env
+    # The learned ranking, when the layer packs one (build_score_layer.py --ranker).
+    score = merge(local.common_env, { REVIEWS_MODEL_DIR = local.model_dir, ORT_DYLIB_PATH = local.ort_dylib_path },
+    var.score_ranker ? { REVIEWS_RANKER = "/opt/models/ranker.json" } : {})
+    publish = local.common_env
     # Not a stage (infra/erasure.tf): it reads the archive writer's secret, as archive does.
     erase = merge(local.common_env, {
       REVIEWS_MONGO_SECRET_ID = aws_secretsmanager_secret.mongodb.name

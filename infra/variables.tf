@@ -51,6 +51,12 @@ variable "score_layer_zip" {
   default     = "../target/lambda/score-layer.zip"
 }
 
+variable "score_ranker" {
+  description = "Whether the score layer packs a ranker file (build_score_layer.py --ranker): the function then scores with the learned ranking (REVIEWS_RANKER=/opt/models/ranker.json) and refuses to start if the file is missing or was trained with another model."
+  type        = bool
+  default     = false
+}
+
 variable "functions" {
   description = "Per-function sizing. reserved_concurrency caps parallel invocations (the pipeline stages run one run at a time; score runs one Lambda per shard)."
   type = map(object({

@@ -5,17 +5,26 @@ Layer layout (extracted by Lambda under /opt; the function gets REVIEWS_MODEL_DI
 ORT_DYLIB_PATH=/opt/models/onnxruntime/libonnxruntime.so.1.31.1 from Terraform):
   models/onnxruntime/libonnxruntime.so.1.31.1
   models/<name>/model.onnx, tokenizer.json, config.json
+  models/ranker.json  (with --ranker: the learned ranking from `reviews train`; Terraform's
+                       score_ranker = true gives the function REVIEWS_RANKER=/opt/models/ranker.json)
+
+A ranker is packed only when it was trained with the model the layer packs (the classifier id
+`zero-shot:<name>:<model.onnx size>` in its training record): with another one, the function
+would refuse it at every cold start.
 
 models/ itself is filled by the project's model setup (PyPI packages onnxruntime==1.31.1 and the
 model package; see docs/ARCHITECTURE.md section 8.4); this script only packs it.
 
   python3 scripts/infra/build_score_layer.py                       # fp32 all-MiniLM-L6-v2
   python3 scripts/infra/build_score_layer.py --model all-MiniLM-L6-v2-int8 --as all-MiniLM-L6-v2
+  REVIEWS_MODEL_DIR=models/all-MiniLM-L6-v2 reviews train --input votes.csv --out ranker.json
+  python3 scripts/infra/build_score_layer.py --ranker ranker.json
 
 Limits: 250 MB unzipped for function + layers; the zip goes through S3 (Terraform uploads it to the
 artifacts bucket), so the 50 MB direct-upload limit does not apply.
 """
 import argparse
+import json
 import sys
 import zipfile
 from pathlib import Path
@@ -32,6 +41,7 @@ def main():
     ap.add_argument("--model", default="all-MiniLM-L6-v2", help="directory under --models-dir")
     ap.add_argument("--as", dest="as_name", default=None, help="directory name inside the layer (default: --model)")
     ap.add_argument("--out", default=str(ROOT / "target" / "lambda" / "score-layer.zip"))
+    ap.add_argument("--ranker", default=None, help="a ranker file from `reviews train` to pack as models/ranker.json")
     args = ap.parse_args()
 
     models = Path(args.models_dir)
@@ -45,6 +55,9 @@ def main():
     missing = [str(s) for s, _, _ in entries if not s.exists()]
     if missing:
         sys.exit("build_score_layer: missing " + ", ".join(missing))
+    if args.ranker:
+        check_ranker(Path(args.ranker), name, (models / args.model / "model.onnx").stat().st_size)
+        entries.append((Path(args.ranker), "models/ranker.json", 0o644))
     total = sum(s.stat().st_size for s, _, _ in entries)
     if total > UNZIPPED_LIMIT:
         sys.exit(f"build_score_layer: {total / 2**20:.0f} MiB unzipped exceeds Lambda's 250 MB limit")
@@ -62,6 +75,21 @@ def main():
     tmp.replace(out)
     print(f"build_score_layer: {out} ({out.stat().st_size / 2**20:.1f} MiB zipped, "
           f"{total / 2**20:.1f} MiB unzipped): " + ", ".join(a for _, a, _ in entries))
+
+
+def check_ranker(path, name, model_size):
+    """Refuse a ranker file the function would refuse: not one, or trained with another model."""
+    try:
+        ranker = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        sys.exit(f"build_score_layer: --ranker {path}: {e}")
+    if not isinstance(ranker, dict) or ranker.get("format") != "reviews-ranker":
+        sys.exit(f"build_score_layer: --ranker {path} is not a ranker file (reviews train writes one)")
+    expected = f"zero-shot:{name}:{model_size}"
+    trained = (ranker.get("training") or {}).get("classifier")
+    if trained != expected:
+        sys.exit(f"build_score_layer: --ranker {path} was trained with the classifier {trained!r}, the layer "
+                 f"packs {expected!r}: train it with this model (REVIEWS_MODEL_DIR=<models>/{name} reviews train ...)")
 
 
 if __name__ == "__main__":
