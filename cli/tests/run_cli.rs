@@ -39,6 +39,22 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// What tests/python/read_lake.py (pyarrow) reads of `run`'s files in `lake`.
+fn read_with_pyarrow(lake: &Path, run: &str) -> Value {
+    let py = Command::new(python())
+        .arg(repo_root().join("tests/python/read_lake.py"))
+        .arg(lake)
+        .arg(run)
+        .output()
+        .unwrap();
+    assert!(
+        py.status.success(),
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+    serde_json::from_slice(&py.stdout).unwrap()
+}
+
 #[test]
 fn uk_sample_end_to_end_and_readable_by_pyarrow() {
     let dir = tempfile::tempdir().unwrap();
@@ -90,18 +106,7 @@ fn uk_sample_end_to_end_and_readable_by_pyarrow() {
     }
 
     // pyarrow opens every file and agrees on counts, order and values.
-    let py = Command::new(python())
-        .arg(repo_root().join("tests/python/read_lake.py"))
-        .arg(&lake)
-        .arg("uk")
-        .output()
-        .unwrap();
-    assert!(
-        py.status.success(),
-        "{}",
-        String::from_utf8_lossy(&py.stderr)
-    );
-    let seen: Value = serde_json::from_slice(&py.stdout).unwrap();
+    let seen = read_with_pyarrow(&lake, "uk");
     let cleaned_rows: u64 = seen["cleaned"]
         .as_array()
         .unwrap()
@@ -459,18 +464,7 @@ fn train_a_ranker_then_evaluate_and_run_with_it() {
         )
     };
     ok(&run(&ranker, "learned"));
-    let py = Command::new(python())
-        .arg(repo_root().join("tests/python/read_lake.py"))
-        .arg(&lake)
-        .arg("learned")
-        .output()
-        .unwrap();
-    assert!(
-        py.status.success(),
-        "{}",
-        String::from_utf8_lossy(&py.stderr)
-    );
-    let seen: Value = serde_json::from_slice(&py.stdout).unwrap();
+    let seen = read_with_pyarrow(&lake, "learned");
     let row = &seen["curated"][0]["first_row"];
     let learned = row["sig_learned"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&learned), "{row}");

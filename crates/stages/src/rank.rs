@@ -99,12 +99,7 @@ impl LinearRanker {
     }
 
     pub fn score(&self, x: &[f64]) -> f64 {
-        x.iter()
-            .zip(&self.mean)
-            .zip(&self.scale)
-            .zip(&self.weights)
-            .map(|(((v, m), s), w)| (v - m) / s * w)
-            .sum()
+        self.contributions(x).iter().sum()
     }
 
     /// Fit on `pairs` (winner, loser) of rows of `x`: full-batch gradient descent on the
