@@ -37,6 +37,12 @@ locals {
     { REVIEWS_LAKE_URI = "s3://${module.lake.bucket_name}" },
     var.rust_log == null ? {} : { RUST_LOG = var.rust_log },
   )
+  # The model and ONNX Runtime from the score layer, and the learned ranking when the layer
+  # packs one (build_score_layer.py --ranker, var.score_ranker).
+  score_env = merge(local.common_env,
+    { REVIEWS_MODEL_DIR = local.model_dir, ORT_DYLIB_PATH = local.ort_dylib_path },
+  var.score_ranker ? { REVIEWS_RANKER = "/opt/models/ranker.json" } : {})
+
   # Each stage gets the name of the one secret it reads (functions/README.md), no other, and how
   # long it keeps the secret's value (REVIEWS_SECRET_TTL_SECS); extract also gets the CA bundle
   # it verifies PostgreSQL's certificate against, from its layer (aws_lambda_layer_version.postgres_ca).
@@ -51,10 +57,8 @@ locals {
       REVIEWS_SECRET_TTL_SECS = tostring(var.secret_ttl_seconds)
     })
     transform = local.common_env
-    # The learned ranking, when the layer packs one (build_score_layer.py --ranker).
-    score = merge(local.common_env, { REVIEWS_MODEL_DIR = local.model_dir, ORT_DYLIB_PATH = local.ort_dylib_path },
-    var.score_ranker ? { REVIEWS_RANKER = "/opt/models/ranker.json" } : {})
-    publish = local.common_env
+    score     = local.score_env
+    publish   = local.common_env
     # Not a stage (infra/erasure.tf): it reads the archive writer's secret, as archive does.
     erase = merge(local.common_env, {
       REVIEWS_MONGO_SECRET_ID = aws_secretsmanager_secret.mongodb.name
