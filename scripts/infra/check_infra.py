@@ -1385,12 +1385,12 @@ def check_fmt():
 
 
 def check_generator():
-    gen = Path(__file__).resolve().parent / "gen_asl.py"
+    gen = ROOT / "statemachine.py"
     if not gen.exists():
         return
     out = subprocess.run([sys.executable, str(gen)], capture_output=True, text=True).stdout
     check(json.loads(out) == json.loads(ASL.read_text(encoding="utf-8")),
-          "statemachine.asl.json equals scripts/infra/gen_asl.py's output (regenerate after editing either)")
+          "statemachine.asl.json equals statemachine.py's output (regenerate after editing either: cargo xtask contracts)")
 
 
 def main():

@@ -80,6 +80,13 @@ const TASKS: &[Task] = &[
         extra_args: true,
     },
     Task {
+        name: "contracts",
+        about: "regenerate statemachine.asl.json and functions/schemas/, check one against the other",
+        program: Program::Bash,
+        args: &["scripts/contracts.sh"],
+        extra_args: false,
+    },
+    Task {
         name: "e2e",
         about: "LocalStack end to end (localstack/e2e.sh; needs scripts/services/*.sh start)",
         program: Program::Bash,

@@ -31,6 +31,7 @@ use reviews_domain::RawReview;
 use reviews_domain::record::RAW_FIELDS;
 use reviews_domain::schema::{RAW_SCHEMA, batch_to_raw, check_schema};
 use reviews_lake::{Lake, LakeError, RunId, layout, state};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -189,21 +190,38 @@ pub struct ArchivedRun {
 
 /// A backlog run that could not be archived for a reason a retry will not fix (e.g. its raw/
 /// file is unreadable). It keeps no marker, so it is tried again, and is reported every time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SkippedRun {
     pub run_id: RunId,
     pub error: String,
 }
 
-/// What the archive stage hands on (small: run ids and counts).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What the archive stage hands on (small: run ids and counts); also the archive Lambda's
+/// output, as is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ArchiveOutput {
     pub run_id: RunId,
     /// The runs archived by this call: the backlog (oldest first), then this run.
-    pub archived: Vec<ArchivedRun>,
+    pub archived_runs: Vec<RunId>,
+    /// Over every run in `archived_runs`: documents written, of which created and replaced,
+    /// and rows of erased buyers left out (each run's own figures are in its log line).
     pub documents: u64,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inserted: u64,
+    pub replaced: u64,
+    pub erased: u64,
+    /// Backlog runs that failed for a reason a retry will not fix; tried again next time.
+    #[serde(default)]
     pub skipped: Vec<SkippedRun>,
+}
+
+impl ArchiveOutput {
+    fn add(&mut self, run: ArchivedRun) {
+        self.documents += run.documents;
+        self.inserted += run.inserted;
+        self.replaced += run.replaced;
+        self.erased += run.erased;
+        self.archived_runs.push(run.run_id);
+    }
 }
 
 /// The marker written once a run is archived.
@@ -409,16 +427,16 @@ impl Archive {
         }
         let mut out = ArchiveOutput {
             run_id: run.clone(),
-            archived: Vec::new(),
+            archived_runs: Vec::new(),
             documents: 0,
+            inserted: 0,
+            replaced: 0,
+            erased: 0,
             skipped: Vec::new(),
         };
         for earlier in backlog {
             match self.archive_run(lake, &earlier).await {
-                Ok(a) => {
-                    out.documents += a.documents;
-                    out.archived.push(a);
-                }
+                Ok(a) => out.add(a),
                 Err(e) if e.is_retryable() => return Err(e),
                 Err(e) => {
                     tracing::error!(run_id = %earlier, error = %e, "backlog run not archived");
@@ -430,8 +448,7 @@ impl Archive {
             }
         }
         let a = self.archive_run(lake, run).await?;
-        out.documents += a.documents;
-        out.archived.push(a);
+        out.add(a);
         Ok(out)
     }
 

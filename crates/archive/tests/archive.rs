@@ -104,8 +104,8 @@ async fn archiving_twice_leaves_one_document_per_review_under_a_unique_index() {
 
     let first = archive.archive(lake.as_ref(), &run).await.unwrap();
     assert_eq!(first.documents, rows.len() as u64);
-    assert_eq!(first.archived.len(), 1);
-    assert_eq!(first.archived[0].inserted, expected);
+    assert_eq!(first.archived_runs.len(), 1);
+    assert_eq!(first.inserted, expected);
     let coll = archive.collection();
     assert_eq!(coll.count_documents(doc! {}).await.unwrap(), expected);
     // The later copy of a duplicated key wins (rows are upserted in order).
@@ -125,8 +125,8 @@ async fn archiving_twice_leaves_one_document_per_review_under_a_unique_index() {
 
     // Twice: still one document per review.
     let second = archive.archive(lake.as_ref(), &run).await.unwrap();
-    assert_eq!(second.archived[0].inserted, 0);
-    assert_eq!(second.archived[0].replaced, rows.len() as u64);
+    assert_eq!(second.inserted, 0);
+    assert_eq!(second.replaced, rows.len() as u64);
     assert_eq!(coll.count_documents(doc! {}).await.unwrap(), expected);
     assert!(lake.size(&marker_key(&run)).await.unwrap().is_some());
 
@@ -304,7 +304,7 @@ async fn a_stopped_server_is_a_retryable_error_and_the_next_run_archives_the_bac
     write_raw(&lake, &r2, &rows2).await;
     server.sh(&["start"]);
     let out = archive.archive(lake.as_ref(), &r2).await.unwrap();
-    let runs: Vec<&str> = out.archived.iter().map(|a| a.run_id.as_str()).collect();
+    let runs: Vec<&str> = out.archived_runs.iter().map(|r| r.as_str()).collect();
     assert_eq!(runs, [r1.as_str(), r2.as_str()]);
     assert_eq!(out.documents, (rows1.len() + rows2.len()) as u64);
     assert!(out.skipped.is_empty());
@@ -320,8 +320,8 @@ async fn a_stopped_server_is_a_retryable_error_and_the_next_run_archives_the_bac
     // No backlog left: the next run archives only itself.
     write_raw(&lake, &r3, &synthetic(10, 43, "C")).await;
     let out = archive.archive(lake.as_ref(), &r3).await.unwrap();
-    assert_eq!(out.archived.len(), 1);
-    assert_eq!(out.archived[0].run_id, r3);
+    assert_eq!(out.archived_runs.len(), 1);
+    assert_eq!(out.archived_runs[0], r3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -354,7 +354,7 @@ async fn the_backlog_is_archived_in_the_order_the_runs_started_so_the_latest_edi
         .unwrap();
     assert_eq!(pending, [older.clone(), newer.clone()]);
     let out = archive.archive(lake.as_ref(), &current).await.unwrap();
-    let runs: Vec<&str> = out.archived.iter().map(|a| a.run_id.as_str()).collect();
+    let runs: Vec<&str> = out.archived_runs.iter().map(|r| r.as_str()).collect();
     assert_eq!(runs, [older.as_str(), newer.as_str(), current.as_str()]);
     for row in &edited {
         let d = archive

@@ -16,6 +16,7 @@ use std::collections::BTreeSet;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -243,7 +244,7 @@ pub struct CleanedPart {
 
 /// How the run changed the dataset. `total = previous + new - deleted - removed_by_reject -
 /// erased`, and `carried = previous - updated - deleted - removed_by_reject - erased`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ChangeCounts {
     /// Rows of the base snapshot.
     pub previous: u64,

@@ -16,6 +16,7 @@ use reviews_lake::manifest::{BucketFile, ProductDirectory, ProductEntry};
 use reviews_lake::parquet_io::{Dataset, ParquetBuffer, parquet_info, read_parquet};
 use reviews_lake::state::{self, BucketRecord, BucketTask};
 use reviews_lake::{Lake, LakeError, layout};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -25,7 +26,7 @@ use crate::progress::Progress;
 use crate::score::{CLASSIFIER_METADATA_KEY, EarlierTopics, Scorer, TOPICS_METADATA_KEY};
 use crate::transform::{BucketItem, ENCODE_ROWS, encode_cleaned};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BucketOutput {
     pub run_id: reviews_lake::RunId,
     pub bucket: u32,

@@ -7,6 +7,7 @@ use reviews_domain::RawReview;
 use reviews_domain::schema::raw_to_batch;
 use reviews_lake::parquet_io::{Dataset, ParquetBuffer};
 use reviews_lake::{Lake, RunId, layout, state};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::error::StageError;
@@ -18,8 +19,9 @@ const BATCH_ROWS: usize = 16 * 1024;
 /// many rows the source has.
 pub const RAW_PART_ROWS: usize = 200_000;
 
-/// What extract hands to the next stages.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What extract hands to the next stages, and (with a status) the extract Lambda's output:
+/// every field is always present on the wire, since the state machine reads them by path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ExtractOutput {
     pub run_id: RunId,
     /// The raw/ parts, in source order.
@@ -28,8 +30,8 @@ pub struct ExtractOutput {
     /// The run's logical start time: fixed on the first attempt, reused by re-runs, so the
     /// same run always produces the same objects.
     pub started_at: DateTime<Utc>,
-    /// Where the next incremental extract starts (for database sources).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Where the next incremental extract starts (for database sources; null otherwise).
+    #[serde(default)]
     pub watermark: Option<String>,
     /// Only rows changed since an earlier run were read (transform then carries the earlier
     /// cleaned rows over). False for a full read.

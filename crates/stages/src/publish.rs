@@ -16,6 +16,7 @@ use reviews_lake::manifest::{BucketFile, Manifest, ProductDirectory};
 use reviews_lake::parquet_io::{Dataset, parquet_info, read_columns};
 use reviews_lake::state::{self, BucketRecord, ChangeCounts, CommitOutcome, Plan};
 use reviews_lake::{Lake, LakeError, RunId, layout};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -23,7 +24,7 @@ use crate::error::StageError;
 use crate::score::TOPICS_METADATA_KEY;
 use crate::transform::base_snapshot;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PublishInput {
     pub run_id: RunId,
     /// Rows the bucket merges reported; publish refuses a dataset that disagrees.
@@ -35,7 +36,7 @@ pub struct PublishInput {
     pub watermark: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PublishStatus {
     /// This publish made the run live.
@@ -44,7 +45,7 @@ pub enum PublishStatus {
     AlreadyLive,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PublishOutput {
     pub run_id: RunId,
     pub manifest_key: String,

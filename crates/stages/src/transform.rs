@@ -16,6 +16,7 @@ use reviews_lake::manifest::Manifest;
 use reviews_lake::parquet_io::{Dataset, ParquetBuffer, read_parquet};
 use reviews_lake::state::{self, BaseFile, BucketTask, ChangeFile, Plan, RouteRecord, RunBase};
 use reviews_lake::{Lake, LakeError, RunId, layout};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::carry;
@@ -29,7 +30,7 @@ pub(crate) const ENCODE_ROWS: usize = 32 * 1024;
 /// Buyers who asked for erasure (a JSON list of buyer ids), read by every transform.
 pub const ERASED_BUYERS_KEY: &str = state::ERASED_BUYERS;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TransformInput {
     pub run_id: RunId,
     /// The run's raw/ parts (what extract returned).
@@ -55,7 +56,7 @@ pub struct TransformInput {
 }
 
 /// One raw part to clean and route: the unit of work of one task of the route Map.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RoutePartInput {
     pub run_id: RunId,
     /// The part's position in the run's `raw_keys` (names its change and rejects files).
@@ -66,7 +67,7 @@ pub struct RoutePartInput {
     pub buckets: Option<u32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RoutePartOutput {
     pub run_id: RunId,
     pub part: usize,
@@ -76,13 +77,13 @@ pub struct RoutePartOutput {
 }
 
 /// One bucket to merge and score: the unit of work of one task of the bucket Map.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct BucketItem {
     pub run_id: RunId,
     pub bucket: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TransformOutput {
     pub run_id: RunId,
     pub rows_in: u64,

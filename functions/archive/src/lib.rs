@@ -6,26 +6,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use reviews_archive::{Archive, ArchiveConfig, SkippedRun};
+use reviews_archive::{Archive, ArchiveConfig, ArchiveOutput};
 use reviews_lake::{Lake, RunId};
 use reviews_lambda::{FunctionError, Secret};
-use serde::{Deserialize, Serialize};
+use schemars::JsonSchema;
+use serde::Deserialize;
 use tokio::sync::Mutex;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ArchiveEvent {
     pub run_id: RunId,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ArchiveResult {
-    pub run_id: RunId,
-    /// Runs archived by this call: the backlog (oldest first), then this run.
-    pub archived_runs: Vec<RunId>,
-    pub documents: u64,
-    /// Backlog runs that failed for a reason a retry will not fix; tried again next time.
-    pub skipped: Vec<SkippedRun>,
 }
 
 /// The archive function: lake client and secret at cold start; the MongoDB client on first
@@ -83,7 +74,7 @@ impl ArchiveFunction {
         Ok(archive)
     }
 
-    pub async fn handle(&self, event: serde_json::Value) -> Result<ArchiveResult, FunctionError> {
+    pub async fn handle(&self, event: serde_json::Value) -> Result<ArchiveOutput, FunctionError> {
         let event: ArchiveEvent = reviews_lambda::parse_input(event)?;
         let mut result = self
             .archive(false)
@@ -108,12 +99,6 @@ impl ArchiveFunction {
             // client (a fresh discovery of the server) rather than this one's topology.
             *self.archive.lock().await = None;
         }
-        let out = result.map_err(|e| FunctionError::classified(e.is_retryable(), e.to_string()))?;
-        Ok(ArchiveResult {
-            run_id: out.run_id,
-            archived_runs: out.archived.into_iter().map(|a| a.run_id).collect(),
-            documents: out.documents,
-            skipped: out.skipped,
-        })
+        result.map_err(|e| FunctionError::classified(e.is_retryable(), e.to_string()))
     }
 }

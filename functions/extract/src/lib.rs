@@ -9,12 +9,13 @@ use chrono::{DateTime, Utc};
 use reviews_lake::{Lake, RunId};
 use reviews_lambda::{FunctionError, Secret, SecretKind};
 use reviews_postgres::{PgConfig, extract_to_lake};
-use reviews_stages::{NoProgress, StageError};
+use reviews_stages::{ExtractOutput, NoProgress, StageError};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The state machine's payload: the execution's name and start time, and an optional run id
 /// (a re-run of an earlier run passes it; otherwise it is derived from the other two).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExtractEvent {
     pub execution_name: Option<String>,
@@ -24,7 +25,7 @@ pub struct ExtractEvent {
 }
 
 /// Whether the run goes on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ExtractStatus {
     /// raw/ is written: the stages run.
@@ -33,25 +34,15 @@ pub enum ExtractStatus {
     LeaseHeld,
 }
 
-/// Small on purpose: the state machine passes it on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Small on purpose: the state machine passes it on. The stage's own output, flattened, with
+/// whether the run goes on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ExtractResult {
     pub status: ExtractStatus,
     /// The run holding the lease when `status` is `lease_held`.
     pub lease_holder: Option<RunId>,
-    pub run_id: RunId,
-    /// The raw/ parts, in source order.
-    pub raw_keys: Vec<String>,
-    pub rows: u64,
-    /// Where the next run starts (null when the source is empty).
-    pub watermark: Option<String>,
-    /// True when this run read only the rows changed since an earlier run: transform then
-    /// carries the earlier cleaned rows over.
-    pub incremental: bool,
-    pub started_at: DateTime<Utc>,
-    /// The review ids deleted at the source in the range (null when the source has none).
-    pub deletions_key: Option<String>,
-    pub deleted: u64,
+    #[serde(flatten)]
+    pub output: ExtractOutput,
 }
 
 /// The given run id, else `<start date>-<execution name>` (see [`RunId::for_execution`]).
@@ -152,14 +143,16 @@ impl ExtractFunction {
                 return Ok(ExtractResult {
                     status: ExtractStatus::LeaseHeld,
                     lease_holder: Some(holder),
-                    run_id: run,
-                    raw_keys: Vec::new(),
-                    rows: 0,
-                    watermark: None,
-                    incremental: false,
-                    started_at: Utc::now(),
-                    deletions_key: None,
-                    deleted: 0,
+                    output: ExtractOutput {
+                        run_id: run,
+                        raw_keys: Vec::new(),
+                        rows: 0,
+                        watermark: None,
+                        incremental: false,
+                        started_at: Utc::now(),
+                        deletions_key: None,
+                        deleted: 0,
+                    },
                 });
             }
             Err(e) => return Err(e.into()),
@@ -202,14 +195,7 @@ impl ExtractFunction {
         Ok(ExtractResult {
             status: ExtractStatus::Extracted,
             lease_holder: None,
-            run_id: out.run_id,
-            raw_keys: out.raw_keys,
-            rows: out.rows,
-            watermark: out.watermark,
-            incremental: out.incremental,
-            started_at: out.started_at,
-            deletions_key: out.deletions_key,
-            deleted: out.deleted,
+            output: out,
         })
     }
 }

@@ -10,13 +10,29 @@ use std::sync::Arc;
 
 use reviews_lake::{Lake, RunId};
 use reviews_lambda::FunctionError;
-use reviews_stages::{PublishInput, publish};
-use serde::Deserialize;
+use reviews_stages::{PublishInput, PublishOutput, publish};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Deserialize)]
+/// The failure path's event: give the run lease back.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ReleaseInput {
-    release_lease: RunId,
+pub struct ReleaseInput {
+    pub release_lease: RunId,
+}
+
+/// The answer to [`ReleaseInput`].
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct LeaseReleased {
+    pub released: RunId,
+}
+
+/// What the function answers: the commit, or the released lease.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum PublishResult {
+    Published(PublishOutput),
+    Released(LeaseReleased),
 }
 
 pub struct PublishFunction {
@@ -33,20 +49,19 @@ impl PublishFunction {
         Ok(Self::new(reviews_lambda::lake_from_env().await?))
     }
 
-    pub async fn handle(
-        &self,
-        event: serde_json::Value,
-    ) -> Result<serde_json::Value, FunctionError> {
+    pub async fn handle(&self, event: serde_json::Value) -> Result<PublishResult, FunctionError> {
         if event.get("release_lease").is_some() {
             let input: ReleaseInput = reviews_lambda::parse_input(event)?;
             reviews_lake::state::release_lease(self.lake.as_ref(), &input.release_lease)
                 .await
                 .map_err(reviews_stages::StageError::from)?;
             tracing::info!(run_id = %input.release_lease, "run lease released after a failure");
-            return Ok(serde_json::json!({"released": input.release_lease}));
+            return Ok(PublishResult::Released(LeaseReleased {
+                released: input.release_lease,
+            }));
         }
         let input: PublishInput = reviews_lambda::parse_input(event)?;
         let out = publish(self.lake.clone(), &input).await?;
-        Ok(serde_json::to_value(out).expect("serialises"))
+        Ok(PublishResult::Published(out))
     }
 }

@@ -147,7 +147,7 @@ impl Chain {
             extract,
             serde_json::to_value(archive).unwrap(),
             transform,
-            publish,
+            serde_json::to_value(publish).unwrap(),
         )
     }
 }
@@ -362,10 +362,10 @@ async fn a_rotated_password_is_read_again_when_the_login_is_refused() {
     let run = |n: u32| json!({"execution_name": format!("rot-{n}"), "start_time": "2026-12-04T06:00:00Z"});
 
     let first = extract.handle(run(1)).await.unwrap();
-    assert_eq!(first.rows, 60);
+    assert_eq!(first.output.rows, 60);
     // Let the lease go (as the state machine's failure path does), so the next run may start.
     publish
-        .handle(json!({"release_lease": first.run_id.as_str()}))
+        .handle(json!({"release_lease": first.output.run_id.as_str()}))
         .await
         .unwrap();
 
@@ -394,12 +394,12 @@ async fn a_rotated_password_is_read_again_when_the_login_is_refused() {
         reviews_extract_function::ExtractStatus::Extracted
     );
     assert_eq!(
-        second.rows, 60,
+        second.output.rows, 60,
         "a full extract: nothing was committed before"
     );
     assert!(secret.get().await.unwrap().contains("pw-after-rotation"));
     publish
-        .handle(json!({"release_lease": second.run_id.as_str()}))
+        .handle(json!({"release_lease": second.output.run_id.as_str()}))
         .await
         .unwrap();
 

@@ -2,9 +2,11 @@
 """Generator for statemachine.asl.json (kept so the repetitive Retry/Catch blocks stay uniform).
 
 The committed statemachine.asl.json is the source of truth that Terraform and the LocalStack
-scripts read; this script only regenerates it:  python3 scripts/infra/gen_asl.py > statemachine.asl.json
-(scripts/infra-check.sh verifies that the committed file equals this generator's output, so a hand
-edit of one without the other is caught.)
+scripts read; this script only regenerates it:  cargo xtask contracts  (or
+python3 statemachine.py > statemachine.asl.json). scripts/infra-check.sh verifies that the
+committed file equals this generator's output, so a hand edit of one without the other is caught;
+functions/tests/tests/payload_schemas.rs checks every payload it passes and reads against the
+functions' schemas (functions/schemas/, generated from the Rust types).
 """
 import json
 
