@@ -46,9 +46,17 @@ const TASKS: &[Task] = &[
     },
     Task {
         name: "test-fast",
-        about: "unit tests only, no service or emulator (cargo test --workspace --lib)",
+        about: "unit tests, the handler chain on the in-memory lake, the payload schemas; no service",
         program: Program::Cargo,
-        args: &["test", "--workspace", "--lib"],
+        args: &[
+            "test",
+            "--workspace",
+            "--lib",
+            "--test",
+            "in_memory",
+            "--test",
+            "payload_schemas",
+        ],
         extra_args: true,
     },
     Task {

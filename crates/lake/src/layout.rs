@@ -60,7 +60,7 @@ impl From<RunId> for String {
     }
 }
 
-/// A string of the characters [`RunId::new`] accepts (its schema for the stage payloads).
+/// A string of the characters [`RunId::parse`] accepts (its schema for the stage payloads).
 impl schemars::JsonSchema for RunId {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "RunId".into()

@@ -5,6 +5,7 @@
 pub mod layout;
 pub mod local;
 pub mod manifest;
+pub mod memory;
 pub mod parquet_io;
 pub mod s3;
 pub mod state;
@@ -18,6 +19,7 @@ use thiserror::Error;
 pub use layout::RunId;
 pub use local::LocalLake;
 pub use manifest::Manifest;
+pub use memory::MemoryLake;
 pub use s3::S3Lake;
 
 #[derive(Debug, Error)]

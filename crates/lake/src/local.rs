@@ -36,7 +36,7 @@ impl LocalLake {
 }
 
 /// The local lake's version of an object: a digest of its bytes.
-fn version_of(bytes: &[u8]) -> Version {
+pub(crate) fn version_of(bytes: &[u8]) -> Version {
     Version(hex::encode(&Sha256::digest(bytes)[..16]))
 }
 
