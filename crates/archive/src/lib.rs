@@ -224,20 +224,7 @@ impl ArchiveOutput {
     }
 }
 
-/// The marker written once a run is archived.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct ArchiveMarker {
-    run_id: RunId,
-    documents: u64,
-    archived_at: DateTime<Utc>,
-}
-
-pub const ARCHIVED_PREFIX: &str = "state/archived/";
-
-/// `state/archived/run=<id>.json`: the run's raw rows are all in the archive.
-pub fn marker_key(run: &RunId) -> String {
-    format!("{ARCHIVED_PREFIX}run={run}.json")
-}
+pub use state::{ARCHIVED_PREFIX, archived_marker_key as marker_key};
 
 /// A client of the archive collection. Create it once (per cold start); it connects lazily.
 #[derive(Clone)]
@@ -393,16 +380,12 @@ impl Archive {
                 out.replaced += r;
             }
         }
-        let marker = ArchiveMarker {
+        let marker = state::ArchivedMarker {
             run_id: run.clone(),
             documents: out.documents,
             archived_at: Utc::now(),
         };
-        lake.put(
-            &marker_key(run),
-            serde_json::to_vec(&marker).expect("serialises").into(),
-        )
-        .await?;
+        state::write_archived_marker(lake, &marker).await?;
         tracing::info!(
             run_id = %run, documents = out.documents, inserted = out.inserted,
             replaced = out.replaced, erased = out.erased, "run archived"
@@ -495,15 +478,7 @@ pub async fn backlog(lake: &dyn Lake, current: &RunId) -> Result<Vec<RunId>, Arc
         .filter(|k| k.ends_with(".parquet"))
         .filter_map(|k| layout::run_of_key(k))
         .collect();
-    let archived: BTreeSet<RunId> = lake
-        .list(ARCHIVED_PREFIX)
-        .await?
-        .iter()
-        .filter_map(|k| {
-            let name = k.strip_prefix(ARCHIVED_PREFIX)?.strip_suffix(".json")?;
-            RunId::parse(name.strip_prefix("run=")?).ok()
-        })
-        .collect();
+    let archived = state::archived_runs(lake).await?;
     let mut pending: BTreeMap<(Option<DateTime<Utc>>, RunId), ()> = BTreeMap::new();
     for run in with_raw.difference(&archived) {
         if run != current {

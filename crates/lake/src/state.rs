@@ -30,6 +30,14 @@ pub const POINTER: &str = layout::LATEST_MANIFEST;
 pub const LEASE: &str = "state/lease.json";
 /// Buyers who asked for erasure: a JSON list of buyer ids.
 pub const ERASED_BUYERS: &str = "state/erased_buyers.json";
+/// When the last erasure started, and whether its scrub of the lake finished ([`LastErasure`]).
+pub const LAST_ERASURE: &str = "state/last_erasure.json";
+/// What an unfinished erasure scrub was rewriting (review ids and keys only).
+pub const ERASURE_JOURNAL: &str = "state/erasure/pending.json";
+/// The runs' own records: `state/runs/run=<id>/<name>.json` ([`run_record_key`]).
+pub const RUNS_PREFIX: &str = "state/runs/";
+/// One marker per run whose raw rows are all in the archive ([`archived_marker_key`]).
+pub const ARCHIVED_PREFIX: &str = "state/archived/";
 
 /// How often a conditional write is tried again after losing a race to another writer.
 const CAS_ATTEMPTS: usize = 32;
@@ -48,7 +56,82 @@ async fn backoff(attempt: usize) {
 
 /// `state/runs/run=<id>/<name>.json`: one of a run's own records.
 pub fn run_record_key(run: &RunId, name: &str) -> String {
-    format!("state/runs/run={run}/{name}.json")
+    format!("{RUNS_PREFIX}run={run}/{name}.json")
+}
+
+/// `state/last_erasure.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LastErasure {
+    pub at: DateTime<Utc>,
+    /// The lake was scrubbed of every erased buyer after `at` (a document from before scrubs
+    /// existed has none: not scrubbed).
+    #[serde(default)]
+    pub lake_scrubbed: bool,
+}
+
+/// `state/runs/run=<id>/extract.json`: the range a run extracted, so that re-running the same
+/// run id re-reads the same range (and does not overwrite its raw/ with an empty file). `W`
+/// is the source's position (the PostgreSQL watermark).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExtractRange<W> {
+    pub from: Option<W>,
+    pub to: Option<W>,
+    pub rows: u64,
+    #[serde(default)]
+    pub deleted: u64,
+}
+
+/// The run's recorded extract range, if it extracted before.
+pub async fn read_extract_range<W: DeserializeOwned>(
+    lake: &dyn Lake,
+    run: &RunId,
+) -> Result<Option<ExtractRange<W>>, LakeError> {
+    Ok(read(lake, &run_record_key(run, "extract"))
+        .await?
+        .map(|(doc, _)| doc))
+}
+
+/// Record the range a run extracted (after its raw/ is written).
+pub async fn write_extract_range<W: Serialize>(
+    lake: &dyn Lake,
+    run: &RunId,
+    range: &ExtractRange<W>,
+) -> Result<(), LakeError> {
+    write_record(lake, &run_record_key(run, "extract"), range).await
+}
+
+/// `state/archived/run=<id>.json`: written once every raw row of the run is in the archive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArchivedMarker {
+    pub run_id: RunId,
+    pub documents: u64,
+    pub archived_at: DateTime<Utc>,
+}
+
+/// The key of a run's [`ArchivedMarker`].
+pub fn archived_marker_key(run: &RunId) -> String {
+    format!("{ARCHIVED_PREFIX}run={run}.json")
+}
+
+/// Mark a run archived.
+pub async fn write_archived_marker(
+    lake: &dyn Lake,
+    marker: &ArchivedMarker,
+) -> Result<(), LakeError> {
+    write_record(lake, &archived_marker_key(&marker.run_id), marker).await
+}
+
+/// The runs that have an [`ArchivedMarker`].
+pub async fn archived_runs(lake: &dyn Lake) -> Result<BTreeSet<RunId>, LakeError> {
+    Ok(lake
+        .list(ARCHIVED_PREFIX)
+        .await?
+        .iter()
+        .filter_map(|k| {
+            let name = k.strip_prefix(ARCHIVED_PREFIX)?.strip_suffix(".json")?;
+            RunId::parse(name.strip_prefix("run=")?).ok()
+        })
+        .collect())
 }
 
 /// Read a state document with its version; `None` when it does not exist.

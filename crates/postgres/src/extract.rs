@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use reviews_domain::RawReview;
-use reviews_lake::{Lake, LakeError, RunId, state};
+use reviews_lake::{Lake, RunId, state};
 use reviews_stages::extract::{Deletion, write_deletions};
 use reviews_stages::{ExtractOutput, Progress, StageError, extract_rows};
 use serde::{Deserialize, Serialize};
@@ -51,21 +51,6 @@ impl Watermark {
     pub fn from_json(s: &str) -> Result<Self, PgError> {
         serde_json::from_str(s).map_err(|e| PgError::Watermark(format!("{s:?}: {e}")))
     }
-}
-
-/// `state/runs/run=<id>/extract.json`: the range a run extracted, so that re-running the same
-/// run id re-reads the same range (and does not overwrite its raw/ with an empty file).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct RunRange {
-    from: Option<Watermark>,
-    to: Option<Watermark>,
-    rows: u64,
-    #[serde(default)]
-    deleted: u64,
-}
-
-fn run_range_key(run: &RunId) -> String {
-    format!("state/runs/run={run}/extract.json")
 }
 
 /// The watermark of the live commit (`curated/_latest.json`): where the next run's extract
@@ -544,18 +529,18 @@ pub async fn extract_to_lake(
     watermark_in: Option<Watermark>,
     progress: &dyn Progress,
 ) -> Result<ExtractOutput, ExtractError> {
-    let range_key = run_range_key(run);
     let (from, upper) = match watermark_in {
         Some(w) => (Some(w), None),
-        None => match lake.get(&range_key).await {
-            Ok(bytes) => {
-                let range: RunRange = serde_json::from_slice(&bytes)
-                    .map_err(|e| PgError::Watermark(format!("{range_key}: {e}")))?;
+        None => match state::read_extract_range::<Watermark>(lake.as_ref(), run)
+            .await
+            .map_err(StageError::from)?
+        {
+            Some(range) => {
                 tracing::info!(run_id = %run, "re-run: extracting the run's recorded range again");
                 let upper = range.to.clone().or(range.from.clone());
                 (range.from, upper)
             }
-            Err(LakeError::NotFound(_)) => {
+            None => {
                 let base = state::run_base(lake.as_ref(), run, Utc::now())
                     .await
                     .map_err(StageError::from)?;
@@ -566,7 +551,6 @@ pub async fn extract_to_lake(
                     .transpose()?;
                 (from, None)
             }
-            Err(e) => return Err(StageError::from(e).into()),
         },
     };
 
@@ -639,18 +623,15 @@ pub async fn extract_to_lake(
         out.deletions_key = Some(key);
         out.deleted = pumped.deleted.len() as u64;
     }
-    let range = RunRange {
+    let range = state::ExtractRange {
         from: from.clone(),
         to: to.clone(),
         rows: out.rows,
         deleted: out.deleted,
     };
-    lake.put(
-        &range_key,
-        serde_json::to_vec(&range).expect("serialises").into(),
-    )
-    .await
-    .map_err(StageError::from)?;
+    state::write_extract_range(lake.as_ref(), run, &range)
+        .await
+        .map_err(StageError::from)?;
     out.watermark = to.as_ref().map(Watermark::to_json);
     out.incremental = from.is_some();
     tracing::info!(

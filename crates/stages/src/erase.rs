@@ -46,10 +46,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::StageError;
 
-/// When the last erasure started, and whether its scrub of the lake finished.
-pub const LAST_ERASURE_KEY: &str = "state/last_erasure.json";
-/// What an unfinished scrub was rewriting (review ids and keys only).
-pub const JOURNAL_KEY: &str = "state/erasure/pending.json";
+pub use state::{ERASURE_JOURNAL as JOURNAL_KEY, LAST_ERASURE as LAST_ERASURE_KEY, LastErasure};
 /// How long an erasure holds the run lease: longer than a scrub (and than the Lambda's
 /// 15-minute limit), short enough that a dead erasure does not keep the schedule out long.
 pub const DEFAULT_ERASE_LEASE_TTL: Duration = Duration::from_secs(30 * 60);
@@ -57,16 +54,6 @@ pub const DEFAULT_ERASE_LEASE_TTL: Duration = Duration::from_secs(30 * 60);
 pub const DEFAULT_LEASE_WAIT: Duration = Duration::from_secs(120);
 /// Lease holders whose id starts with this are erasures (waited for, not refused).
 const ERASURE_LEASE_PREFIX: &str = "erasure-";
-
-/// `state/last_erasure.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LastErasure {
-    pub at: DateTime<Utc>,
-    /// The lake was scrubbed of every erased buyer after `at` (a document from before scrubs
-    /// existed has none: not scrubbed).
-    #[serde(default)]
-    pub lake_scrubbed: bool,
-}
 
 /// The last erasure, if any.
 pub async fn last_erasure(lake: &dyn Lake) -> Result<Option<LastErasure>, StageError> {
@@ -828,7 +815,7 @@ async fn update_references(s: &mut Scrubber<'_>) -> Result<(), StageError> {
         }
     }
     // The runs' own records.
-    for key in lake.list("state/runs/").await? {
+    for key in lake.list(state::RUNS_PREFIX).await? {
         let name = key.rsplit('/').next().unwrap_or_default();
         let updated = if name == "base.json" {
             patch_doc::<RunBase>(lake, &key, |b| {
