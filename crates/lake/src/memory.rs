@@ -220,5 +220,11 @@ mod tests {
     async fn the_local_lake_keeps_the_same_contract() {
         let dir = tempfile::tempdir().unwrap();
         keeps_the_lake_contract(Arc::new(LocalLake::new(dir.path()))).await;
+        // Writes leave no temporary file behind.
+        let names: Vec<String> = std::fs::read_dir(dir.path().join("a/run=1"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["y"]);
     }
 }
