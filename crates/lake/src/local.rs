@@ -40,6 +40,16 @@ pub(crate) fn version_of(bytes: &[u8]) -> Version {
     Version(hex::encode(&Sha256::digest(bytes)[..16]))
 }
 
+/// Whether a conditional write may replace `current` (the object's bytes, `None`: absent), on
+/// a store whose versions are [`version_of`] the content.
+pub(crate) fn condition_holds(condition: &PutCondition, current: Option<&[u8]>) -> bool {
+    match (condition, current) {
+        (PutCondition::Absent, None) => true,
+        (PutCondition::Matches(v), Some(bytes)) => version_of(bytes) == *v,
+        _ => false,
+    }
+}
+
 /// Write `body` to a hidden temporary file beside `path`, then rename it into place.
 fn write_atomically(path: &Path, body: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
@@ -129,12 +139,7 @@ impl Lake for LocalLake {
             // Held until `lock` drops: compare and rename happen as one step.
             lock.lock().map_err(io(key))?;
             let current = read_optional(&path).map_err(io(key))?;
-            let holds = match (&condition, &current) {
-                (PutCondition::Absent, None) => true,
-                (PutCondition::Matches(v), Some(bytes)) => version_of(bytes) == *v,
-                _ => false,
-            };
-            if !holds {
+            if !condition_holds(&condition, current.as_deref()) {
                 return Err(LakeError::Conflict {
                     key: key.to_owned(),
                 });

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::local::version_of;
+use crate::local::{condition_holds, version_of};
 use crate::{Lake, LakeError, PutCondition, Version, validate_key};
 
 /// Objects by key. Versions are digests of the content, as on the local lake (and as S3's
@@ -59,12 +59,7 @@ impl Lake for MemoryLake {
         validate_key(key)?;
         // Compare and write under one lock: the compare-and-swap the trait promises.
         let mut objects = self.objects.lock().expect("lock");
-        let holds = match (condition, objects.get(key)) {
-            (PutCondition::Absent, None) => true,
-            (PutCondition::Matches(want), Some(have)) => version_of(have) == *want,
-            _ => false,
-        };
-        if !holds {
+        if !condition_holds(condition, objects.get(key).map(|b| &b[..])) {
             return Err(LakeError::Conflict {
                 key: key.to_owned(),
             });
