@@ -9,12 +9,13 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::Args;
 use reviews_lake::parquet_io::{Dataset, read_parquet, write_parquet};
-use reviews_lake::{Lake, LocalLake, RunId};
+use reviews_lake::{Lake, RunId};
 use reviews_sources::{SyntheticConfig, SyntheticReviews};
 use reviews_stages::{
     NoProgress, PublishInput, TransformInput, extract_rows, merge_buckets, plan_items, publish,
     transform,
 };
+use reviews_stores::LocalLake;
 use serde::Serialize;
 
 #[derive(Args)]

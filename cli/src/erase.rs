@@ -12,10 +12,11 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use reviews_archive::{Archive, ArchiveConfig};
-use reviews_lake::{RunId, open_lake};
+use reviews_lake::RunId;
 use reviews_stages::erase::{ArchiveStep, EraseOptions, EraseReport, erase, validate_buyer};
 use reviews_stages::transform::ERASED_BUYERS_KEY;
 use reviews_stages::{NoProgress, RunOptions, run_local};
+use reviews_stores::open_lake;
 use serde::Serialize;
 
 use crate::LakeArgs;

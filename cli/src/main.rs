@@ -16,9 +16,10 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use reviews_lake::{RunId, open_lake};
+use reviews_lake::RunId;
 use reviews_sources::{AmazonReader, SyntheticConfig, SyntheticReviews};
 use reviews_stages::{RunOptions, RunSummary, run_local};
+use reviews_stores::open_lake;
 
 #[derive(Parser)]
 #[command(

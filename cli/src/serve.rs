@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::Args;
 use reviews_api::{ApiConfig, ReloadMode, router};
-use reviews_lake::open_lake;
+use reviews_stores::open_lake;
 
 #[derive(Args, Clone)]
 pub struct ServeArgs {

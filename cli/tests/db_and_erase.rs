@@ -9,7 +9,8 @@ use common::{ok, reviews_with};
 use reviews_archive::{Archive, ArchiveConfig};
 use reviews_domain::schema::batch_to_curated;
 use reviews_lake::parquet_io::{Dataset, read_parquet};
-use reviews_lake::{Lake, LocalLake, RunId};
+use reviews_lake::{Lake, RunId};
+use reviews_stores::LocalLake;
 use reviews_testkit::{mongo_writer_uri, postgres_admin_url};
 use serde_json::Value;
 
@@ -259,8 +260,7 @@ async fn erase_removes_a_buyer_from_the_archive_and_the_live_dataset() {
     let archive = Archive::connect(ArchiveConfig::new(mongo.clone()))
         .await
         .unwrap();
-    archive
-        .archive(&lake, &RunId::parse("2026-11-01-first").unwrap())
+    reviews_stages::archive::archive(&lake, &archive, &RunId::parse("2026-11-01-first").unwrap())
         .await
         .unwrap();
 

@@ -11,9 +11,10 @@ use axum::http::{Request, StatusCode};
 use reviews_api::{ApiConfig, IndexHolder, ReloadMode, router};
 use reviews_domain::lexicon::KeywordClassifier;
 use reviews_domain::score::ScoreWeights;
-use reviews_lake::{Lake, LocalLake, RunId, layout};
+use reviews_lake::{Lake, RunId, layout};
 use reviews_sources::{SyntheticConfig, SyntheticReviews};
 use reviews_stages::{NoProgress, RunOptions, Scorer, run_local};
+use reviews_stores::LocalLake;
 use serde_json::Value;
 use tower::ServiceExt;
 

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use reviews_archive::{Archive, ArchiveConfig};
-use reviews_lake::{Lake, LocalLake, RunId};
+use reviews_lake::{Lake, RunId};
 use reviews_sources::{SyntheticConfig, SyntheticReviews};
 use reviews_stages::{NoProgress, extract_rows};
+use reviews_stores::LocalLake;
 
 fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -59,7 +60,9 @@ async fn main() {
             archive.collection().drop().await.unwrap();
             let lake = LocalLake::new(&args[1]);
             let t = Instant::now();
-            let out = archive.archive(&lake, &run).await.unwrap();
+            let out = reviews_stages::archive::archive(&lake, &archive, &run)
+                .await
+                .unwrap();
             let s = t.elapsed().as_secs_f64();
             println!(
                 "archive: {} documents in {s:.1} s ({:.0} docs/s), peak RSS {:.0} MiB",

@@ -8,31 +8,25 @@
 //! `_id: {run_id, source_position}` (and no `review_id` field, which the sparse unique index
 //! skips).
 //!
-//! MongoDB being down must not stop the pipeline: [`ArchiveError::is_retryable`] tells the
-//! state machine to catch it, and the next run archives the backlog. The backlog is known from
-//! the lake: a run is archived once `state/archived/run=<id>.json` exists, written only after
-//! all its rows are upserted; [`Archive::archive`] archives every run whose raw/ exists without
-//! that marker, oldest first, then the current run.
+//! This crate is the adapter of the archive port ([`reviews_ports::RawArchive`]): it writes
+//! and deletes documents. What to archive, the backlog and the markers in the lake are the
+//! archive stage's (`reviews_stages::archive`). MongoDB being down must not stop the
+//! pipeline: [`ArchiveError`] is classified retryable then, and the state machine catches it.
 //!
 //! [`Archive::erase_buyer`] deletes a buyer's archived documents (right to erasure).
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
 
-use bytes::Bytes;
-use chrono::{DateTime, Utc};
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::error::ErrorKind;
 use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, Database, IndexModel};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use reviews_domain::RawReview;
 use reviews_domain::record::RAW_FIELDS;
-use reviews_domain::schema::{RAW_SCHEMA, batch_to_raw, check_schema};
-use reviews_lake::{Lake, LakeError, RunId, layout, state};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use reviews_ports::{
+    Classified, ErrorClass, FATAL_ERROR, PortError, RETRYABLE_ERROR, RawArchive, Upserted,
+};
 use thiserror::Error;
 
 /// Where the archive is and how long to wait for it. The URI holds a secret: [`fmt::Debug`]
@@ -93,10 +87,6 @@ pub enum ArchiveError {
         count: usize,
         first: String,
     },
-    #[error(transparent)]
-    Lake(#[from] LakeError),
-    #[error("{key}: {message}")]
-    Raw { key: String, message: String },
 }
 
 /// MongoDB error codes worth retrying (the driver's retryable read/write codes: network,
@@ -110,15 +100,12 @@ impl ArchiveError {
         move |source| ArchiveError::Mongo { operation, source }
     }
 
-    /// Whether trying again later may succeed: MongoDB unreachable, timing out, restarting, or
-    /// a throttled/failed lake call. Authentication, authorisation and data errors are fatal.
+    /// Whether trying again later may succeed: MongoDB unreachable, timing out, restarting.
+    /// Authentication, authorisation and data errors are fatal.
     pub fn is_retryable(&self) -> bool {
         match self {
             ArchiveError::Mongo { source, .. } => is_transient(source),
-            ArchiveError::Lake(e) => e.is_retryable(),
-            ArchiveError::Config(_) | ArchiveError::Write { .. } | ArchiveError::Raw { .. } => {
-                false
-            }
+            ArchiveError::Config(_) | ArchiveError::Write { .. } => false,
         }
     }
 
@@ -138,9 +125,9 @@ impl ArchiveError {
     /// The stable Lambda error type name that statemachine.asl.json matches.
     pub fn error_type(&self) -> &'static str {
         if self.is_retryable() {
-            reviews_stages::error::RETRYABLE_ERROR
+            RETRYABLE_ERROR
         } else {
-            reviews_stages::error::FATAL_ERROR
+            FATAL_ERROR
         }
     }
 }
@@ -161,70 +148,11 @@ pub fn is_transient(e: &mongodb::error::Error) -> bool {
     }
 }
 
-impl From<ArchiveError> for reviews_stages::StageError {
-    fn from(e: ArchiveError) -> Self {
-        match e {
-            ArchiveError::Lake(e) => reviews_stages::StageError::Lake(e),
-            e => reviews_stages::StageError::Source {
-                retryable: e.is_retryable(),
-                message: e.to_string(),
-            },
-        }
+impl Classified for ArchiveError {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::of(ArchiveError::is_retryable(self))
     }
 }
-
-/// One archived run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ArchivedRun {
-    pub run_id: RunId,
-    /// Raw rows read, one document each.
-    pub documents: u64,
-    /// Documents created (new review ids) and replaced (already archived).
-    pub inserted: u64,
-    pub replaced: u64,
-    /// Rows of erased buyers (or already redacted) that were not archived; `documents`
-    /// counts the rows archived.
-    #[serde(default)]
-    pub erased: u64,
-}
-
-/// A backlog run that could not be archived for a reason a retry will not fix (e.g. its raw/
-/// file is unreadable). It keeps no marker, so it is tried again, and is reported every time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct SkippedRun {
-    pub run_id: RunId,
-    pub error: String,
-}
-
-/// What the archive stage hands on (small: run ids and counts); also the archive Lambda's
-/// output, as is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct ArchiveOutput {
-    pub run_id: RunId,
-    /// The runs archived by this call: the backlog (oldest first), then this run.
-    pub archived_runs: Vec<RunId>,
-    /// Over every run in `archived_runs`: documents written, of which created and replaced,
-    /// and rows of erased buyers left out (each run's own figures are in its log line).
-    pub documents: u64,
-    pub inserted: u64,
-    pub replaced: u64,
-    pub erased: u64,
-    /// Backlog runs that failed for a reason a retry will not fix; tried again next time.
-    #[serde(default)]
-    pub skipped: Vec<SkippedRun>,
-}
-
-impl ArchiveOutput {
-    fn add(&mut self, run: ArchivedRun) {
-        self.documents += run.documents;
-        self.inserted += run.inserted;
-        self.replaced += run.replaced;
-        self.erased += run.erased;
-        self.archived_runs.push(run.run_id);
-    }
-}
-
-pub use state::{ARCHIVED_PREFIX, archived_marker_key as marker_key};
 
 /// A client of the archive collection. Create it once (per cold start); it connects lazily.
 #[derive(Clone)]
@@ -278,11 +206,11 @@ impl Archive {
         Ok(())
     }
 
-    /// Upsert rows of `run` (one `update` command per batch, unordered). Returns
+    /// Upsert rows of run `run` (one `update` command per batch, unordered). Returns
     /// (inserted, replaced).
     pub async fn upsert_rows(
         &self,
-        run: &RunId,
+        run: &str,
         rows: &[RawReview],
     ) -> Result<(u64, u64), ArchiveError> {
         let archived_at = mongodb::bson::DateTime::now();
@@ -308,7 +236,7 @@ impl Archive {
         Ok((inserted, replaced))
     }
 
-    async fn send(&self, run: &RunId, updates: Vec<Document>) -> Result<(u64, u64), ArchiveError> {
+    async fn send(&self, run: &str, updates: Vec<Document>) -> Result<(u64, u64), ArchiveError> {
         let n = updates.len() as u64;
         let reply = self
             .db
@@ -338,105 +266,8 @@ impl Archive {
         Ok((upserted, n - upserted))
     }
 
-    /// Archive one run's raw/ files (all parts), then write its marker.
-    #[tracing::instrument(name = "archive_run", skip_all, fields(run_id = %run))]
-    pub async fn archive_run(
-        &self,
-        lake: &dyn Lake,
-        run: &RunId,
-    ) -> Result<ArchivedRun, ArchiveError> {
-        let prefix = layout::run_prefix(layout::RAW, run);
-        let parts: Vec<String> = lake
-            .list(&prefix)
-            .await?
-            .into_iter()
-            .filter(|k| k.ends_with(".parquet"))
-            .collect();
-        if parts.is_empty() {
-            return Err(LakeError::NotFound(layout::raw_key(run, 0)).into());
-        }
-        // Read for every run: a backlog run extracted before an erasure may still hold the
-        // buyer's rows (until the erasure's scrub reaches it), and must not bring them back.
-        let erased = reviews_lake::state::read_erased_buyers(lake).await?;
-        let mut out = ArchivedRun {
-            run_id: run.clone(),
-            documents: 0,
-            inserted: 0,
-            replaced: 0,
-            erased: 0,
-        };
-        for key in parts {
-            let bytes = lake.get(&key).await?;
-            for rows in raw_batches(&key, bytes)? {
-                let mut rows = rows?;
-                let before = rows.len();
-                rows.retain(|row| {
-                    !row.is_redacted() && !row.buyer_key().is_some_and(|b| erased.contains(b))
-                });
-                out.erased += (before - rows.len()) as u64;
-                let (i, r) = self.upsert_rows(run, &rows).await?;
-                out.documents += rows.len() as u64;
-                out.inserted += i;
-                out.replaced += r;
-            }
-        }
-        let marker = state::ArchivedMarker {
-            run_id: run.clone(),
-            documents: out.documents,
-            archived_at: Utc::now(),
-        };
-        state::write_archived_marker(lake, &marker).await?;
-        tracing::info!(
-            run_id = %run, documents = out.documents, inserted = out.inserted,
-            replaced = out.replaced, erased = out.erased, "run archived"
-        );
-        Ok(out)
-    }
-
-    /// The archive stage: archive every earlier run whose raw/ exists but has no marker (the
-    /// backlog left while MongoDB was down), oldest first, then `run` itself (again, if it was
-    /// archived before: upserts make that harmless). A retryable error (MongoDB down) stops
-    /// at once; a backlog run failing for another reason is reported in
-    /// [`ArchiveOutput::skipped`] and does not block the others.
-    pub async fn archive(
-        &self,
-        lake: &dyn Lake,
-        run: &RunId,
-    ) -> Result<ArchiveOutput, ArchiveError> {
-        self.ensure_indexes().await?;
-        let backlog = backlog(lake, run).await?;
-        if !backlog.is_empty() {
-            tracing::info!(run_id = %run, backlog = backlog.len(), "archiving the backlog");
-        }
-        let mut out = ArchiveOutput {
-            run_id: run.clone(),
-            archived_runs: Vec::new(),
-            documents: 0,
-            inserted: 0,
-            replaced: 0,
-            erased: 0,
-            skipped: Vec::new(),
-        };
-        for earlier in backlog {
-            match self.archive_run(lake, &earlier).await {
-                Ok(a) => out.add(a),
-                Err(e) if e.is_retryable() => return Err(e),
-                Err(e) => {
-                    tracing::error!(run_id = %earlier, error = %e, "backlog run not archived");
-                    out.skipped.push(SkippedRun {
-                        run_id: earlier,
-                        error: e.to_string(),
-                    });
-                }
-            }
-        }
-        let a = self.archive_run(lake, run).await?;
-        out.add(a);
-        Ok(out)
-    }
-
     /// Right to erasure: delete every archived document of a buyer (matched on the trimmed
-    /// buyer id). Returns how many were deleted. Nothing brings them back: [`Archive::archive_run`]
+    /// buyer id). Returns how many were deleted. Nothing brings them back: the archive stage
     /// skips the rows of every buyer on the lake's erased list (and extract writes such rows
     /// redacted). The whole erasure is `reviews_stages::erase::erase`.
     pub async fn erase_buyer(&self, buyer_id: &str) -> Result<u64, ArchiveError> {
@@ -457,73 +288,31 @@ impl Archive {
     }
 }
 
-/// The erasure workflow reaches the archive through this (the stages crate does not know
-/// MongoDB).
+/// The archive port, on MongoDB.
 #[async_trait::async_trait]
-impl reviews_stages::erase::ArchiveEraser for Archive {
-    async fn erase_buyer(&self, buyer_id: &str) -> Result<u64, reviews_stages::StageError> {
-        Archive::erase_buyer(self, buyer_id)
+impl RawArchive for Archive {
+    async fn prepare(&self) -> Result<(), PortError> {
+        self.ensure_indexes().await.map_err(PortError::new)
+    }
+
+    async fn upsert(&self, run_id: &str, rows: &[RawReview]) -> Result<Upserted, PortError> {
+        let (inserted, replaced) = self
+            .upsert_rows(run_id, rows)
             .await
-            .map_err(reviews_stages::StageError::from)
+            .map_err(PortError::new)?;
+        Ok(Upserted { inserted, replaced })
     }
-}
 
-/// Runs with raw/ and no archive marker, except `current`, oldest first (by the run's recorded
-/// start time, then id).
-pub async fn backlog(lake: &dyn Lake, current: &RunId) -> Result<Vec<RunId>, ArchiveError> {
-    let with_raw: BTreeSet<RunId> = lake
-        .list(&format!("{}/", layout::RAW))
-        .await?
-        .iter()
-        .filter(|k| k.ends_with(".parquet"))
-        .filter_map(|k| layout::run_of_key(k))
-        .collect();
-    let archived = state::archived_runs(lake).await?;
-    let mut pending: BTreeMap<(Option<DateTime<Utc>>, RunId), ()> = BTreeMap::new();
-    for run in with_raw.difference(&archived) {
-        if run != current {
-            pending.insert((started_at(lake, run).await?, run.clone()), ());
-        }
+    async fn erase_buyer(&self, buyer_key: &str) -> Result<u64, PortError> {
+        Archive::erase_buyer(self, buyer_key)
+            .await
+            .map_err(PortError::new)
     }
-    Ok(pending.into_keys().map(|(_, r)| r).collect())
-}
-
-/// The run's logical start time, fixed by its first extract attempt (the run's base record).
-/// `None` for a run without one (raw/ written by hand): those sort first, by id.
-async fn started_at(lake: &dyn Lake, run: &RunId) -> Result<Option<DateTime<Utc>>, ArchiveError> {
-    Ok(state::read_run_base(lake, run)
-        .await?
-        .map(|base| base.started_at))
-}
-
-/// The raw rows of a Parquet file, batch by batch (memory: the file's bytes and one batch).
-fn raw_batches(
-    key: &str,
-    bytes: Bytes,
-) -> Result<impl Iterator<Item = Result<Vec<RawReview>, ArchiveError>>, ArchiveError> {
-    let bad = |message: String| ArchiveError::Raw {
-        key: key.to_owned(),
-        message,
-    };
-    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)
-        .map_err(|e| bad(e.to_string()))?
-        .with_batch_size(4096);
-    check_schema(builder.schema(), &RAW_SCHEMA).map_err(|e| bad(e.to_string()))?;
-    let reader = builder.build().map_err(|e| bad(e.to_string()))?;
-    let key = key.to_owned();
-    Ok(reader.map(move |batch| {
-        let bad = |message: String| ArchiveError::Raw {
-            key: key.clone(),
-            message,
-        };
-        let batch = batch.map_err(|e| bad(e.to_string()))?;
-        batch_to_raw(&batch).map_err(|e| bad(e.to_string()))
-    }))
 }
 
 /// The document of one raw row, its `_id`, and its approximate size in bytes.
 fn to_document(
-    run: &RunId,
+    run: &str,
     row: &RawReview,
     archived_at: mongodb::bson::DateTime,
 ) -> (Bson, Document, usize) {
@@ -535,7 +324,7 @@ fn to_document(
     let id = match key {
         Some(k) => Bson::String(k.to_owned()),
         None => Bson::Document(doc! {
-            "run_id": run.as_str(),
+            "run_id": run,
             "source_position": row.source_position.map(|p| p as i64),
         }),
     };
@@ -594,7 +383,7 @@ fn to_document(
     {
         d.insert("buyer_key", buyer);
     }
-    d.insert("run_id", run.as_str());
+    d.insert("run_id", run);
     d.insert("archived_at", archived_at);
     (id, d, size)
 }
@@ -605,7 +394,7 @@ mod tests {
 
     #[test]
     fn documents_keep_raw_fields_and_key_by_review_id() {
-        let run = RunId::parse("r1").unwrap();
+        let run = "r1";
         let row = RawReview {
             review_id: Some(" R1 ".into()),
             buyer_id: Some(" C1".into()),
@@ -614,7 +403,7 @@ mod tests {
             source_position: Some(7),
             ..Default::default()
         };
-        let (id, d, _) = to_document(&run, &row, mongodb::bson::DateTime::now());
+        let (id, d, _) = to_document(run, &row, mongodb::bson::DateTime::now());
         assert_eq!(id, Bson::String("R1".into()));
         assert_eq!(d.get_str("review_id").unwrap(), " R1 ");
         assert_eq!(d.get_str("rating").unwrap(), "five");
@@ -630,7 +419,7 @@ mod tests {
             source_position: Some(9),
             ..Default::default()
         };
-        let (id, d, _) = to_document(&run, &keyless, mongodb::bson::DateTime::now());
+        let (id, d, _) = to_document(run, &keyless, mongodb::bson::DateTime::now());
         assert_eq!(
             id,
             Bson::Document(doc! { "run_id": "r1", "source_position": 9_i64 })

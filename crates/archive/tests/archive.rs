@@ -9,10 +9,13 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use mongodb::bson::doc;
-use reviews_archive::{Archive, ArchiveConfig, ArchiveError, marker_key};
+use reviews_archive::{Archive, ArchiveConfig, ArchiveError};
 use reviews_domain::RawReview;
-use reviews_lake::{Lake, LocalLake, RunId};
+use reviews_lake::state::archived_marker_key as marker_key;
+use reviews_lake::{Lake, RunId};
+use reviews_stages::archive::{archive as archive_stage, backlog};
 use reviews_stages::{NoProgress, extract_rows};
+use reviews_stores::LocalLake;
 use reviews_testkit::synthetic;
 
 fn mongo_sh(args: &[&str], env: &[(&str, &str)]) -> String {
@@ -102,7 +105,7 @@ async fn archiving_twice_leaves_one_document_per_review_under_a_unique_index() {
     let expected = distinct_keys(&rows, &run).len() as u64;
     assert!(expected < rows.len() as u64);
 
-    let first = archive.archive(lake.as_ref(), &run).await.unwrap();
+    let first = archive_stage(lake.as_ref(), &archive, &run).await.unwrap();
     assert_eq!(first.documents, rows.len() as u64);
     assert_eq!(first.archived_runs.len(), 1);
     assert_eq!(first.inserted, expected);
@@ -124,7 +127,7 @@ async fn archiving_twice_leaves_one_document_per_review_under_a_unique_index() {
     assert_eq!(keyless, 2);
 
     // Twice: still one document per review.
-    let second = archive.archive(lake.as_ref(), &run).await.unwrap();
+    let second = archive_stage(lake.as_ref(), &archive, &run).await.unwrap();
     assert_eq!(second.inserted, 0);
     assert_eq!(second.replaced, rows.len() as u64);
     assert_eq!(coll.count_documents(doc! {}).await.unwrap(), expected);
@@ -161,7 +164,7 @@ async fn erase_removes_exactly_one_buyers_documents() {
     let run = RunId::parse("erase-run").unwrap();
     let rows = synthetic(600, 33, "E");
     write_raw(&lake, &run, &rows).await;
-    archive.archive(lake.as_ref(), &run).await.unwrap();
+    archive_stage(lake.as_ref(), &archive, &run).await.unwrap();
     let coll = archive.collection();
     let total = coll.count_documents(doc! {}).await.unwrap();
 
@@ -221,8 +224,7 @@ async fn a_wrong_password_is_a_fatal_error() {
     let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(tmp.path()));
     let run = RunId::parse("wrong-pw").unwrap();
     write_raw(&lake, &run, &synthetic(5, 1, "W")).await;
-    let err = archive
-        .archive(lake.as_ref(), &run)
+    let err = archive_stage(lake.as_ref(), &archive, &run)
         .await
         .expect_err("authentication fails");
     assert!(!err.is_retryable(), "{err:?}");
@@ -289,21 +291,24 @@ async fn a_stopped_server_is_a_retryable_error_and_the_next_run_archives_the_bac
     write_raw(&lake, &r1, &rows1).await;
 
     server.sh(&["stop"]);
-    let err = archive
-        .archive(lake.as_ref(), &r1)
+    let err = archive_stage(lake.as_ref(), &archive, &r1)
         .await
         .expect_err("MongoDB is down");
     assert!(err.is_retryable(), "{err:?}");
     assert_eq!(err.error_type(), "RetryableError");
-    assert!(matches!(err, ArchiveError::Mongo { .. }), "{err:?}");
-    let stage: reviews_stages::StageError = err.into();
-    assert_eq!(stage.error_type(), "RetryableError");
+    assert!(
+        matches!(
+            err.source_error::<ArchiveError>(),
+            Some(ArchiveError::Mongo { .. })
+        ),
+        "{err:?}"
+    );
     assert!(lake.size(&marker_key(&r1)).await.unwrap().is_none());
 
     // The pipeline went on: run 2 extracted while the archive was down.
     write_raw(&lake, &r2, &rows2).await;
     server.sh(&["start"]);
-    let out = archive.archive(lake.as_ref(), &r2).await.unwrap();
+    let out = archive_stage(lake.as_ref(), &archive, &r2).await.unwrap();
     let runs: Vec<&str> = out.archived_runs.iter().map(|r| r.as_str()).collect();
     assert_eq!(runs, [r1.as_str(), r2.as_str()]);
     assert_eq!(out.documents, (rows1.len() + rows2.len()) as u64);
@@ -319,7 +324,7 @@ async fn a_stopped_server_is_a_retryable_error_and_the_next_run_archives_the_bac
 
     // No backlog left: the next run archives only itself.
     write_raw(&lake, &r3, &synthetic(10, 43, "C")).await;
-    let out = archive.archive(lake.as_ref(), &r3).await.unwrap();
+    let out = archive_stage(lake.as_ref(), &archive, &r3).await.unwrap();
     assert_eq!(out.archived_runs.len(), 1);
     assert_eq!(out.archived_runs[0], r3);
 }
@@ -349,11 +354,11 @@ async fn the_backlog_is_archived_in_the_order_the_runs_started_so_the_latest_edi
     tokio::time::sleep(Duration::from_millis(5)).await;
     write_raw(&lake, &current, &synthetic(3, 52, "C")).await;
 
-    let pending = reviews_archive::backlog(lake.as_ref(), &current)
+    let pending = backlog(lake.as_ref(), &current).await.unwrap();
+    assert_eq!(pending, [older.clone(), newer.clone()]);
+    let out = archive_stage(lake.as_ref(), &archive, &current)
         .await
         .unwrap();
-    assert_eq!(pending, [older.clone(), newer.clone()]);
-    let out = archive.archive(lake.as_ref(), &current).await.unwrap();
     let runs: Vec<&str> = out.archived_runs.iter().map(|r| r.as_str()).collect();
     assert_eq!(runs, [older.as_str(), newer.as_str(), current.as_str()]);
     for row in &edited {

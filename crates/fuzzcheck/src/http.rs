@@ -15,9 +15,10 @@ use axum::http::{HeaderName, HeaderValue, Method, Request};
 use reviews_api::{ApiConfig, IndexHolder, ReloadMode, router};
 use reviews_domain::lexicon::KeywordClassifier;
 use reviews_domain::score::ScoreWeights;
-use reviews_lake::{Lake, LocalLake, RunId};
+use reviews_lake::{Lake, RunId};
 use reviews_sources::{SyntheticConfig, SyntheticReviews};
 use reviews_stages::{NoProgress, RunOptions, Scorer, run_local};
+use reviews_stores::LocalLake;
 use tower::ServiceExt;
 
 struct Fixture {

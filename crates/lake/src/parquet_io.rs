@@ -222,19 +222,25 @@ fn upgrade(
 /// Read a whole Parquet file of `dataset`, checking that its schema is that dataset's (an
 /// earlier version is read in the current one).
 pub fn read_parquet(dataset: Dataset, bytes: Bytes) -> Result<Vec<RecordBatch>, ParquetIoError> {
+    parquet_batches(dataset, bytes)?.collect()
+}
+
+/// [`read_parquet`] a batch at a time (memory: the file's bytes and one decoded batch).
+pub fn parquet_batches(
+    dataset: Dataset,
+    bytes: Bytes,
+) -> Result<impl Iterator<Item = Result<RecordBatch, ParquetIoError>>, ParquetIoError> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?.with_batch_size(8192);
     let legacy = check_dataset(dataset, builder.schema())?;
     let reader = builder.build()?;
-    reader
-        .map(|b| {
-            let b = b?;
-            if legacy {
-                upgrade(dataset, b, None)
-            } else {
-                Ok(b)
-            }
-        })
-        .collect()
+    Ok(reader.map(move |b| {
+        let b = b?;
+        if legacy {
+            upgrade(dataset, b, None)
+        } else {
+            Ok(b)
+        }
+    }))
 }
 
 /// What a Parquet footer says, without reading data pages.

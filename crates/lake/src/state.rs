@@ -664,7 +664,7 @@ pub async fn add_erased_buyer(lake: &dyn Lake, buyer: &str) -> Result<bool, Lake
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::LocalLake;
+    use reviews_stores::LocalLake;
     use std::sync::Arc;
 
     fn run(s: &str) -> RunId {

@@ -3,8 +3,7 @@
 //! (bad input, invalid data: Catch into the failure path).
 
 use lambda_runtime::Diagnostic;
-use reviews_stages::StageError;
-use reviews_stages::error::{FATAL_ERROR, RETRYABLE_ERROR};
+use reviews_ports::{Classified, FATAL_ERROR, RETRYABLE_ERROR};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
@@ -46,8 +45,9 @@ impl FunctionError {
     }
 }
 
-impl From<StageError> for FunctionError {
-    fn from(e: StageError) -> Self {
+/// Any classified error (a stage's, a port's, an adapter's) keeps its class.
+impl<E: Classified> From<E> for FunctionError {
+    fn from(e: E) -> Self {
         Self::classified(e.is_retryable(), e.to_string())
     }
 }
@@ -66,11 +66,11 @@ impl From<FunctionError> for Diagnostic {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reviews_lake::LakeError;
+    use reviews_ports::{LakeError, PortError};
 
     #[test]
-    fn stage_errors_keep_their_class() {
-        let slow = StageError::Lake(LakeError::S3 {
+    fn classified_errors_keep_their_class() {
+        let slow = PortError::new(LakeError::S3 {
             operation: "PutObject",
             key: "raw/x".into(),
             message: "SlowDown".into(),
@@ -79,8 +79,8 @@ mod tests {
         let d: Diagnostic = FunctionError::from(slow).into();
         assert_eq!(d.error_type, "RetryableError");
         assert!(d.error_message.contains("SlowDown"));
-        let bad: Diagnostic = FunctionError::from(StageError::Input("no run".into())).into();
+        let bad: Diagnostic = FunctionError::from(LakeError::NotFound("raw/x".into())).into();
         assert_eq!(bad.error_type, "FatalError");
-        assert_eq!(bad.error_message, "invalid stage input: no run");
+        assert_eq!(bad.error_message, "object \"raw/x\" does not exist");
     }
 }

@@ -143,7 +143,7 @@ pub fn env_required(name: &str) -> Result<String, FunctionError> {
 /// S3 client is built here, once; it reaches the emulator when `AWS_ENDPOINT_URL` is set.
 pub async fn lake_from_env() -> Result<Arc<dyn Lake>, FunctionError> {
     let uri = env_required("REVIEWS_LAKE_URI")?;
-    reviews_lake::open_lake(&uri)
+    reviews_stores::open_lake(&uri)
         .await
         .map_err(|e| FunctionError::fatal(format!("REVIEWS_LAKE_URI: {e}")))
 }

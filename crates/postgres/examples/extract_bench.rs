@@ -9,10 +9,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use reviews_lake::{Lake, LocalLake, RunId};
-use reviews_postgres::{LoadOptions, PgConfig, SetupConfig, extract_to_lake, load_reviews, setup};
+use reviews_lake::{Lake, RunId};
+use reviews_postgres::{LoadOptions, PgConfig, PgFeed, SetupConfig, load_reviews, setup};
 use reviews_sources::{SyntheticConfig, SyntheticReviews};
-use reviews_stages::NoProgress;
+use reviews_stages::{NoProgress, extract_changes};
+use reviews_stores::LocalLake;
 
 fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -83,7 +84,7 @@ async fn main() {
             let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(tmp.path()));
             let run = RunId::parse("bench").unwrap();
             let t = Instant::now();
-            let out = extract_to_lake(lake.clone(), &run, &pg, None, &NoProgress)
+            let out = extract_changes(lake.clone(), &run, &PgFeed::new(pg), None, &NoProgress)
                 .await
                 .unwrap();
             let s = t.elapsed().as_secs_f64();

@@ -1,7 +1,7 @@
 //! Typed errors of the PostgreSQL source, sorted into retryable (the server is down, refusing,
 //! restarting or dropped the connection) and fatal (configuration, schema, permissions).
 
-use reviews_stages::StageError;
+use reviews_ports::{Classified, ErrorClass};
 use thiserror::Error;
 use tokio_postgres::error::SqlState;
 
@@ -67,11 +67,13 @@ impl PgError {
 
     /// The stable Lambda error type name (`RetryableError` or `FatalError`).
     pub fn error_type(&self) -> &'static str {
-        if self.is_retryable() {
-            reviews_stages::error::RETRYABLE_ERROR
-        } else {
-            reviews_stages::error::FATAL_ERROR
-        }
+        self.class().error_type()
+    }
+}
+
+impl Classified for PgError {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::of(PgError::is_retryable(self))
     }
 }
 
@@ -141,53 +143,4 @@ pub(crate) fn chain_text(e: &tokio_postgres::Error) -> String {
         source = s.source();
     }
     text
-}
-
-impl From<PgError> for StageError {
-    fn from(e: PgError) -> Self {
-        StageError::Source {
-            retryable: e.is_retryable(),
-            message: e.to_string(),
-        }
-    }
-}
-
-/// An error of [`crate::extract_to_lake`]: the source's, or the stage's (lake, Parquet).
-#[derive(Debug, Error)]
-pub enum ExtractError {
-    #[error(transparent)]
-    Postgres(#[from] PgError),
-    #[error(transparent)]
-    Stage(#[from] StageError),
-}
-
-impl ExtractError {
-    /// See [`PgError::is_auth_failure`].
-    pub fn is_auth_failure(&self) -> bool {
-        matches!(self, ExtractError::Postgres(e) if e.is_auth_failure())
-    }
-
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            ExtractError::Postgres(e) => e.is_retryable(),
-            ExtractError::Stage(e) => e.is_retryable(),
-        }
-    }
-
-    /// The stable Lambda error type name (`RetryableError` or `FatalError`).
-    pub fn error_type(&self) -> &'static str {
-        match self {
-            ExtractError::Postgres(e) => e.error_type(),
-            ExtractError::Stage(e) => e.error_type(),
-        }
-    }
-}
-
-impl From<ExtractError> for StageError {
-    fn from(e: ExtractError) -> Self {
-        match e {
-            ExtractError::Postgres(e) => e.into(),
-            ExtractError::Stage(e) => e,
-        }
-    }
 }

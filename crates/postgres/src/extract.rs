@@ -1,25 +1,23 @@
-//! Extract from PostgreSQL as the read-only role: validate the source schema, then, in one
-//! REPEATABLE READ snapshot, list the reviews deleted since the watermark and stream the rows
-//! changed since it, in `(updated_at, review_id)` order, through a server-side cursor into raw/
-//! (never the whole table in memory). The extract does not move the watermark: it starts from
-//! the live commit's (`curated/_latest.json`, see [`reviews_lake::state::run_base`]) and hands
-//! the new position to publish in [`ExtractOutput::watermark`], which commits it with the data.
+//! The change feed port on PostgreSQL ([`PgFeed`]), read as the read-only role: validate the
+//! source schema, then, in one REPEATABLE READ snapshot, list the reviews deleted since the
+//! watermark and stream the rows changed since it, in `(updated_at, review_id)` order,
+//! through a server-side cursor (never the whole table in memory). Where the range starts and
+//! what becomes of the rows is the extract stage's (`reviews_stages::extract_changes`): this
+//! module only reads.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use reviews_domain::RawReview;
-use reviews_lake::{Lake, RunId, state};
-use reviews_stages::extract::{Deletion, write_deletions};
-use reviews_stages::{ExtractOutput, Progress, StageError, extract_rows};
+use reviews_ports::{ChangeFeed, ChangeRead, Deletion, PortError, RawSource, ReadEnd, ReadRange};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, IsolationLevel, Row};
 
 use crate::config::{PgConfig, check_identifier, ident};
-use crate::error::{ExtractError, PgError};
+use crate::error::PgError;
 
 /// Where an incremental extract resumes: the last row it wrote, in extract order. Rows are
 /// read with `(updated_at, review_id) > (watermark.updated_at, watermark.review_id)`, so rows
@@ -43,23 +41,14 @@ pub struct DeletionMark {
 }
 
 impl Watermark {
-    /// The compact JSON form carried in [`ExtractOutput::watermark`].
+    /// The compact JSON form: the feed's position ([`ReadEnd::position`]), which the lake
+    /// stores in the run's range and the live commit.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a watermark serialises")
     }
 
     pub fn from_json(s: &str) -> Result<Self, PgError> {
         serde_json::from_str(s).map_err(|e| PgError::Watermark(format!("{s:?}: {e}")))
-    }
-}
-
-/// The watermark of the live commit (`curated/_latest.json`): where the next run's extract
-/// starts. `None` when nothing was published, or the live commit carries no watermark.
-pub async fn read_watermark(lake: &dyn Lake) -> Result<Option<Watermark>, ExtractError> {
-    let live = state::read_pointer(lake).await.map_err(StageError::from)?;
-    match live.and_then(|(manifest, _)| manifest.watermark) {
-        Some(json) => Ok(Some(Watermark::from_json(&json)?)),
-        None => Ok(None),
     }
 }
 
@@ -458,187 +447,137 @@ fn raw_of(row: &Row, position: u64) -> RawReview {
     }
 }
 
-/// A synchronous iterator over the batches the reading task sends: what
-/// [`reviews_stages::extract_rows`] consumes inside `tokio::task::block_in_place`. It blocks on
-/// the channel (`blocking_recv`), which is allowed there: `block_in_place` leaves the runtime
-/// context of the thread (this needs the multi-thread runtime, as `extract_rows` does). A
-/// source error is kept, typed, in `failure` and surfaces as a message to `extract_rows`.
-struct ChannelRows {
+/// One read of the feed: the batches the reading task sends, then what it saw.
+struct PgRead {
     rx: mpsc::Receiver<Batch>,
-    current: std::vec::IntoIter<RawReview>,
-    failure: Arc<Mutex<Option<PgError>>>,
-    done: bool,
+    reader: tokio::task::JoinHandle<Option<Pumped>>,
+    from: Option<Watermark>,
+    /// The source has the deletions table: the read reports deletions.
+    tracked: bool,
 }
 
-impl Iterator for ChannelRows {
-    type Item = Result<RawReview, String>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(row) = self.current.next() {
-                return Some(Ok(row));
-            }
-            if self.done {
-                return None;
-            }
-            match self.rx.blocking_recv() {
-                Some(Ok(batch)) => self.current = batch.into_iter(),
-                Some(Err(e)) => {
-                    self.done = true;
-                    let message = e.to_string();
-                    *self.failure.lock().expect("not poisoned") = Some(e);
-                    return Some(Err(message));
-                }
-                None => {
-                    self.done = true;
-                    return None;
-                }
-            }
+#[async_trait]
+impl RawSource for PgRead {
+    async fn next_batch(&mut self) -> Result<Option<Vec<RawReview>>, PortError> {
+        match self.rx.recv().await {
+            Some(Ok(batch)) => Ok(Some(batch)),
+            // Typed and classified: a dropped connection stays retryable, a refused login
+            // can be told apart by the caller (a rotated secret).
+            Some(Err(e)) => Err(PortError::new(e)),
+            None => Ok(None),
         }
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// the stage
-
-/// Extract the rows changed since the watermark into `raw/run=<run>/part-NNNNN.parquet`, and
-/// the reviews deleted since it into `raw/run=<run>/deletions.json`.
-///
-/// The starting point is `watermark_in` when given; else, when this run id already extracted
-/// once, the same range as then (a re-run re-reads its own range and overwrites only its own
-/// objects); else the watermark of the commit the run builds on
-/// ([`reviews_lake::state::run_base`], fixed on the run's first attempt); else everything (a
-/// full extract). Connects as the configured (read-only) role with retry and backoff,
-/// validates the schema, then reads deletions and rows in one snapshot, leaving out what is
-/// newer than [`PgConfig::safety_lag`]. Only after raw/ is written is the run's range
-/// recorded (`state/runs/run=<id>/extract.json`). The watermark itself does not move here:
-/// [`ExtractOutput::watermark`] carries the new position, which publish commits with the data.
-///
-/// Deletions: an incremental extract lists the `review_deletion` rows after the watermark's
-/// [`Watermark::deleted`] ([`ExtractOutput::deletions_key`], [`ExtractOutput::deleted`]); a
-/// full extract lists none (its rows are the whole dataset) and only records the newest
-/// position. A source without the table is extracted without deletions (`deletions_key` is
-/// `None`), with a warning.
-///
-/// Must run on a multi-thread tokio runtime (as [`extract_rows`] must).
-#[tracing::instrument(name = "extract", skip_all, fields(run_id = %run, target = %cfg.target()))]
-pub async fn extract_to_lake(
-    lake: Arc<dyn Lake>,
-    run: &RunId,
-    cfg: &PgConfig,
-    watermark_in: Option<Watermark>,
-    progress: &dyn Progress,
-) -> Result<ExtractOutput, ExtractError> {
-    let (from, upper) = match watermark_in {
-        Some(w) => (Some(w), None),
-        None => match state::read_extract_range::<Watermark>(lake.as_ref(), run)
+#[async_trait]
+impl ChangeRead for PgRead {
+    async fn finish(self: Box<Self>) -> Result<ReadEnd, PortError> {
+        let PgRead {
+            rx,
+            reader,
+            from,
+            tracked,
+        } = *self;
+        drop(rx);
+        let pumped = reader
             .await
-            .map_err(StageError::from)?
-        {
-            Some(range) => {
-                tracing::info!(run_id = %run, "re-run: extracting the run's recorded range again");
-                let upper = range.to.clone().or(range.from.clone());
-                (range.from, upper)
-            }
-            None => {
-                let base = state::run_base(lake.as_ref(), run, Utc::now())
-                    .await
-                    .map_err(StageError::from)?;
-                let from = base
-                    .watermark
-                    .as_deref()
-                    .map(Watermark::from_json)
-                    .transpose()?;
-                (from, None)
-            }
-        },
-    };
+            .map_err(|e| PortError::fatal(format!("extract reader task: {e}")))?
+            .ok_or_else(|| {
+                PortError::fatal("the extract reader stopped before the end of the rows")
+            })?;
+        let deleted_to = pumped
+            .deleted_last
+            .or_else(|| from.as_ref().and_then(|w| w.deleted.clone()));
+        let to = pumped
+            .last
+            .or_else(|| from.as_ref().map(|w| (w.updated_at, w.review_id.clone())))
+            .map(|(updated_at, review_id)| Watermark {
+                updated_at,
+                review_id,
+                deleted: deleted_to,
+            });
+        Ok(ReadEnd {
+            position: to.as_ref().map(Watermark::to_json),
+            deletions: tracked.then_some(pumped.deleted),
+        })
+    }
+}
 
-    let client = cfg.connect().await?;
-    client
-        .batch_execute("SET TIME ZONE 'UTC'; SET datestyle = 'ISO, YMD'")
-        .await
-        .map_err(PgError::query("set session"))?;
-    let schema = validate_schema(&client, &cfg.schema).await?;
-    let lag = cfg.safety_lag.as_secs_f64();
-    let sql = schema.select_sql(from.is_some(), upper.is_some());
-    let params = lag_and_bounds(
-        lag,
-        [&from, &upper]
-            .into_iter()
-            .flatten()
-            .map(|w| (&w.updated_at, &w.review_id)),
-    );
-    let deletions = if !schema.tracks_deletions() {
-        tracing::warn!(
-            run_id = %run, source = %cfg.target(),
-            "the source has no {}.{DELETIONS_TABLE} table (set up before deletions were \
-             tracked, or not readable by this role): deletions at the source are not reported; \
-             run `reviews db setup` to add it",
-            cfg.schema
+// ---------------------------------------------------------------------------------------------
+// the feed
+
+/// The change feed port on PostgreSQL: positions are [`Watermark`]s (as JSON).
+///
+/// A read connects as the configured (read-only) role with retry and backoff, validates the
+/// schema, then reads deletions and rows in one snapshot, leaving out what is newer than
+/// [`PgConfig::safety_lag`]. Deletions: an incremental read lists the `review_deletion` rows
+/// after the watermark's [`Watermark::deleted`]; a full read lists none (its rows are the
+/// whole dataset) and only records the newest position. A source without the table is read
+/// without deletions ([`ReadEnd::deletions`] is `None`), with a warning.
+#[derive(Debug, Clone)]
+pub struct PgFeed {
+    cfg: PgConfig,
+}
+
+impl PgFeed {
+    pub fn new(cfg: PgConfig) -> Self {
+        Self { cfg }
+    }
+}
+
+#[async_trait]
+impl ChangeFeed for PgFeed {
+    async fn read(&self, range: &ReadRange) -> Result<Box<dyn ChangeRead>, PortError> {
+        self.open(range).await.map_err(PortError::new)
+    }
+
+    fn describe(&self) -> String {
+        format!("postgresql://{}", self.cfg.target())
+    }
+}
+
+impl PgFeed {
+    async fn open(&self, range: &ReadRange) -> Result<Box<dyn ChangeRead>, PgError> {
+        let cfg = &self.cfg;
+        let position = |p: &Option<String>| p.as_deref().map(Watermark::from_json).transpose();
+        let from = position(&range.from)?;
+        let upper = position(&range.upto)?;
+        let client = cfg.connect().await?;
+        client
+            .batch_execute("SET TIME ZONE 'UTC'; SET datestyle = 'ISO, YMD'")
+            .await
+            .map_err(PgError::query("set session"))?;
+        let schema = validate_schema(&client, &cfg.schema).await?;
+        let lag = cfg.safety_lag.as_secs_f64();
+        let sql = schema.select_sql(from.is_some(), upper.is_some());
+        let params = lag_and_bounds(
+            lag,
+            [&from, &upper]
+                .into_iter()
+                .flatten()
+                .map(|w| (&w.updated_at, &w.review_id)),
         );
-        None
-    } else {
-        deletion_query(&schema, lag, from.as_ref(), upper.as_ref())
-    };
-    let tracked = schema.tracks_deletions();
-
-    let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
-    let reader = tokio::spawn(pump(client, sql, params, deletions, cfg.fetch_rows, tx));
-    let failure = Arc::new(Mutex::new(None));
-    let rows = ChannelRows {
-        rx,
-        current: Vec::new().into_iter(),
-        failure: failure.clone(),
-        done: false,
-    };
-    let written = extract_rows(lake.clone(), run, rows, progress, None).await;
-    let pumped = reader
-        .await
-        .map_err(|e| StageError::Internal(format!("extract reader task: {e}")))?;
-    // A source failure comes back from extract_rows as a plain message: return the typed
-    // error instead, so a dropped connection stays retryable.
-    if let Some(pg) = failure.lock().expect("not poisoned").take() {
-        return Err(pg.into());
+        let deletions = if !schema.tracks_deletions() {
+            tracing::warn!(
+                source = %cfg.target(),
+                "the source has no {}.{DELETIONS_TABLE} table (set up before deletions were \
+                 tracked, or not readable by this role): deletions at the source are not \
+                 reported; run `reviews db setup` to add it",
+                cfg.schema
+            );
+            None
+        } else {
+            deletion_query(&schema, lag, from.as_ref(), upper.as_ref())
+        };
+        let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
+        let reader = tokio::spawn(pump(client, sql, params, deletions, cfg.fetch_rows, tx));
+        Ok(Box::new(PgRead {
+            rx,
+            reader,
+            from,
+            tracked: schema.tracks_deletions(),
+        }))
     }
-    let mut out = written?;
-    let pumped = pumped.ok_or_else(|| {
-        StageError::Internal("the extract reader stopped before the end of the rows".into())
-    })?;
-
-    // raw/ is written: then the deletions beside it, then the run's range.
-    let deleted_to = pumped
-        .deleted_last
-        .or_else(|| from.as_ref().and_then(|w| w.deleted.clone()));
-    let to = pumped
-        .last
-        .or_else(|| from.as_ref().map(|w| (w.updated_at, w.review_id.clone())))
-        .map(|(updated_at, review_id)| Watermark {
-            updated_at,
-            review_id,
-            deleted: deleted_to,
-        });
-    if tracked {
-        let key = write_deletions(lake.as_ref(), run, &pumped.deleted).await?;
-        out.deletions_key = Some(key);
-        out.deleted = pumped.deleted.len() as u64;
-    }
-    let range = state::ExtractRange {
-        from: from.clone(),
-        to: to.clone(),
-        rows: out.rows,
-        deleted: out.deleted,
-    };
-    state::write_extract_range(lake.as_ref(), run, &range)
-        .await
-        .map_err(StageError::from)?;
-    out.watermark = to.as_ref().map(Watermark::to_json);
-    out.incremental = from.is_some();
-    tracing::info!(
-        run_id = %run, rows = out.rows, deleted = out.deleted, source = %cfg.target(),
-        watermark = out.watermark.as_deref().unwrap_or(""), "PostgreSQL extract done"
-    );
-    Ok(out)
 }
 
 /// The deletions to read for the range `(from, upper]`: `None` when there is nothing to read

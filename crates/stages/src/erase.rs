@@ -29,7 +29,6 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
 
 use arrow_array::{Array, BooleanArray, RecordBatch, StringArray};
-use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use reviews_domain::clean::is_plausible_id;
@@ -43,6 +42,8 @@ use reviews_lake::{Lake, LakeError, PutCondition, RunId, layout};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use reviews_ports::RawArchive;
 
 use crate::error::StageError;
 
@@ -62,17 +63,11 @@ pub async fn last_erasure(lake: &dyn Lake) -> Result<Option<LastErasure>, StageE
         .map(|(d, _)| d))
 }
 
-/// Deleting a buyer's documents from the archive (MongoDB: `reviews_archive::Archive`).
-#[async_trait]
-pub trait ArchiveEraser: Send + Sync {
-    /// Delete every archived document of the buyer; how many were deleted.
-    async fn erase_buyer(&self, buyer_id: &str) -> Result<u64, StageError>;
-}
-
 /// What to do about the archive: erase from it, or (explicitly) not.
 #[derive(Clone, Copy)]
 pub enum ArchiveStep<'a> {
-    Erase(&'a dyn ArchiveEraser),
+    /// Delete the buyer's documents from the archive port (MongoDB: `reviews_archive::Archive`).
+    Erase(&'a dyn RawArchive),
     /// The caller waived the archive: the report says the erasure is incomplete.
     Waived,
 }

@@ -3,12 +3,8 @@
 use reviews_domain::ClassifyError;
 use reviews_lake::LakeError;
 use reviews_lake::parquet_io::ParquetIoError;
+pub use reviews_ports::{Classified, ErrorClass, FATAL_ERROR, PortError, RETRYABLE_ERROR};
 use thiserror::Error;
-
-/// Lambda error type of errors worth retrying (a service down, a throttle, a timeout).
-pub const RETRYABLE_ERROR: &str = "RetryableError";
-/// Lambda error type of errors that a retry cannot fix (bad input, invalid data).
-pub const FATAL_ERROR: &str = "FatalError";
 
 #[derive(Debug, Error)]
 pub enum StageError {
@@ -34,8 +30,10 @@ pub enum StageError {
         holder: reviews_lake::RunId,
         expires_at: chrono::DateTime<chrono::Utc>,
     },
-    #[error("source: {message}")]
-    Source { message: String, retryable: bool },
+    /// A port's service failed (the database source, the archive): its class and typed
+    /// error are kept ([`PortError::downcast_ref`]).
+    #[error("{0}")]
+    Source(#[from] PortError),
     #[error("classifier: {0}")]
     Classify(#[from] ClassifyError),
     #[error("{0}")]
@@ -46,7 +44,7 @@ impl StageError {
     pub fn is_retryable(&self) -> bool {
         match self {
             StageError::Lake(e) => e.is_retryable(),
-            StageError::Source { retryable, .. } => *retryable,
+            StageError::Source(e) => e.is_retryable(),
             StageError::Classify(ClassifyError::Unavailable(_)) => false,
             _ => false,
         }
@@ -61,11 +59,25 @@ impl StageError {
         }
     }
 
+    /// The adapter's typed error inside a [`StageError::Source`], when it is an `E`.
+    pub fn source_error<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        match self {
+            StageError::Source(e) => e.downcast_ref::<E>(),
+            _ => None,
+        }
+    }
+
     pub(crate) fn parquet(key: &str) -> impl FnOnce(ParquetIoError) -> StageError + '_ {
         move |source| StageError::Parquet {
             key: key.to_owned(),
             source,
         }
+    }
+}
+
+impl Classified for StageError {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::of(StageError::is_retryable(self))
     }
 }
 

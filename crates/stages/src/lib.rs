@@ -2,6 +2,7 @@
 //! keys, counts; never rows). The same functions run inside the stage Lambdas and in the local
 //! runner ([`runner::run_local`]).
 
+pub mod archive;
 pub mod athena;
 pub mod bucket;
 pub mod carry;
@@ -18,9 +19,12 @@ pub mod score;
 pub mod scoring;
 pub mod transform;
 
+pub use archive::ArchiveOutput;
 pub use bucket::{BucketOutput, merge_bucket};
 pub use error::StageError;
-pub use extract::{Deletion, ExtractOutput, extract_rows};
+pub use extract::{
+    Deletion, ExtractOutput, IterSource, extract_changes, extract_rows, extract_source,
+};
 pub use progress::{NoProgress, Progress};
 pub use publish::{PublishInput, PublishOutput, PublishStatus, publish};
 pub use runner::{

@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use reviews_domain::lexicon::KeywordClassifier;
 use reviews_domain::score::ScoreWeights;
-use reviews_lake::{Lake, LocalLake, Manifest, RunId, layout};
+use reviews_lake::{Lake, Manifest, RunId, layout};
 use reviews_sources::{SyntheticConfig, SyntheticReviews};
 use reviews_stages::athena::{SYMLINK_KEY, write_symlink_listing};
 use reviews_stages::publish::{live_manifest, promote};
 use reviews_stages::{NoProgress, PublishInput, PublishStatus, RunOptions, Scorer, run_local};
+use reviews_stores::LocalLake;
 use reviews_testkit::FaultyLake;
 
 fn scorer() -> Arc<Scorer> {

@@ -15,7 +15,7 @@ use reviews_domain::schema::batch_to_curated;
 use reviews_domain::score::ScoreWeights;
 use reviews_lake::parquet_io::{Dataset, read_parquet};
 use reviews_lake::state::{self, RunBase};
-use reviews_lake::{Lake, LocalLake, RunId};
+use reviews_lake::{Lake, RunId};
 use reviews_sources::{SyntheticConfig, SyntheticReviews};
 use reviews_stages::extract::{Deletion, extract_rows, extract_rows_in_parts, write_deletions};
 use reviews_stages::publish::live_manifest;
@@ -23,6 +23,7 @@ use reviews_stages::{
     NoProgress, RoutePartInput, RunOptions, RunSummary, Scorer, SourceChanges, StageError,
     TransformInput, begin_run, merge_buckets, plan_items, route, run_from_source, transform,
 };
+use reviews_stores::LocalLake;
 use reviews_testkit::FaultyLake;
 
 type Rows = std::vec::IntoIter<Result<RawReview, Infallible>>;

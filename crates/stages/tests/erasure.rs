@@ -17,10 +17,12 @@ use reviews_domain::RawReview;
 use reviews_domain::lexicon::KeywordClassifier;
 use reviews_domain::score::ScoreWeights;
 use reviews_lake::parquet_io::{Dataset, read_parquet};
-use reviews_lake::{Lake, LocalLake, RunId, S3Lake, state};
-use reviews_stages::erase::{ArchiveEraser, ArchiveStep, EraseOptions, erase};
+use reviews_lake::{Lake, RunId, state};
+use reviews_ports::{PortError, RawArchive, Upserted};
+use reviews_stages::erase::{ArchiveStep, EraseOptions, erase};
 use reviews_stages::publish::{live_manifest, promote};
 use reviews_stages::{NoProgress, RunOptions, RunSummary, Scorer, StageError, run_local};
+use reviews_stores::{LocalLake, S3Lake};
 use reviews_testkit::{FaultyLake, Moto, synthetic};
 
 /// Counts the calls; the real archive (MongoDB) is exercised by the CLI and Lambda tests.
@@ -28,8 +30,16 @@ use reviews_testkit::{FaultyLake, Moto, synthetic};
 struct CountingArchive(AtomicU64);
 
 #[async_trait]
-impl ArchiveEraser for CountingArchive {
-    async fn erase_buyer(&self, _buyer: &str) -> Result<u64, StageError> {
+impl RawArchive for CountingArchive {
+    async fn prepare(&self) -> Result<(), PortError> {
+        Ok(())
+    }
+
+    async fn upsert(&self, _run: &str, _rows: &[RawReview]) -> Result<Upserted, PortError> {
+        unreachable!("erasure never archives")
+    }
+
+    async fn erase_buyer(&self, _buyer: &str) -> Result<u64, PortError> {
         self.0.fetch_add(1, Ordering::SeqCst);
         Ok(0)
     }

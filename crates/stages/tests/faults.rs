@@ -10,10 +10,11 @@ use reviews_domain::lexicon::KeywordClassifier;
 use reviews_domain::schema::batch_to_reviews;
 use reviews_domain::score::ScoreWeights;
 use reviews_lake::parquet_io::{Dataset, read_parquet};
-use reviews_lake::{Lake, LocalLake, RunId, layout};
+use reviews_lake::{Lake, RunId, layout};
 use reviews_sources::{SyntheticConfig, SyntheticReviews};
 use reviews_stages::publish::live_manifest;
 use reviews_stages::{NoProgress, RunOptions, Scorer, run_local};
+use reviews_stores::LocalLake;
 use reviews_testkit::FaultyLake;
 
 fn source(

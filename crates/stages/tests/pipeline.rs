@@ -8,12 +8,13 @@ use reviews_domain::lexicon::KeywordClassifier;
 use reviews_domain::schema::{CuratedReview, batch_to_curated, curated_to_batch};
 use reviews_domain::score::ScoreWeights;
 use reviews_lake::parquet_io::{Dataset, read_parquet, write_parquet};
-use reviews_lake::{Lake, LocalLake, RunId, layout};
+use reviews_lake::{Lake, RunId, layout};
 use reviews_sources::{SyntheticConfig, SyntheticReviews};
 use reviews_stages::publish::{live_manifest, promote};
 use reviews_stages::{
     NoProgress, PublishInput, RunOptions, Scorer, StageError, plan_items, publish, run_local,
 };
+use reviews_stores::LocalLake;
 use sha2::{Digest, Sha256};
 
 fn scorer() -> Arc<Scorer> {

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use reviews_domain::lexicon::KeywordClassifier;
 use reviews_domain::score::ScoreWeights;
-use reviews_lake::{Lake, LakeError, RunId, S3Lake, layout};
+use reviews_lake::{Lake, LakeError, RunId, layout};
 use reviews_sources::{SyntheticConfig, SyntheticReviews};
 use reviews_stages::publish::live_manifest;
 use reviews_stages::{NoProgress, RunOptions, Scorer, run_local};
+use reviews_stores::S3Lake;
 use reviews_testkit::Moto;
 
 async fn s3_lake(moto: &Moto, bucket: &str) -> S3Lake {

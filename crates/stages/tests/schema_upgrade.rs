@@ -8,8 +8,9 @@ use reviews_domain::lexicon::KeywordClassifier;
 use reviews_domain::schema::{CURATED_SCHEMA_ID, CURATED_SCHEMA_VERSION};
 use reviews_domain::score::ScoreWeights;
 use reviews_lake::parquet_io::{Dataset, parquet_info};
-use reviews_lake::{Lake, LocalLake, PutCondition, RunId, state};
+use reviews_lake::{Lake, PutCondition, RunId, state};
 use reviews_stages::{NoProgress, RunOptions, RunSummary, Scorer, run_local};
+use reviews_stores::LocalLake;
 use reviews_testkit::synthetic;
 
 async fn run(lake: &Arc<dyn Lake>, id: &str, seed: u64, n: u64, incremental: bool) -> RunSummary {

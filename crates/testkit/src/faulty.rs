@@ -4,7 +4,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
-use reviews_lake::{Lake, LakeError, LocalLake, PutCondition, Version};
+use reviews_lake::{Lake, LakeError, PutCondition, Version};
+use reviews_stores::LocalLake;
 
 /// A local lake whose `fail_at`-th write (plain or conditional) of a key starting with
 /// `prefix` fails once with a retryable S3 error.

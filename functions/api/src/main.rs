@@ -22,7 +22,7 @@ async fn main() -> Result<(), Error> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(256);
-    let lake = reviews_lake::open_lake(&lake_uri).await?;
+    let lake = reviews_stores::open_lake(&lake_uri).await?;
     let holder = reviews_api::start_with_cache(
         lake,
         Duration::from_secs(reload_secs),

@@ -9,9 +9,10 @@ use lambda_http::{Adapter, Context, LambdaEvent, Service};
 use reviews_api::{ApiConfig, ReloadMode, router};
 use reviews_domain::lexicon::KeywordClassifier;
 use reviews_domain::score::ScoreWeights;
-use reviews_lake::{Lake, LocalLake, RunId};
+use reviews_lake::{Lake, RunId};
 use reviews_sources::{SyntheticConfig, SyntheticReviews};
 use reviews_stages::{NoProgress, RunOptions, Scorer, run_local};
+use reviews_stores::LocalLake;
 use serde_json::Value;
 
 async fn invoke(app: &axum::Router, fixture: &str) -> (u16, Value, Value) {

@@ -6,9 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use reviews_archive::{Archive, ArchiveConfig, ArchiveOutput};
+use reviews_archive::{Archive, ArchiveConfig, ArchiveError};
 use reviews_lake::{Lake, RunId};
 use reviews_lambda::{FunctionError, Secret};
+use reviews_stages::archive::{ArchiveOutput, archive};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio::sync::Mutex;
@@ -67,30 +68,23 @@ impl ArchiveFunction {
         };
         let mut cfg = ArchiveConfig::new(uri.to_string());
         cfg.server_selection_timeout = self.server_selection_timeout;
-        let archive = Archive::connect(cfg)
-            .await
-            .map_err(|e| FunctionError::classified(e.is_retryable(), e.to_string()))?;
+        let archive = Archive::connect(cfg).await.map_err(FunctionError::from)?;
         *slot = Some(archive.clone());
         Ok(archive)
     }
 
     pub async fn handle(&self, event: serde_json::Value) -> Result<ArchiveOutput, FunctionError> {
         let event: ArchiveEvent = reviews_lambda::parse_input(event)?;
-        let mut result = self
-            .archive(false)
-            .await?
-            .archive(self.lake.as_ref(), &event.run_id)
-            .await;
+        let run = &event.run_id;
+        let lake = self.lake.as_ref();
+        let mut result = archive(lake, &self.archive(false).await?, run).await;
         if let Err(e) = &result
-            && e.is_auth_failure()
+            && e.source_error::<ArchiveError>()
+                .is_some_and(ArchiveError::is_auth_failure)
         {
             // Refused login: the secret may have been rotated since the client was built.
-            tracing::warn!(run_id = %event.run_id, "MongoDB refused the login: reading the secret again");
-            result = self
-                .archive(true)
-                .await?
-                .archive(self.lake.as_ref(), &event.run_id)
-                .await;
+            tracing::warn!(run_id = %run, "MongoDB refused the login: reading the secret again");
+            result = archive(lake, &self.archive(true).await?, run).await;
         }
         if let Err(e) = &result
             && e.is_retryable()
@@ -99,6 +93,6 @@ impl ArchiveFunction {
             // client (a fresh discovery of the server) rather than this one's topology.
             *self.archive.lock().await = None;
         }
-        result.map_err(|e| FunctionError::classified(e.is_retryable(), e.to_string()))
+        result.map_err(FunctionError::from)
     }
 }

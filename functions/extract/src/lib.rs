@@ -8,8 +8,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use reviews_lake::{Lake, RunId};
 use reviews_lambda::{FunctionError, Secret, SecretKind};
-use reviews_postgres::{PgConfig, extract_to_lake};
-use reviews_stages::{ExtractOutput, NoProgress, StageError};
+use reviews_postgres::{PgConfig, PgError, PgFeed};
+use reviews_stages::{ExtractOutput, NoProgress, StageError, extract_changes};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -180,18 +180,19 @@ impl ExtractFunction {
     }
 
     async fn extract(&self, run: &RunId) -> Result<ExtractResult, FunctionError> {
-        let cfg = self.settings(&self.database_url.get().await?)?;
-        let mut result = extract_to_lake(self.lake.clone(), run, &cfg, None, &NoProgress).await;
+        let feed = PgFeed::new(self.settings(&self.database_url.get().await?)?);
+        let mut result = extract_changes(self.lake.clone(), run, &feed, None, &NoProgress).await;
         if let Err(e) = &result
-            && e.is_auth_failure()
+            && e.source_error::<PgError>()
+                .is_some_and(PgError::is_auth_failure)
         {
             // The password was refused: the secret may have been rotated since it was cached.
             // One fresh read and one more try; a second refusal is the answer.
             tracing::warn!(run_id = %run, "PostgreSQL refused the login: reading the secret again");
-            let cfg = self.settings(&self.database_url.refresh().await?)?;
-            result = extract_to_lake(self.lake.clone(), run, &cfg, None, &NoProgress).await;
+            let feed = PgFeed::new(self.settings(&self.database_url.refresh().await?)?);
+            result = extract_changes(self.lake.clone(), run, &feed, None, &NoProgress).await;
         }
-        let out = result.map_err(|e| FunctionError::classified(e.is_retryable(), e.to_string()))?;
+        let out = result?;
         Ok(ExtractResult {
             status: ExtractStatus::Extracted,
             lease_holder: None,

@@ -14,9 +14,10 @@ use reviews_domain::schema::{batch_to_curated, batch_to_raw, batch_to_reviews};
 use reviews_domain::score::ScoreWeights;
 use reviews_erase_function::EraseFunction;
 use reviews_lake::parquet_io::{Dataset, read_parquet};
-use reviews_lake::{Lake, RunId, S3Lake, state};
+use reviews_lake::{Lake, RunId, state};
 use reviews_lambda::{Secret, SecretKind, SecretsClient};
 use reviews_stages::{NoProgress, RunOptions, Scorer, run_local};
+use reviews_stores::S3Lake;
 use reviews_testkit::{Moto, mongo_writer_uri, synthetic};
 use serde_json::json;
 
@@ -218,7 +219,7 @@ async fn the_erase_handler_removes_the_buyer_from_the_lake_and_the_archive() {
     assert!(live.rows > 250);
 
     // The archive stage again (the backlog, the same run): the buyers stay out.
-    lake.delete(&reviews_archive::marker_key(&run))
+    lake.delete(&reviews_lake::state::archived_marker_key(&run))
         .await
         .unwrap();
     ArchiveFunction::new(lake.clone(), secret())

@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use reviews_domain::lexicon::KeywordClassifier;
 use reviews_domain::score::ScoreWeights;
-use reviews_lake::{Lake, MemoryLake, RunId};
+use reviews_lake::{Lake, RunId};
 use reviews_publish_function::PublishFunction;
 use reviews_score_function::ScoreFunction;
 use reviews_stages::{NoProgress, Scorer, StageError, begin_run, extract_rows};
+use reviews_stores::MemoryLake;
 use reviews_testkit::synthetic;
 use reviews_transform_function::TransformFunction;
 use serde_json::{Value, json};

@@ -58,7 +58,7 @@ fn functions() -> Vec<Function> {
             arn: "${ArchiveFunctionArn}",
             payloads: vec![payload::<
                 reviews_archive_function::ArchiveEvent,
-                reviews_archive::ArchiveOutput,
+                reviews_stages::ArchiveOutput,
             >("archive")],
         },
         Function {
