@@ -1,9 +1,11 @@
-//! Test helpers: real servers on loopback for the integration tests. Nothing here is a test
-//! double: moto serves the real S3 and Secrets Manager APIs, PostgreSQL 15 and the MongoDB
-//! wire server are the ones `scripts/test` starts (or started here on first use). Tests that
-//! need a server never skip: a missing server is a failure that says how to get it.
+//! Test helpers: real servers on loopback for the integration tests (moto serves the real S3
+//! and Secrets Manager APIs, PostgreSQL 15 and the MongoDB wire server are the ones
+//! `scripts/test` starts, or started here on first use; tests that need a server never skip:
+//! a missing server is a failure that says how to get it), and, for the fast tier only,
+//! in-memory implementations of the source and archive ports ([`ports`]).
 
 pub mod faulty;
+pub mod ports;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -17,6 +19,7 @@ use reviews_domain::RawReview;
 use reviews_sources::{SyntheticConfig, SyntheticReviews};
 
 pub use faulty::FaultyLake;
+pub use ports::{MemoryArchive, MemoryFeed};
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {

@@ -1,13 +1,17 @@
-//! Step 1: extract the rows changed since the stored watermark from PostgreSQL into raw/, as
-//! the read-only role whose URI is a Secrets Manager secret.
+//! Step 1: extract the rows changed since the live commit's watermark into raw/. The stage is
+//! `reviews_stages::extract_changes`; in production the change feed is PostgreSQL
+//! (`reviews_postgres::PgFeed`), read as the read-only role whose URI is a Secrets Manager
+//! secret.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use reviews_lake::{Lake, RunId};
 use reviews_lambda::{FunctionError, Secret, SecretKind};
+use reviews_ports::ChangeFeed;
 use reviews_postgres::{PgConfig, PgError, PgFeed};
 use reviews_stages::{ExtractOutput, NoProgress, StageError, extract_changes};
 use schemars::JsonSchema;
@@ -58,14 +62,24 @@ pub fn run_id_for(event: &ExtractEvent) -> Result<RunId, FunctionError> {
     RunId::for_execution(start.date_naive(), name).map_err(FunctionError::fatal)
 }
 
-/// The extract function: the lake client and the database secret, built once per cold start.
-pub struct ExtractFunction {
-    lake: Arc<dyn Lake>,
+/// Where the extract function reads: a change feed, built from credentials that may have
+/// been rotated since they were cached.
+#[async_trait]
+pub trait FeedProvider: Send + Sync {
+    /// The feed; `fresh`: read the credentials again first (the cached ones were refused).
+    async fn feed(&self, fresh: bool) -> Result<Arc<dyn ChangeFeed>, FunctionError>;
+
+    /// Whether `e` says the source refused the credentials (then one fresh try is worth it).
+    fn credentials_refused(&self, _e: &StageError) -> bool {
+        false
+    }
+}
+
+/// The PostgreSQL feed, as the read-only role whose URI is a secret.
+pub struct PostgresFeeds {
     database_url: Arc<Secret>,
     /// Connection attempts inside one invocation; the state machine retries beyond that.
     connect_attempts: u32,
-    /// How long the run lease holds (a run that dies keeps the next one out this long).
-    lease_ttl: Duration,
     /// Rows newer than this are left for the next run (`None`: the extract's default).
     safety_lag: Option<Duration>,
     /// The CA bundle that signs the database's TLS certificate when the secret's URI names
@@ -73,33 +87,70 @@ pub struct ExtractFunction {
     root_cert: Option<PathBuf>,
 }
 
-/// The environment variable naming the CA bundle (PEM) of the database's TLS certificate.
-pub const ROOT_CERT_ENV: &str = "REVIEWS_PG_SSLROOTCERT";
-
-impl ExtractFunction {
-    pub fn new(lake: Arc<dyn Lake>, database_url: Arc<Secret>) -> Self {
+impl PostgresFeeds {
+    pub fn new(database_url: Arc<Secret>) -> Self {
         Self {
-            lake,
             database_url,
             connect_attempts: 3,
-            lease_ttl: reviews_stages::DEFAULT_LEASE_TTL,
             safety_lag: None,
             root_cert: None,
         }
     }
 
-    pub fn with_root_cert(mut self, path: Option<PathBuf>) -> Self {
-        self.root_cert = path;
-        self
+    fn settings(&self, url: &str) -> Result<PgConfig, FunctionError> {
+        let mut cfg = PgConfig::new(url)
+            .map_err(|e| FunctionError::fatal(e.to_string()))?
+            .with_attempts(self.connect_attempts, Duration::from_millis(250))
+            .with_default_root_cert(self.root_cert.as_deref());
+        if let Some(lag) = self.safety_lag {
+            cfg = cfg.with_safety_lag(lag);
+        }
+        Ok(cfg)
+    }
+}
+
+#[async_trait]
+impl FeedProvider for PostgresFeeds {
+    async fn feed(&self, fresh: bool) -> Result<Arc<dyn ChangeFeed>, FunctionError> {
+        let url = if fresh {
+            self.database_url.refresh().await?
+        } else {
+            self.database_url.get().await?
+        };
+        Ok(Arc::new(PgFeed::new(self.settings(&url)?)))
     }
 
-    pub fn with_lease_ttl(mut self, ttl: Duration) -> Self {
-        self.lease_ttl = ttl;
+    fn credentials_refused(&self, e: &StageError) -> bool {
+        e.source_error::<PgError>()
+            .is_some_and(PgError::is_auth_failure)
+    }
+}
+
+/// The extract function: the lake client and the feed's credentials, built once per cold
+/// start; the stage is [`extract_changes`]. Production reads PostgreSQL ([`PostgresFeeds`]);
+/// any [`FeedProvider`] will do (the fast test tier uses an in-memory feed).
+pub struct ExtractFunction<P = PostgresFeeds> {
+    lake: Arc<dyn Lake>,
+    feeds: P,
+    /// How long the run lease holds (a run that dies keeps the next one out this long).
+    lease_ttl: Duration,
+}
+
+/// The environment variable naming the CA bundle (PEM) of the database's TLS certificate.
+pub const ROOT_CERT_ENV: &str = "REVIEWS_PG_SSLROOTCERT";
+
+impl ExtractFunction<PostgresFeeds> {
+    pub fn new(lake: Arc<dyn Lake>, database_url: Arc<Secret>) -> Self {
+        Self::with_feeds(lake, PostgresFeeds::new(database_url))
+    }
+
+    pub fn with_root_cert(mut self, path: Option<PathBuf>) -> Self {
+        self.feeds.root_cert = path;
         self
     }
 
     pub fn with_safety_lag(mut self, lag: Duration) -> Self {
-        self.safety_lag = Some(lag);
+        self.feeds.safety_lag = Some(lag);
         self
     }
 
@@ -130,6 +181,21 @@ impl ExtractFunction {
             f = f.with_safety_lag(lag);
         }
         Ok(f)
+    }
+}
+
+impl<P: FeedProvider> ExtractFunction<P> {
+    pub fn with_feeds(lake: Arc<dyn Lake>, feeds: P) -> Self {
+        Self {
+            lake,
+            feeds,
+            lease_ttl: reviews_stages::DEFAULT_LEASE_TTL,
+        }
+    }
+
+    pub fn with_lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl;
+        self
     }
 
     pub async fn handle(&self, event: serde_json::Value) -> Result<ExtractResult, FunctionError> {
@@ -168,35 +234,24 @@ impl ExtractFunction {
         result
     }
 
-    fn settings(&self, url: &str) -> Result<PgConfig, FunctionError> {
-        let mut cfg = PgConfig::new(url)
-            .map_err(|e| FunctionError::fatal(e.to_string()))?
-            .with_attempts(self.connect_attempts, Duration::from_millis(250))
-            .with_default_root_cert(self.root_cert.as_deref());
-        if let Some(lag) = self.safety_lag {
-            cfg = cfg.with_safety_lag(lag);
-        }
-        Ok(cfg)
-    }
-
     async fn extract(&self, run: &RunId) -> Result<ExtractResult, FunctionError> {
-        let feed = PgFeed::new(self.settings(&self.database_url.get().await?)?);
-        let mut result = extract_changes(self.lake.clone(), run, &feed, None, &NoProgress).await;
+        let feed = self.feeds.feed(false).await?;
+        let mut result =
+            extract_changes(self.lake.clone(), run, feed.as_ref(), None, &NoProgress).await;
         if let Err(e) = &result
-            && e.source_error::<PgError>()
-                .is_some_and(PgError::is_auth_failure)
+            && self.feeds.credentials_refused(e)
         {
-            // The password was refused: the secret may have been rotated since it was cached.
+            // The login was refused: the secret may have been rotated since it was cached.
             // One fresh read and one more try; a second refusal is the answer.
-            tracing::warn!(run_id = %run, "PostgreSQL refused the login: reading the secret again");
-            let feed = PgFeed::new(self.settings(&self.database_url.refresh().await?)?);
-            result = extract_changes(self.lake.clone(), run, &feed, None, &NoProgress).await;
+            tracing::warn!(run_id = %run, "the source refused the login: reading the secret again");
+            let feed = self.feeds.feed(true).await?;
+            result =
+                extract_changes(self.lake.clone(), run, feed.as_ref(), None, &NoProgress).await;
         }
-        let out = result?;
         Ok(ExtractResult {
             status: ExtractStatus::Extracted,
             lease_holder: None,
-            output: out,
+            output: result?,
         })
     }
 }
