@@ -17,8 +17,9 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use reviews_lake::RunId;
+use reviews_postgres::{PgConfig, PgFeed};
 use reviews_sources::{AmazonReader, SyntheticConfig, SyntheticReviews};
-use reviews_stages::{RunOptions, RunSummary, run_local};
+use reviews_stages::{RunOptions, RunSummary, run_from_feed, run_local};
 use reviews_stores::open_lake;
 
 #[derive(Parser)]
@@ -79,8 +80,18 @@ pub(crate) struct RunArgs {
     #[command(flatten)]
     lake: LakeArgs,
     /// Read reviews from this file (Amazon TSV or CSV) instead of generating synthetic ones.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "postgres")]
     input: Option<PathBuf>,
+    /// Read from PostgreSQL instead (the read-only role's URI, as `reviews db setup` made it):
+    /// only the rows changed and deleted since the live commit, as the extract Lambda reads
+    /// them. `REVIEWS_PG_SAFETY_LAG_SECS` sets the safety lag (default 300).
+    #[arg(
+        long,
+        env = "REVIEWS_RUN_PG_URL",
+        hide_env_values = true,
+        value_name = "URI"
+    )]
+    postgres: Option<String>,
     /// Synthetic reviews to generate when no --input is given.
     #[arg(long, default_value_t = 10_000)]
     synthetic: u64,
@@ -210,25 +221,33 @@ pub(crate) async fn run(args: RunArgs) -> Result<()> {
     let bars: Arc<dyn reviews_stages::Progress> = Arc::new(progress::Bars::new(
         !args.json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
     ));
-    let result = match &args.input {
-        Some(path) => {
-            let reader = AmazonReader::open(path)?;
-            run_local(lake, reader, scorer, &options, bars).await
+    let result = if let Some(url) = &args.postgres {
+        let mut cfg = PgConfig::new(url)?;
+        if let Some(lag) = reviews_postgres::safety_lag_from_env()? {
+            cfg = cfg.with_safety_lag(lag);
         }
-        None => {
-            let synthetic = SyntheticReviews::new(SyntheticConfig {
-                seed: args.seed,
-                reviews: args.synthetic,
-                ..Default::default()
-            });
-            run_local(
-                lake,
-                synthetic.map(Ok::<_, std::convert::Infallible>),
-                scorer,
-                &options,
-                bars,
-            )
-            .await
+        run_from_feed(lake, &PgFeed::new(cfg), scorer, &options, bars).await
+    } else {
+        match &args.input {
+            Some(path) => {
+                let reader = AmazonReader::open(path)?;
+                run_local(lake, reader, scorer, &options, bars).await
+            }
+            None => {
+                let synthetic = SyntheticReviews::new(SyntheticConfig {
+                    seed: args.seed,
+                    reviews: args.synthetic,
+                    ..Default::default()
+                });
+                run_local(
+                    lake,
+                    synthetic.map(Ok::<_, std::convert::Infallible>),
+                    scorer,
+                    &options,
+                    bars,
+                )
+                .await
+            }
         }
     };
     let summary = match result {

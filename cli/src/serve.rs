@@ -90,6 +90,7 @@ pub struct DemoArgs {
 /// Generate data, run the pipeline, then serve the API and the storefront.
 pub async fn demo(args: DemoArgs) -> Result<()> {
     let run = crate::RunArgs {
+        postgres: None,
         lake: args.serve.lake.clone(),
         input: None,
         synthetic: args.reviews,

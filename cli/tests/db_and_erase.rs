@@ -84,6 +84,40 @@ fn db_setup_is_idempotent_and_loads_a_file() {
     assert_eq!(third["setup"]["changes"], serde_json::json!([]));
     assert!(third["load"].is_null());
 
+    // `reviews run --postgres`: the loaded rows, read as the reader role through the same
+    // extract as the Lambda; the next run reads only what changed since (nothing).
+    let reader = reader_url(&admin, "t_cli_db", "t_cli_reader", "pw-cli-reader");
+    let lake = dir.path().join("lake");
+    let pipeline = |run_id: &str| {
+        let out = ok(&reviews_with(
+            &[
+                "run",
+                "--lake",
+                lake.to_str().unwrap(),
+                "--run-id",
+                run_id,
+                "--classifier",
+                "keywords",
+                "--buckets",
+                "4",
+                "--json",
+            ],
+            dir.path(),
+            &[
+                ("REVIEWS_RUN_PG_URL", reader.as_str()),
+                ("REVIEWS_PG_SAFETY_LAG_SECS", "0"),
+            ],
+        ));
+        serde_json::from_str::<Value>(&out).unwrap()
+    };
+    let day1 = pipeline("pg-1");
+    assert_eq!(day1["rows_extracted"].as_u64(), Some(inserted), "{day1}");
+    assert_eq!(day1["accounted"], true, "{day1}");
+    assert!(day1["curated"].as_u64().unwrap() > 300, "{day1}");
+    let day2 = pipeline("pg-2");
+    assert_eq!(day2["rows_extracted"], 0, "{day2}");
+    assert_eq!(day2["curated"], day1["curated"], "{day2}");
+
     // No password: a clear error, nothing printed on stdout.
     let out = reviews_with(
         &args(false).iter().map(String::as_str).collect::<Vec<_>>(),
@@ -95,6 +129,15 @@ fn db_setup_is_idempotent_and_loads_a_file() {
     );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("REVIEWS_PG_READER_PASSWORD"));
+}
+
+/// The admin URL with another role, password and database (host, port and TLS settings kept).
+fn reader_url(admin: &str, database: &str, role: &str, password: &str) -> String {
+    let (scheme, rest) = admin.split_once("://").unwrap();
+    let host = rest.split_once('@').map_or(rest, |(_, h)| h);
+    let (host, query) = host.split_once('?').unwrap_or((host, ""));
+    let host = host.split_once('/').map_or(host, |(h, _)| h);
+    format!("{scheme}://{role}:{password}@{host}/{database}?{query}")
 }
 
 async fn live_review_ids(lake: &LocalLake) -> Vec<String> {

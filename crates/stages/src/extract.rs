@@ -279,13 +279,25 @@ async fn fill<S: RawSource + ?Sized>(
 /// full. Only after raw/ and the deletions are written is the run's range recorded
 /// (`state/runs/run=<id>/extract.json`). The watermark itself does not move here:
 /// [`ExtractOutput::watermark`] carries the new position, which publish commits with the data.
-#[tracing::instrument(name = "extract", skip_all, fields(run_id = %run, source = %feed.describe()))]
 pub async fn extract_changes(
     lake: Arc<dyn Lake>,
     run: &RunId,
     feed: &dyn ChangeFeed,
     from: Option<String>,
     progress: &dyn Progress,
+) -> Result<ExtractOutput, StageError> {
+    extract_changes_in_parts(lake, run, feed, from, progress, RAW_PART_ROWS).await
+}
+
+/// [`extract_changes`] with the rows per raw/ part given.
+#[tracing::instrument(name = "extract", skip_all, fields(run_id = %run, source = %feed.describe()))]
+pub async fn extract_changes_in_parts(
+    lake: Arc<dyn Lake>,
+    run: &RunId,
+    feed: &dyn ChangeFeed,
+    from: Option<String>,
+    progress: &dyn Progress,
+    part_rows: usize,
 ) -> Result<ExtractOutput, StageError> {
     let (from, upto) = match from {
         Some(w) => (Some(w), None),
@@ -310,15 +322,8 @@ pub async fn extract_changes(
             upto,
         })
         .await?;
-    let mut out = extract_source(
-        lake.clone(),
-        run,
-        read.as_mut(),
-        progress,
-        None,
-        RAW_PART_ROWS,
-    )
-    .await?;
+    let mut out =
+        extract_source(lake.clone(), run, read.as_mut(), progress, None, part_rows).await?;
     let end = read.finish().await?;
     if let Some(deletions) = &end.deletions {
         out.deletions_key = Some(write_deletions(lake.as_ref(), run, deletions).await?);

@@ -28,8 +28,8 @@ pub use extract::{
 pub use progress::{NoProgress, Progress};
 pub use publish::{PublishInput, PublishOutput, PublishStatus, publish};
 pub use runner::{
-    DEFAULT_LEASE_TTL, RunOptions, RunSummary, SourceChanges, begin_run, buckets_from_env,
-    lease_ttl_from_env, merge_buckets, run_from_source, run_local,
+    DEFAULT_LEASE_TTL, RunOptions, RunSummary, begin_run, buckets_from_env, lease_ttl_from_env,
+    merge_buckets, run_from_feed, run_local,
 };
 pub use score::Scorer;
 pub use transform::{

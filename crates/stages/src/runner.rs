@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::bucket::{BucketOutput, merge_bucket};
 use crate::error::StageError;
-use crate::extract::{Deletion, extract_rows, write_deletions};
+use reviews_ports::ChangeFeed;
+
+use crate::extract::{ExtractOutput, extract_changes, extract_rows};
 use crate::progress::Progress;
 use crate::publish::{PublishInput, PublishStatus, publish};
 use crate::score::Scorer;
@@ -158,7 +160,8 @@ pub async fn merge_buckets(
     Ok(merged)
 }
 
-/// Run the whole pipeline locally on rows from `source`.
+/// Run the whole pipeline locally on rows from `source` (a file, a generator): a full read
+/// each time; `options.merge_previous` carries the live snapshot's rows over.
 pub async fn run_local<I, E>(
     lake: Arc<dyn Lake>,
     source: I,
@@ -170,74 +173,80 @@ where
     I: Iterator<Item = Result<RawReview, E>> + Send,
     E: std::fmt::Display,
 {
-    let incremental = options.merge_previous;
-    run_from_source(
-        lake,
-        move |_| SourceChanges {
-            rows: source,
-            watermark: None,
-            deleted: Vec::new(),
-            incremental,
-        },
-        scorer,
-        options,
-        progress,
-    )
-    .await
+    let (run, bars) = (&options.run_id, progress.clone());
+    let extract = |lake: Arc<dyn Lake>| async move {
+        let mut out = extract_rows(lake, run, source, bars.as_ref(), None).await?;
+        out.incremental = options.merge_previous;
+        Ok(out)
+    };
+    run_with(lake, extract, scorer, options, progress).await
 }
 
-/// What a source hands a run: the rows to extract, and for an incremental source the
-/// position after them and the ids deleted since the base's watermark.
-pub struct SourceChanges<I> {
-    pub rows: I,
-    /// Where the next run starts once this one is committed (opaque to the stages).
-    pub watermark: Option<String>,
-    /// Reviews deleted at the source since the base's watermark.
-    pub deleted: Vec<Deletion>,
-    /// Only changes since the base were read: carry the base's rows over.
-    pub incremental: bool,
-}
-
-/// Run the whole pipeline locally on a source opened at the run's base (the live commit when
-/// the run first started: [`RunBase::watermark`] is where an incremental source resumes).
-pub async fn run_from_source<I, E, F>(
+/// Run the whole pipeline locally on a change feed (the database source): the extract reads
+/// what changed since the live commit ([`extract_changes`]), as the extract Lambda does.
+pub async fn run_from_feed(
     lake: Arc<dyn Lake>,
-    open: F,
+    feed: &dyn ChangeFeed,
+    scorer: Arc<Scorer>,
+    options: &RunOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<RunSummary, StageError> {
+    let (run, bars) = (&options.run_id, progress.clone());
+    let extract = |lake: Arc<dyn Lake>| async move {
+        extract_changes(lake, run, feed, None, bars.as_ref()).await
+    };
+    run_with(lake, extract, scorer, options, progress).await
+}
+
+/// Take the run lease, extract with `extract`, then the other stages; on failure give the
+/// lease back (the watermark did not move: the next run extracts these rows again).
+async fn run_with<F, Fut>(
+    lake: Arc<dyn Lake>,
+    extract: F,
     scorer: Arc<Scorer>,
     options: &RunOptions,
     progress: Arc<dyn Progress>,
 ) -> Result<RunSummary, StageError>
 where
-    I: Iterator<Item = Result<RawReview, E>> + Send,
-    E: std::fmt::Display,
-    F: FnOnce(&RunBase) -> SourceChanges<I>,
+    F: FnOnce(Arc<dyn Lake>) -> Fut,
+    Fut: Future<Output = Result<ExtractOutput, StageError>>,
 {
     let run = &options.run_id;
-    let mut stages = Vec::new();
-    let base = begin_run(lake.as_ref(), run, options.lease_ttl).await?;
-    let source = open(&base);
-    let result = run_stages(lake.clone(), source, scorer, options, progress, &mut stages).await;
-    if result.is_err() {
-        // The watermark did not move: the next run extracts these rows again. Let it start.
-        if let Err(e) = state::release_lease(lake.as_ref(), run).await {
-            tracing::warn!(run_id = %run, error = %e, "could not release the run lease");
-        }
+    begin_run(lake.as_ref(), run, options.lease_ttl).await?;
+    let result = async {
+        let t = Instant::now();
+        let extracted = extract(lake.clone()).await?;
+        let extract_timing = StageTiming {
+            stage: "extract".to_owned(),
+            seconds: t.elapsed().as_secs_f64(),
+        };
+        run_stages(
+            lake.clone(),
+            extracted,
+            scorer,
+            options,
+            progress,
+            vec![extract_timing],
+        )
+        .await
+    }
+    .await;
+    if result.is_err()
+        && let Err(e) = state::release_lease(lake.as_ref(), run).await
+    {
+        tracing::warn!(run_id = %run, error = %e, "could not release the run lease");
     }
     result
 }
 
-async fn run_stages<I, E>(
+async fn run_stages(
     lake: Arc<dyn Lake>,
-    source: SourceChanges<I>,
+    extracted: ExtractOutput,
     scorer: Arc<Scorer>,
     options: &RunOptions,
     progress: Arc<dyn Progress>,
-    stages: &mut Vec<StageTiming>,
-) -> Result<RunSummary, StageError>
-where
-    I: Iterator<Item = Result<RawReview, E>> + Send,
-    E: std::fmt::Display,
-{
+    mut stages: Vec<StageTiming>,
+) -> Result<RunSummary, StageError> {
     let run = &options.run_id;
     let mut timed = |name: &str, t: Instant| {
         stages.push(StageTiming {
@@ -245,22 +254,6 @@ where
             seconds: t.elapsed().as_secs_f64(),
         })
     };
-    let t = Instant::now();
-    let mut extracted = extract_rows(
-        lake.clone(),
-        run,
-        source.rows,
-        progress.as_ref(),
-        source.watermark,
-    )
-    .await?;
-    extracted.incremental = source.incremental;
-    if source.incremental {
-        extracted.deleted = source.deleted.len() as u64;
-        extracted.deletions_key = Some(write_deletions(lake.as_ref(), run, &source.deleted).await?);
-    }
-    timed("extract", t);
-
     let t = Instant::now();
     let transformed = transform(
         lake.clone(),
@@ -319,7 +312,7 @@ where
         reused: published.reused,
         manifest_key: published.manifest_key,
         checksum: published.checksum,
-        stages: stages.clone(),
+        stages,
         accounted: extracted.rows == transformed.cleaned + transformed.rejected
             && published.changes.balanced()
             && published.changes.new + published.changes.updated == transformed.cleaned,

@@ -5,7 +5,6 @@
 //! in its latest version, deleted and invalidated reviews gone.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,99 +13,21 @@ use reviews_domain::lexicon::KeywordClassifier;
 use reviews_domain::schema::batch_to_curated;
 use reviews_domain::score::ScoreWeights;
 use reviews_lake::parquet_io::{Dataset, read_parquet};
-use reviews_lake::state::{self, RunBase};
+use reviews_lake::state;
 use reviews_lake::{Lake, RunId};
 use reviews_sources::{SyntheticConfig, SyntheticReviews};
-use reviews_stages::extract::{Deletion, extract_rows, extract_rows_in_parts, write_deletions};
+use reviews_stages::extract::{extract_changes, extract_changes_in_parts};
 use reviews_stages::publish::live_manifest;
 use reviews_stages::{
-    NoProgress, RoutePartInput, RunOptions, RunSummary, Scorer, SourceChanges, StageError,
-    TransformInput, begin_run, merge_buckets, plan_items, route, run_from_source, transform,
+    NoProgress, RoutePartInput, RunOptions, RunSummary, Scorer, StageError, TransformInput,
+    begin_run, merge_buckets, plan_items, route, run_from_feed, transform,
 };
 use reviews_stores::LocalLake;
-use reviews_testkit::FaultyLake;
+use reviews_testkit::{FaultyLake, MemoryFeed};
 
-type Rows = std::vec::IntoIter<Result<RawReview, Infallible>>;
-
-/// The source database: current rows and deletions, each stamped with a change sequence.
-#[derive(Default, Clone)]
-struct Source {
-    seq: u64,
-    rows: BTreeMap<String, (u64, RawReview)>,
-    /// Deleted review ids with the product they were under (as the database's trigger
-    /// records them: a review moved to another product leaves its old product).
-    deleted: BTreeMap<String, (u64, Option<String>)>,
-}
-
-impl Source {
-    fn upsert(&mut self, raw: RawReview) {
-        let id = raw.review_id.clone().expect("test rows have ids");
-        self.seq += 1;
-        match self.rows.get(&id) {
-            Some((_, old)) if old.product_id != raw.product_id => {
-                self.deleted
-                    .insert(id.clone(), (self.seq, old.product_id.clone()));
-            }
-            Some(_) => {}
-            None => {
-                self.deleted.remove(&id);
-            }
-        }
-        self.rows.insert(id, (self.seq, raw));
-    }
-
-    fn delete(&mut self, id: &str) {
-        self.seq += 1;
-        let product = self.rows.remove(id).and_then(|(_, r)| r.product_id);
-        self.deleted.insert(id.to_owned(), (self.seq, product));
-    }
-
-    /// What an incremental extract reads at `base`: changes after its watermark.
-    fn changes(&self, base: &RunBase) -> SourceChanges<Rows> {
-        let from: u64 = base
-            .watermark
-            .as_deref()
-            .map(|w| w.parse().expect("a sequence"))
-            .unwrap_or(0);
-        let mut rows: Vec<(u64, RawReview)> = self
-            .rows
-            .values()
-            .filter(|(s, _)| *s > from)
-            .cloned()
-            .collect();
-        rows.sort_by_key(|(s, _)| *s);
-        SourceChanges {
-            rows: rows
-                .into_iter()
-                .map(|(_, r)| Ok(r))
-                .collect::<Vec<_>>()
-                .into_iter(),
-            watermark: Some(self.seq.to_string()),
-            deleted: self
-                .deleted
-                .iter()
-                .filter(|(_, (s, _))| *s > from)
-                .map(|(id, (_, product))| Deletion::of(id.clone(), product.clone()))
-                .collect(),
-            incremental: true,
-        }
-    }
-
-    /// Everything, as a full load reads it.
-    fn full(&self) -> SourceChanges<Rows> {
-        SourceChanges {
-            rows: self
-                .rows
-                .values()
-                .map(|(_, r)| Ok(r.clone()))
-                .collect::<Vec<_>>()
-                .into_iter(),
-            watermark: None,
-            deleted: Vec::new(),
-            incremental: false,
-        }
-    }
-}
+/// The source database: the in-memory change feed (every change gets a sequence number, the
+/// watermark is the last one read).
+type Source = MemoryFeed;
 
 fn synthetic(n: u64, seed: u64, prefix: &str) -> Vec<RawReview> {
     SyntheticReviews::new(SyntheticConfig {
@@ -124,13 +45,13 @@ fn synthetic(n: u64, seed: u64, prefix: &str) -> Vec<RawReview> {
 }
 
 /// Day 2's changes: new reviews, edits, edits that make a review invalid, deletions.
-fn change_day(src: &mut Source, seed: u64, prefix: &str) {
+fn change_day(src: &Source, seed: u64, prefix: &str) {
     for r in synthetic(80, seed, prefix) {
-        src.upsert(r);
+        src.upsert([r]);
     }
-    let ids: Vec<String> = src.rows.keys().cloned().collect();
+    let ids: Vec<String> = src.rows().keys().cloned().collect();
     for (i, id) in ids.iter().enumerate().take(60) {
-        let mut r = src.rows[id].1.clone();
+        let mut r = src.rows()[id].1.clone();
         match i % 4 {
             0 | 1 => r.text = Some(format!("Edited on {prefix}: sturdy and well made, {i}.")),
             2 => r.rating = Some("9".into()), // now invalid: must leave the dataset
@@ -139,7 +60,7 @@ fn change_day(src: &mut Source, seed: u64, prefix: &str) {
                 continue;
             }
         }
-        src.upsert(r);
+        src.upsert([r]);
     }
 }
 
@@ -168,14 +89,7 @@ async fn run(
     src: &Source,
     opts: &RunOptions,
 ) -> Result<RunSummary, StageError> {
-    run_from_source(
-        lake,
-        |base| src.changes(base),
-        scorer(),
-        opts,
-        Arc::new(NoProgress),
-    )
-    .await
+    run_from_feed(lake, src, scorer(), opts, Arc::new(NoProgress)).await
 }
 
 /// The live snapshot as (review id -> (rating, text)), checking no review is there twice.
@@ -198,9 +112,9 @@ async fn live(lake: &dyn Lake) -> BTreeMap<String, (u8, String)> {
 async fn expected(src: &Source) -> BTreeMap<String, (u8, String)> {
     let dir = tempfile::tempdir().unwrap();
     let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(dir.path()));
-    run_from_source(
+    run_from_feed(
         lake.clone(),
-        |_| src.full(),
+        src,
         scorer(),
         &options("full"),
         Arc::new(NoProgress),
@@ -214,9 +128,9 @@ async fn expected(src: &Source) -> BTreeMap<String, (u8, String)> {
 async fn day_one() -> (tempfile::TempDir, Arc<dyn Lake>, Source) {
     let dir = tempfile::tempdir().unwrap();
     let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(dir.path()));
-    let mut src = Source::default();
+    let src = Source::default();
     for r in synthetic(300, 1, "A") {
-        src.upsert(r);
+        src.upsert([r]);
     }
     let first = run(lake.clone(), &src, &options("d1")).await.unwrap();
     assert!(first.accounted);
@@ -236,23 +150,13 @@ enum DiesAfter {
 /// nothing is cleaned up, the lease stays taken until it expires).
 async fn dying_run(lake: Arc<dyn Lake>, src: &Source, run: &str, dies_after: DiesAfter) {
     let run = RunId::parse(run).unwrap();
-    let base = begin_run(lake.as_ref(), &run, Duration::ZERO)
+    begin_run(lake.as_ref(), &run, Duration::ZERO)
         .await
         .unwrap();
     if let DiesAfter::Begin = dies_after {
         return;
     }
-    let changes = src.changes(&base);
-    let out = extract_rows(
-        lake.clone(),
-        &run,
-        changes.rows,
-        &NoProgress,
-        changes.watermark,
-    )
-    .await
-    .unwrap();
-    let deletions = write_deletions(lake.as_ref(), &run, &changes.deleted)
+    let out = extract_changes(lake.clone(), &run, src, None, &NoProgress)
         .await
         .unwrap();
     if let DiesAfter::Extract = dies_after {
@@ -264,7 +168,7 @@ async fn dying_run(lake: Arc<dyn Lake>, src: &Source, run: &str, dies_after: Die
             run_id: run.clone(),
             raw_keys: out.raw_keys,
             merge_previous: true,
-            deletions_key: Some(deletions),
+            deletions_key: out.deletions_key,
             buckets: Some(4),
             routed: false,
         },
@@ -309,13 +213,13 @@ async fn a_run_that_fails_at_any_stage_loses_nothing_once_the_next_run_commits()
         ("commit", "curated/_latest.json", 1),
     ];
     for (name, prefix, fail_at) in cases {
-        let (dir, lake, mut src) = day_one().await;
+        let (dir, lake, src) = day_one().await;
         let live_before = lake
             .get(reviews_lake::layout::LATEST_MANIFEST)
             .await
             .unwrap();
 
-        change_day(&mut src, 2, "B");
+        change_day(&src, 2, "B");
         let faulty: Arc<dyn Lake> =
             Arc::new(FaultyLake::new(LocalLake::new(dir.path()), prefix, fail_at));
         let err = run(faulty, &src, &options("d2")).await.unwrap_err();
@@ -329,7 +233,7 @@ async fn a_run_that_fails_at_any_stage_loses_nothing_once_the_next_run_commits()
         );
 
         // The next scheduled run (another run id), after more changes.
-        change_day(&mut src, 3, "C");
+        change_day(&src, 3, "C");
         let next = run(lake.clone(), &src, &options("d3")).await.unwrap();
         assert!(next.accounted, "{name}: {:?}", next.changes);
         assert_eq!(live(lake.as_ref()).await, expected(&src).await, "{name}");
@@ -344,11 +248,11 @@ async fn a_run_killed_after_any_stage_loses_nothing_once_the_next_run_commits() 
         DiesAfter::Transform,
         DiesAfter::Score,
     ] {
-        let (_dir, lake, mut src) = day_one().await;
-        change_day(&mut src, 2, "B");
+        let (_dir, lake, src) = day_one().await;
+        change_day(&src, 2, "B");
         // Dies holding a lease that has expired by the next schedule.
         dying_run(lake.clone(), &src, "d2", dies_after).await;
-        change_day(&mut src, 3, "C");
+        change_day(&src, 3, "C");
         let next = run(lake.clone(), &src, &options("d3")).await.unwrap();
         assert!(next.accounted, "{dies_after:?}: {:?}", next.changes);
         assert_eq!(
@@ -370,8 +274,8 @@ async fn a_run_killed_after_any_stage_loses_nothing_once_the_next_run_commits() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_execution_while_one_holds_the_lease_changes_nothing() {
-    let (_dir, lake, mut src) = day_one().await;
-    change_day(&mut src, 2, "B");
+    let (_dir, lake, src) = day_one().await;
+    change_day(&src, 2, "B");
 
     // Run "a" has started (holds the lease) when "b" is launched.
     begin_run(
@@ -407,8 +311,8 @@ async fn a_second_execution_while_one_holds_the_lease_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_executions_at_once_one_wins_and_the_next_run_has_everything() {
-    let (_dir, lake, mut src) = day_one().await;
-    change_day(&mut src, 2, "B");
+    let (_dir, lake, src) = day_one().await;
+    change_day(&src, 2, "B");
     let (opts_a, opts_b) = (options("a"), options("b"));
     let (a, b) = tokio::join!(
         run(lake.clone(), &src, &opts_a),
@@ -425,18 +329,18 @@ async fn two_executions_at_once_one_wins_and_the_next_run_has_everything() {
         }
     }
     assert_eq!(live(lake.as_ref()).await, expected(&src).await);
-    change_day(&mut src, 3, "C");
+    change_day(&src, 3, "C");
     run(lake.clone(), &src, &options("c")).await.unwrap();
     assert_eq!(live(lake.as_ref()).await, expected(&src).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_that_lost_its_expired_lease_cannot_publish_over_a_newer_commit() {
-    let (_dir, lake, mut src) = day_one().await;
-    change_day(&mut src, 2, "B");
+    let (_dir, lake, src) = day_one().await;
+    change_day(&src, 2, "B");
     // "slow" builds everything on d1, but its lease expires before it publishes.
     dying_run(lake.clone(), &src, "slow", DiesAfter::Score).await;
-    change_day(&mut src, 3, "C");
+    change_day(&src, 3, "C");
     run(lake.clone(), &src, &options("fast")).await.unwrap();
     let committed = live_manifest(lake.as_ref()).await.unwrap().unwrap();
 
@@ -455,7 +359,7 @@ async fn a_run_that_lost_its_expired_lease_cannot_publish_over_a_newer_commit() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_or_short_carried_file_stops_the_run_and_commits_nothing() {
     for damage in ["missing", "short"] {
-        let (_dir, lake, mut src) = day_one().await;
+        let (_dir, lake, src) = day_one().await;
         let pointer = lake
             .get(reviews_lake::layout::LATEST_MANIFEST)
             .await
@@ -474,7 +378,7 @@ async fn a_missing_or_short_carried_file_stops_the_run_and_commits_nothing() {
                 lake.put(victim, bytes).await.unwrap();
             }
         }
-        change_day(&mut src, 2, "B");
+        change_day(&src, 2, "B");
         let err = run(lake.clone(), &src, &options("d2")).await.unwrap_err();
         assert!(matches!(err, StageError::Validation(_)), "{damage}: {err}");
         assert!(err.to_string().contains(victim.as_str()), "{damage}: {err}");
@@ -490,12 +394,12 @@ async fn a_missing_or_short_carried_file_stops_the_run_and_commits_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_transformed_before_an_erasure_is_not_published() {
-    let (_dir, lake, mut src) = day_one().await;
-    change_day(&mut src, 2, "B");
+    let (_dir, lake, src) = day_one().await;
+    change_day(&src, 2, "B");
     // "late" is transformed and scored, then a buyer is erased, then it tries to publish.
     dying_run(lake.clone(), &src, "late", DiesAfter::Score).await;
     let buyer = src
-        .rows
+        .rows()
         .values()
         .find_map(|(_, r)| r.buyer_id.clone())
         .unwrap();
@@ -530,9 +434,9 @@ async fn a_run_transformed_before_an_erasure_is_not_published() {
 async fn a_small_change_rewrites_only_its_buckets_and_reuses_unchanged_topics() {
     let dir = tempfile::tempdir().unwrap();
     let lake: Arc<dyn Lake> = Arc::new(LocalLake::new(dir.path()));
-    let mut src = Source::default();
+    let src = Source::default();
     for r in synthetic(400, 7, "A") {
-        src.upsert(r);
+        src.upsert([r]);
     }
     let mut opts = options("d1");
     opts.buckets = Some(16);
@@ -545,7 +449,7 @@ async fn a_small_change_rewrites_only_its_buckets_and_reuses_unchanged_topics() 
     let published = live(lake.as_ref()).await;
     let (victim_product, ids): (String, Vec<String>) = {
         let of = |p: &str| -> Vec<String> {
-            src.rows
+            src.rows()
                 .iter()
                 .filter(|(id, (_, r))| {
                     r.product_id.as_deref() == Some(p) && published.contains_key(*id)
@@ -553,7 +457,7 @@ async fn a_small_change_rewrites_only_its_buckets_and_reuses_unchanged_topics() 
                 .map(|(id, _)| id.clone())
                 .collect()
         };
-        src.rows
+        src.rows()
             .values()
             .filter_map(|(_, r)| r.product_id.clone())
             .map(|p| {
@@ -565,16 +469,16 @@ async fn a_small_change_rewrites_only_its_buckets_and_reuses_unchanged_topics() 
     };
     assert!(ids.len() >= 2, "{ids:?}");
     for id in ids.iter().take(2) {
-        let mut r = src.rows[id].1.clone();
+        let mut r = src.rows()[id].1.clone();
         r.text = Some(format!("Edited: the hinge broke after a week, {id}."));
-        src.upsert(r);
+        src.upsert([r]);
     }
-    let mut fresh = src.rows[&ids[0]].1.clone();
+    let mut fresh = src.rows()[&ids[0]].1.clone();
     fresh.review_id = Some("NEW00001".into());
     fresh.text = Some("Brand new: arrived quickly and works as described.".into());
-    src.upsert(fresh);
+    src.upsert([fresh]);
     let gone = src
-        .rows
+        .rows()
         .iter()
         .find(|(id, (_, r))| {
             r.product_id.as_deref() != Some(victim_product.as_str())
@@ -620,23 +524,23 @@ async fn a_small_change_rewrites_only_its_buckets_and_reuses_unchanged_topics() 
 
     // A review moves to a product in another bucket.
     let (moved, other_product) = {
-        let (id, (_, r)) = src
-            .rows
+        let rows = src.rows();
+        let (id, (_, r)) = rows
             .iter()
             .find(|(id, _)| *id != &ids[0] && published.contains_key(*id))
             .unwrap();
         let here = reviews_lake::layout::bucket_of(r.product_id.as_deref().unwrap(), 16);
         let other = src
-            .rows
+            .rows()
             .values()
             .filter_map(|(_, o)| o.product_id.clone())
             .find(|p| reviews_lake::layout::bucket_of(p, 16) != here)
             .unwrap();
         (id.clone(), other)
     };
-    let mut r = src.rows[&moved].1.clone();
+    let mut r = src.rows()[&moved].1.clone();
     r.product_id = Some(other_product);
-    src.upsert(r);
+    src.upsert([r]);
     let mut opts = options("d3");
     opts.buckets = None;
     let third = run(lake.clone(), &src, &opts).await.unwrap();
@@ -655,33 +559,22 @@ async fn a_small_change_rewrites_only_its_buckets_and_reuses_unchanged_topics() 
 /// mid-way, is refused and commits nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parts_routed_apart_publish_what_routing_them_together_does() {
-    let (_dir, lake, mut src) = day_one().await;
-    change_day(&mut src, 2, "B");
+    let (_dir, lake, src) = day_one().await;
+    change_day(&src, 2, "B");
     let run = RunId::parse("d2").unwrap();
-    let base = begin_run(lake.as_ref(), &run, Duration::from_secs(3600))
+    begin_run(lake.as_ref(), &run, Duration::from_secs(3600))
         .await
         .unwrap();
-    let changes = src.changes(&base);
-    let watermark = changes.watermark.clone();
-    let extracted = extract_rows_in_parts(
-        lake.clone(),
-        &run,
-        changes.rows,
-        &NoProgress,
-        watermark.clone(),
-        25,
-    )
-    .await
-    .unwrap();
+    let extracted = extract_changes_in_parts(lake.clone(), &run, &src, None, &NoProgress, 25)
+        .await
+        .unwrap();
+    let watermark = extracted.watermark.clone();
     assert!(extracted.raw_keys.len() >= 4, "{:?}", extracted.raw_keys);
-    let deletions = write_deletions(lake.as_ref(), &run, &changes.deleted)
-        .await
-        .unwrap();
     let plan_input = TransformInput {
         run_id: run.clone(),
         raw_keys: extracted.raw_keys.clone(),
         merge_previous: true,
-        deletions_key: Some(deletions),
+        deletions_key: extracted.deletions_key.clone(),
         buckets: None,
         routed: true,
     };

@@ -17,24 +17,30 @@ use serde::{Deserialize, Serialize};
 /// Rows per batch a [`MemoryFeed`] read hands over.
 const BATCH: usize = 1000;
 
-#[derive(Debug, Clone)]
-enum Change {
-    Upsert(Box<RawReview>),
-    Delete(Deletion),
-}
-
-/// Where a [`MemoryFeed`] read ended: the number of changes seen.
+/// Where a [`MemoryFeed`] read ended: the last change sequence it covered.
 #[derive(Debug, Serialize, Deserialize)]
 struct Position {
-    seq: usize,
+    seq: u64,
 }
 
-/// A change feed over a log of changes in memory. A read sees the log as it was when the
-/// read began; each review appears once, in the version last written in the range; a full
-/// read (no `from`) reports no deletions, as the PostgreSQL feed does.
+/// The source's current state: rows and deletions, each stamped with a change sequence.
+#[derive(Default, Clone)]
+struct Tables {
+    seq: u64,
+    rows: BTreeMap<String, (u64, RawReview)>,
+    /// Deleted review ids with the product they were under (as the database's trigger
+    /// records them: a review moved to another product leaves its old product).
+    deleted: BTreeMap<String, (u64, Option<String>)>,
+}
+
+/// A change feed over a source database in memory, with the PostgreSQL feed's semantics: a
+/// read sees one snapshot; it returns the current version of every row changed in
+/// `(from, upto]` in change order, and (when incremental) the deletions in that range; a
+/// review moved to another product is reported deleted under the old one; a full read
+/// reports no deletions (its rows are the whole dataset).
 #[derive(Default)]
 pub struct MemoryFeed {
-    log: Mutex<Vec<Change>>,
+    tables: Mutex<Tables>,
     fail_next: Mutex<Option<ErrorClass>>,
 }
 
@@ -43,16 +49,43 @@ impl MemoryFeed {
         Self::default()
     }
 
-    /// Write (create or update) rows, in order.
+    /// Write (create or update) rows, in order. Rows without a review id get a key of their
+    /// own (they are never updated).
     pub fn upsert(&self, rows: impl IntoIterator<Item = RawReview>) {
-        let mut log = self.log.lock().unwrap();
-        log.extend(rows.into_iter().map(|r| Change::Upsert(Box::new(r))));
+        let mut t = self.tables.lock().unwrap();
+        for row in rows {
+            t.seq += 1;
+            let seq = t.seq;
+            let id = row
+                .review_id
+                .clone()
+                .unwrap_or_else(|| format!("\u{0}keyless-{seq}"));
+            match t.rows.get(&id) {
+                Some((_, old)) if old.product_id != row.product_id => {
+                    let product = old.product_id.clone();
+                    t.deleted.insert(id.clone(), (seq, product));
+                }
+                Some(_) => {}
+                None => {
+                    t.deleted.remove(&id);
+                }
+            }
+            t.rows.insert(id, (seq, row));
+        }
     }
 
     /// Delete a review at the source.
-    pub fn delete(&self, review_id: &str, product_id: Option<&str>) {
-        let deletion = Deletion::of(review_id, product_id.map(str::to_owned));
-        self.log.lock().unwrap().push(Change::Delete(deletion));
+    pub fn delete(&self, review_id: &str) {
+        let mut t = self.tables.lock().unwrap();
+        t.seq += 1;
+        let seq = t.seq;
+        let product = t.rows.remove(review_id).and_then(|(_, r)| r.product_id);
+        t.deleted.insert(review_id.to_owned(), (seq, product));
+    }
+
+    /// The current rows by review id, with the sequence of their last change.
+    pub fn rows(&self) -> BTreeMap<String, (u64, RawReview)> {
+        self.tables.lock().unwrap().rows.clone()
     }
 
     /// The next read fails with an error of this class, after half of its rows.
@@ -61,7 +94,7 @@ impl MemoryFeed {
     }
 }
 
-fn position(p: &Option<String>) -> Result<Option<usize>, PortError> {
+fn position(p: &Option<String>) -> Result<Option<u64>, PortError> {
     p.as_deref()
         .map(|s| {
             serde_json::from_str::<Position>(s)
@@ -75,44 +108,41 @@ fn position(p: &Option<String>) -> Result<Option<usize>, PortError> {
 impl ChangeFeed for MemoryFeed {
     async fn read(&self, range: &ReadRange) -> Result<Box<dyn ChangeRead>, PortError> {
         let from = position(&range.from)?;
-        let log = self.log.lock().unwrap().clone();
-        let upto = position(&range.upto)?.unwrap_or(log.len()).min(log.len());
-        let start = from.unwrap_or(0).min(upto);
-        let mut latest: BTreeMap<String, (usize, RawReview)> = BTreeMap::new();
-        let mut keyless = Vec::new();
-        let mut deletions = Vec::new();
-        for (seq, change) in log[start..upto].iter().enumerate() {
-            match change {
-                Change::Upsert(row) => match &row.review_id {
-                    Some(id) => {
-                        latest.insert(id.clone(), (seq, (**row).clone()));
-                    }
-                    None => keyless.push((seq, (**row).clone())),
-                },
-                Change::Delete(d) => deletions.push(d.clone()),
-            }
-        }
-        let mut rows: Vec<(usize, RawReview)> = latest.into_values().chain(keyless).collect();
+        let t = self.tables.lock().unwrap().clone();
+        let upto = position(&range.upto)?.unwrap_or(t.seq);
+        let lower = from.unwrap_or(0);
+        let within = |seq: u64| seq > lower && seq <= upto;
+        let mut rows: Vec<(u64, RawReview)> = t
+            .rows
+            .into_values()
+            .filter(|(seq, _)| within(*seq))
+            .collect();
         rows.sort_by_key(|(seq, _)| *seq);
         let rows: Vec<RawReview> = rows.into_iter().map(|(_, r)| r).collect();
+        let deletions = match from {
+            Some(_) => t
+                .deleted
+                .into_iter()
+                .filter(|(_, (seq, _))| within(*seq))
+                .map(|(id, (_, product))| Deletion::of(id, product))
+                .collect(),
+            None => Vec::new(),
+        };
         let fail_after = self
             .fail_next
             .lock()
             .unwrap()
             .take()
             .map(|class| (rows.len() / 2, class));
-        let end = (upto > 0 || from.is_some()).then_some(upto.max(from.unwrap_or(0)));
+        let end = upto.max(lower);
         Ok(Box::new(MemoryRead {
             rows: rows.into_iter(),
             read: 0,
             fail_after,
             end: ReadEnd {
-                position: end.map(|seq| serde_json::to_string(&Position { seq }).unwrap()),
-                deletions: Some(if from.is_some() {
-                    deletions
-                } else {
-                    Vec::new()
-                }),
+                position: (end > 0 || from.is_some())
+                    .then(|| serde_json::to_string(&Position { seq: end }).unwrap()),
+                deletions: Some(deletions),
             },
         }))
     }

@@ -192,7 +192,7 @@ async fn the_steps_chain_from_the_extract_handler_on_in_memory_ports() {
     // The next day: 100 new rows and one deletion at the source. Only the change is read,
     // merged with the live snapshot, and the deletion is counted.
     chain.source.upsert(synthetic(100, 8, "day2-"));
-    chain.source.delete("RKEEP", Some("PKETTLE"));
+    chain.source.delete("RKEEP");
     let second = chain.run("2026-12-02-mem-2").await;
     assert_eq!(second.publish["status"], "published", "{}", second.publish);
     assert_eq!(second.extract["incremental"], true);
