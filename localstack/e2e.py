@@ -563,7 +563,7 @@ def scenario_no_secret_in_logs():
     with open(os.environ["REVIEWS_MONGO_DIR"] + "/writer.password") as f:
         secrets.append(f.read().strip())
     leaked = [i for i, s in enumerate(secrets) if s and s in text]
-    stages_logged = all(m in text for m in ("PostgreSQL extract done", "transform done", "secret read"))
+    stages_logged = all(m in text for m in ("extract from the change feed done", "transform done", "secret read"))
     check("no secret in the functions' logs (they ran with known secret values)",
           not leaked and stages_logged and all(len(s) >= 8 for s in secrets),
           f"{len(text)} bytes of logs searched for {len(secrets)} secrets; leaked: {leaked}")
