@@ -15,6 +15,7 @@ use reviews_testkit::{mongo_writer_uri, postgres_admin_url};
 use serde_json::Value;
 
 #[test]
+#[ignore = "needs PostgreSQL: scripts/test starts it"]
 fn db_setup_is_idempotent_and_loads_a_file() {
     let dir = tempfile::tempdir().unwrap();
     let admin = postgres_admin_url();
@@ -231,6 +232,7 @@ fn erase_requires_the_archive_unless_waived() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs MongoDB: scripts/test starts it"]
 async fn erase_removes_a_buyer_from_the_archive_and_the_live_dataset() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("reviews.csv");

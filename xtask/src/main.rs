@@ -46,17 +46,9 @@ const TASKS: &[Task] = &[
     },
     Task {
         name: "test-fast",
-        about: "unit tests, the handler chain on the in-memory lake, the payload schemas; no service",
+        about: "every test that needs no service (the others are #[ignore]d with their reason): unit tests, the in-memory handler chain, the payload schemas, the local-lake pipeline",
         program: Program::Cargo,
-        args: &[
-            "test",
-            "--workspace",
-            "--lib",
-            "--test",
-            "in_memory",
-            "--test",
-            "payload_schemas",
-        ],
+        args: &["test", "--workspace"],
         extra_args: true,
     },
     Task {

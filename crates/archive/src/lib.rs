@@ -24,9 +24,7 @@ use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, Database, IndexModel};
 use reviews_domain::RawReview;
 use reviews_domain::record::RAW_FIELDS;
-use reviews_ports::{
-    Classified, ErrorClass, FATAL_ERROR, PortError, RETRYABLE_ERROR, RawArchive, Upserted,
-};
+use reviews_ports::{Classified, ErrorClass, PortError, RawArchive, Upserted};
 use thiserror::Error;
 
 /// Where the archive is and how long to wait for it. The URI holds a secret: [`fmt::Debug`]
@@ -119,15 +117,6 @@ impl ArchiveError {
                 _ => false,
             },
             _ => false,
-        }
-    }
-
-    /// The stable Lambda error type name that statemachine.asl.json matches.
-    pub fn error_type(&self) -> &'static str {
-        if self.is_retryable() {
-            RETRYABLE_ERROR
-        } else {
-            FATAL_ERROR
         }
     }
 }

@@ -13,6 +13,7 @@ use reviews_archive::{Archive, ArchiveConfig, ArchiveError};
 use reviews_domain::RawReview;
 use reviews_lake::state::archived_marker_key as marker_key;
 use reviews_lake::{Lake, RunId};
+use reviews_ports::Classified;
 use reviews_stages::archive::{archive as archive_stage, backlog};
 use reviews_stages::{NoProgress, extract_rows};
 use reviews_stores::LocalLake;
@@ -81,6 +82,7 @@ fn distinct_keys(rows: &[RawReview], run: &RunId) -> HashSet<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs MongoDB: scripts/test starts it"]
 async fn archiving_twice_leaves_one_document_per_review_under_a_unique_index() {
     let archive = fresh_archive(&mongo_uri(), "upsert").await;
     let tmp = tempfile::tempdir().unwrap();
@@ -157,6 +159,7 @@ async fn archiving_twice_leaves_one_document_per_review_under_a_unique_index() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs MongoDB: scripts/test starts it"]
 async fn erase_removes_exactly_one_buyers_documents() {
     let archive = fresh_archive(&mongo_uri(), "erase").await;
     let tmp = tempfile::tempdir().unwrap();
@@ -211,6 +214,7 @@ async fn erase_removes_exactly_one_buyers_documents() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs MongoDB: scripts/test starts it"]
 async fn a_wrong_password_is_a_fatal_error() {
     let uri = mongo_uri();
     let Some((head, tail)) = uri.split_once('@') else {
@@ -273,6 +277,7 @@ impl Drop for DedicatedServer {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs MongoDB: scripts/test starts it"]
 async fn a_stopped_server_is_a_retryable_error_and_the_next_run_archives_the_backlog() {
     let server = DedicatedServer::start();
     let uri = server.sh(&["url"]);
@@ -330,6 +335,7 @@ async fn a_stopped_server_is_a_retryable_error_and_the_next_run_archives_the_bac
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs MongoDB: scripts/test starts it"]
 async fn the_backlog_is_archived_in_the_order_the_runs_started_so_the_latest_edit_wins() {
     let archive = fresh_archive(&mongo_uri(), "backlog_order").await;
     let tmp = tempfile::tempdir().unwrap();

@@ -64,6 +64,7 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 }
 
 #[test]
+#[ignore = "needs the model: scripts/test fetches it (scripts/fetch-model.sh)"]
 fn unambiguous_english_reviews_land_on_the_expected_topic() {
     let cases = [
         (
@@ -143,6 +144,7 @@ struct ReferenceSentence {
 }
 
 #[test]
+#[ignore = "needs the model: scripts/test fetches it (scripts/fetch-model.sh)"]
 fn embeddings_match_sentence_transformers_reference() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/fixtures/nlp/reference_vectors.json");
@@ -174,6 +176,7 @@ fn embeddings_match_sentence_transformers_reference() {
 }
 
 #[test]
+#[ignore = "needs the model: scripts/test fetches it (scripts/fetch-model.sh)"]
 fn batch_order_and_batch_size_do_not_change_vectors() {
     let texts = [
         "ok",
@@ -218,6 +221,7 @@ fn batch_order_and_batch_size_do_not_change_vectors() {
 }
 
 #[test]
+#[ignore = "needs the model: scripts/test fetches it (scripts/fetch-model.sh)"]
 fn informativeness_prefers_concrete_experience_to_vague_verdicts() {
     let c = classifier();
     let detailed = "The zip broke after two weeks of daily use and the left strap is fraying; \
@@ -233,6 +237,7 @@ fn informativeness_prefers_concrete_experience_to_vague_verdicts() {
 }
 
 #[test]
+#[ignore = "needs the model: scripts/test fetches it (scripts/fetch-model.sh)"]
 fn classifier_honours_the_trait_contract() {
     let c = classifier();
     let ids: Vec<&str> = c.topics().iter().map(|t| t.id.as_str()).collect();
@@ -254,6 +259,7 @@ fn classifier_honours_the_trait_contract() {
 }
 
 #[test]
+#[ignore = "needs the model: scripts/test fetches it (scripts/fetch-model.sh)"]
 fn a_custom_label_set_loads_from_a_json_file() {
     let dir = std::env::temp_dir().join(format!("reviews-nlp-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -286,6 +292,7 @@ fn a_custom_label_set_loads_from_a_json_file() {
 /// The model is English-only: this records what French reviews get (see README), and only
 /// checks that the outputs are well-formed.
 #[test]
+#[ignore = "needs the model: scripts/test fetches it (scripts/fetch-model.sh)"]
 fn french_reviews_outcome_is_recorded() {
     let cases = [
         (
@@ -334,6 +341,7 @@ fn french_reviews_outcome_is_recorded() {
 }
 
 #[test]
+#[ignore = "needs the model: scripts/test fetches it (scripts/fetch-model.sh)"]
 fn int8_model_agrees_with_the_fp32_export() {
     let int8 = SentenceEncoder::new(config("all-MiniLM-L6-v2-int8"))
         .unwrap_or_else(|e| panic!("int8 model: {e}"));

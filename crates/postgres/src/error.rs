@@ -64,11 +64,6 @@ impl PgError {
             _ => false,
         }
     }
-
-    /// The stable Lambda error type name (`RetryableError` or `FatalError`).
-    pub fn error_type(&self) -> &'static str {
-        self.class().error_type()
-    }
 }
 
 impl Classified for PgError {

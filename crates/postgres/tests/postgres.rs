@@ -13,6 +13,7 @@ use reviews_lake::manifest::Manifest;
 use reviews_lake::parquet_io::{Dataset, read_parquet};
 use reviews_lake::state::{self, CommitOutcome};
 use reviews_lake::{Lake, RunId, layout};
+use reviews_ports::Classified;
 use reviews_postgres::{
     LoadOptions, PgConfig, PgError, PgFeed, SetupConfig, Watermark, load_reviews, setup,
 };
@@ -184,6 +185,7 @@ async fn catalog_snapshot(admin: &PgConfig, cfg: &SetupConfig) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/test starts it"]
 async fn setup_is_idempotent_with_the_default_names() {
     let admin = admin();
     let server = admin.connect().await.unwrap();
@@ -244,6 +246,7 @@ async fn setup_is_idempotent_with_the_default_names() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/test starts it"]
 async fn the_reader_can_read_and_cannot_write() {
     let admin = admin();
     let cfg = fresh("readonly").await;
@@ -302,6 +305,7 @@ async fn the_reader_can_read_and_cannot_write() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/test starts it"]
 async fn extract_names_missing_columns_and_tables() {
     let admin = admin();
     let cfg = fresh("missingcol").await;
@@ -354,6 +358,7 @@ async fn extract_names_missing_columns_and_tables() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/test starts it"]
 async fn incremental_extract_returns_only_new_and_changed_rows() {
     let admin = admin();
     let cfg = fresh("incremental").await;
@@ -490,6 +495,7 @@ impl Drop for DedicatedCluster {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/test starts it"]
 async fn extract_with_the_server_stopped_is_retryable_and_succeeds_once_it_is_back() {
     let cluster = DedicatedCluster::start();
     let admin = PgConfig::new(&cluster.sh("url")).unwrap();
@@ -547,6 +553,7 @@ async fn extract_with_the_server_stopped_is_retryable_and_succeeds_once_it_is_ba
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+#[ignore = "needs PostgreSQL: scripts/test starts it"]
 async fn a_connection_dropped_mid_stream_is_retryable() {
     let admin = admin();
     let cfg = fresh("dropped").await;
@@ -605,6 +612,7 @@ async fn updated_at(db: &tokio_postgres::Client, id: &str) -> DateTime<Utc> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/test starts it"]
 async fn a_row_committed_late_is_missed_without_a_lag_and_extracted_with_one() {
     let admin = admin();
     let cfg = fresh("late").await;
@@ -702,6 +710,7 @@ async fn a_row_committed_late_is_missed_without_a_lag_and_extracted_with_one() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/test starts it"]
 async fn deletions_at_the_source_reach_the_next_extract() {
     let admin = admin();
     let cfg = fresh("deletions").await;

@@ -10,6 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
+use reviews_ports::Classified;
 use reviews_postgres::{PgConfig, PgError, TlsMode};
 
 /// The admin URL with its query replaced by `query` (empty: none).
@@ -57,6 +58,7 @@ fn other_ca(dir: &Path) -> std::path::PathBuf {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test starts it"]
 async fn the_test_server_is_reached_over_verified_tls() {
     let admin = admin();
     assert_eq!(admin.tls_mode(), TlsMode::VerifyFull);
@@ -78,6 +80,7 @@ async fn the_test_server_is_reached_over_verified_tls() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test starts it"]
 async fn verify_full_is_the_default_and_the_system_store_does_not_trust_a_private_ca() {
     // No sslmode, no sslrootcert: verify-full against the system's CAs, which do not include
     // the cluster's own CA: refused, at the first attempt, with what to change.
@@ -103,6 +106,7 @@ async fn verify_full_is_the_default_and_the_system_store_does_not_trust_a_privat
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test starts it"]
 async fn a_certificate_from_another_ca_is_refused_and_not_retried() {
     let dir = tempfile::tempdir().unwrap();
     let wrong = other_ca(dir.path());
@@ -138,6 +142,7 @@ async fn a_certificate_from_another_ca_is_refused_and_not_retried() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test starts it"]
 async fn plain_tcp_is_refused_by_the_server_and_weak_modes_by_the_client() {
     let err = PgConfig::new(&admin_url_with("sslmode=disable"))
         .unwrap()
@@ -155,6 +160,7 @@ async fn plain_tcp_is_refused_by_the_server_and_weak_modes_by_the_client() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test starts it"]
 async fn a_default_ca_applies_only_when_the_url_names_none() {
     let dir = tempfile::tempdir().unwrap();
     let wrong = other_ca(dir.path());

@@ -41,21 +41,14 @@ pub enum StageError {
 }
 
 impl StageError {
+    /// The class of the error (its `error_type`, which statemachine.asl.json matches in Retry
+    /// and Catch, comes with [`Classified`]).
     pub fn is_retryable(&self) -> bool {
         match self {
             StageError::Lake(e) => e.is_retryable(),
             StageError::Source(e) => e.is_retryable(),
             StageError::Classify(ClassifyError::Unavailable(_)) => false,
             _ => false,
-        }
-    }
-
-    /// The stable error type name that statemachine.asl.json matches in Retry and Catch.
-    pub fn error_type(&self) -> &'static str {
-        if self.is_retryable() {
-            RETRYABLE_ERROR
-        } else {
-            FATAL_ERROR
         }
     }
 

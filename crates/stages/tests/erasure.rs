@@ -323,6 +323,7 @@ async fn erasure_leaves_no_trace_in_any_object_of_a_local_lake() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto (S3, Secrets Manager): scripts/test installs it"]
 async fn erasure_leaves_no_trace_in_any_object_of_an_s3_lake() {
     let moto = Moto::start();
     let s3 = moto.bucket("reviews-erase").await;

@@ -9,6 +9,7 @@ use reviews_domain::schema::{CuratedReview, batch_to_curated, curated_to_batch};
 use reviews_domain::score::ScoreWeights;
 use reviews_lake::parquet_io::{Dataset, read_parquet, write_parquet};
 use reviews_lake::{Lake, RunId, layout};
+use reviews_ports::Classified;
 use reviews_sources::{SyntheticConfig, SyntheticReviews};
 use reviews_stages::publish::{live_manifest, promote};
 use reviews_stages::{

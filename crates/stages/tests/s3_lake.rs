@@ -7,6 +7,7 @@ use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use reviews_domain::lexicon::KeywordClassifier;
 use reviews_domain::score::ScoreWeights;
 use reviews_lake::{Lake, LakeError, RunId, layout};
+use reviews_ports::Classified;
 use reviews_sources::{SyntheticConfig, SyntheticReviews};
 use reviews_stages::publish::live_manifest;
 use reviews_stages::{NoProgress, RunOptions, Scorer, run_local};
@@ -18,6 +19,7 @@ async fn s3_lake(moto: &Moto, bucket: &str) -> S3Lake {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto (S3, Secrets Manager): scripts/test installs it"]
 async fn s3_lake_operations_and_a_full_run() {
     let moto = Moto::start();
     let s3 = s3_lake(&moto, "reviews-test").await;
@@ -119,6 +121,7 @@ async fn unreachable_s3_is_a_retryable_error() {
 /// S3 conditional writes (`If-None-Match: *`, `If-Match: <etag>`) as the commit point, the
 /// lease and the erased list use them, against moto's S3 API.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto (S3, Secrets Manager): scripts/test installs it"]
 async fn s3_conditional_writes_refuse_a_lost_race() {
     use reviews_lake::state::{self, CommitOutcome, LeaseOutcome};
     use reviews_lake::{Manifest, PutCondition};

@@ -99,6 +99,7 @@ async fn archive_documents_naming(archive: &Archive, needle: &str) -> usize {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto and MongoDB: scripts/test provides them"]
 async fn the_erase_handler_removes_the_buyer_from_the_lake_and_the_archive() {
     let tag = std::process::id();
     let (buyer, pending) = (format!("EFN{tag}"), format!("EFP{tag}"));

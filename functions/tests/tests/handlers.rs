@@ -154,6 +154,7 @@ impl Chain {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto, PostgreSQL and MongoDB: scripts/test provides them"]
 async fn stage_handlers_chain_through_emulated_s3_and_secrets_manager() {
     let moto = Moto::start();
     let s3 = moto.bucket("reviews-lake").await;
@@ -312,6 +313,7 @@ async fn stage_handlers_chain_through_emulated_s3_and_secrets_manager() {
 /// and goes on, with no failed execution. A secret that is simply wrong is still a fatal error,
 /// after one fresh read, not a loop.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto, PostgreSQL and MongoDB: scripts/test provides them"]
 async fn a_rotated_password_is_read_again_when_the_login_is_refused() {
     let moto = Moto::start();
     let s3 = moto.bucket("reviews-rotation").await;
@@ -426,6 +428,7 @@ async fn a_rotated_password_is_read_again_when_the_login_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto, PostgreSQL and MongoDB: scripts/test provides them"]
 async fn handler_errors_carry_the_state_machine_error_types() {
     let moto = Moto::start();
     let s3 = moto.bucket("reviews-errors").await;
@@ -530,6 +533,7 @@ async fn handler_errors_carry_the_state_machine_error_types() {
 /// again, rebuilds the client and archives, with no failed execution. A secret that stays wrong
 /// is a fatal error after one fresh read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto, PostgreSQL and MongoDB: scripts/test provides them"]
 async fn a_rotated_mongodb_password_is_read_again_when_the_login_is_refused() {
     use mongodb::bson::doc;
 
