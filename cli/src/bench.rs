@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::Args;
-use reviews_lake::parquet_io::{Dataset, read_parquet, write_parquet};
+use reviews_lake::parquet_io::{Dataset, ParquetBuffer, parquet_batches};
 use reviews_lake::{Lake, RunId};
 use reviews_sources::{SyntheticConfig, SyntheticReviews};
 use reviews_stages::{
@@ -54,6 +54,11 @@ struct RunFigures {
     written_mib: f64,
     /// Peak resident memory during the run (VmHWM, reset before it).
     peak_rss_mib: f64,
+    /// Peak resident memory of each stage (VmHWM, reset before each). The merge figure holds
+    /// `--workers` buckets at once; one bucket Lambda holds one.
+    transform_peak_rss_mib: f64,
+    merge_peak_rss_mib: f64,
+    publish_peak_rss_mib: f64,
     buckets_written: u64,
     encoded: u64,
     reused: u64,
@@ -136,8 +141,8 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             f.encoded, f.reused
         );
         println!(
-            "    peak RSS                       {:>8.0} MiB",
-            f.peak_rss_mib
+            "    peak RSS                       {:>8.0} MiB (transform {:.0}, merge {:.0}, publish {:.0})",
+            f.peak_rss_mib, f.transform_peak_rss_mib, f.merge_peak_rss_mib, f.publish_peak_rss_mib
         );
     };
     print("full load", &report.full);
@@ -200,10 +205,14 @@ async fn run_stages(
     )
     .await?;
     let transform_s = t.elapsed().as_secs_f64();
+    let transform_peak_rss_mib = peak_rss_mib();
+    reset_peak_rss();
     let t = Instant::now();
     let items = plan_items(lake.as_ref(), run).await?;
     let merged = merge_buckets(lake.clone(), scorer, &items, workers, Arc::new(NoProgress)).await?;
     let merge_s = t.elapsed().as_secs_f64();
+    let merge_peak_rss_mib = peak_rss_mib();
+    reset_peak_rss();
     let t = Instant::now();
     let published = publish(
         lake.clone(),
@@ -215,7 +224,7 @@ async fn run_stages(
     )
     .await?;
     let publish_s = t.elapsed().as_secs_f64();
-    let peak_rss_mib = peak_rss_mib();
+    let publish_peak_rss_mib = peak_rss_mib();
     let after = lake_bytes(lake.as_ref()).await?;
     Ok(RunFigures {
         rows_in: transformed.rows_in,
@@ -224,7 +233,12 @@ async fn run_stages(
         publish_s,
         pipeline_s: transform_s + merge_s + publish_s,
         written_mib: after.saturating_sub(before) as f64 / MIB,
-        peak_rss_mib,
+        peak_rss_mib: transform_peak_rss_mib
+            .max(merge_peak_rss_mib)
+            .max(publish_peak_rss_mib),
+        transform_peak_rss_mib,
+        merge_peak_rss_mib,
+        publish_peak_rss_mib,
         buckets_written: published.buckets_written,
         encoded: published.encoded,
         reused: published.reused,
@@ -255,15 +269,16 @@ async fn bench(lake: Arc<dyn Lake>, args: &BenchArgs) -> Result<BenchReport> {
     let extracted = extract_rows(lake.clone(), &full_run, rows, &NoProgress, None).await?;
     let extract_s = t.elapsed().as_secs_f64();
 
-    // Baseline: the same raw rows read and written back as zstd Parquet.
+    // Baseline: the same raw rows read and written back as zstd Parquet, a batch at a time
+    // (holding all raw rows would put the whole dataset in memory at 10M reviews).
     let t = Instant::now();
-    let mut batches = Vec::new();
+    let mut copy = ParquetBuffer::new(Dataset::Raw)?;
     for key in &extracted.raw_keys {
-        batches.extend(read_parquet(Dataset::Raw, lake.get(key).await?)?);
+        for batch in parquet_batches(Dataset::Raw, lake.get(key).await?)? {
+            copy.write(&batch?)?;
+        }
     }
-    let copy = write_parquet(Dataset::Raw, &batches, &[])?;
-    lake.put("bench/copy.parquet", copy).await?;
-    drop(batches);
+    lake.put("bench/copy.parquet", copy.finish(&[])?).await?;
     let baseline_copy_s = t.elapsed().as_secs_f64();
 
     let full = run_stages(

@@ -675,3 +675,46 @@ fn rollback_is_listed_and_served() {
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     assert!(health.contains("\"run_id\":\"2026-11-01-a\""), "{health}");
 }
+
+/// The bench's figures come from a real full load and daily run: the daily run reads only the
+/// changed rows, classifies only the changed texts and reuses the rest (timings are not
+/// checked here: they belong to the bench, not to a test).
+#[test]
+fn bench_reports_a_full_load_and_a_daily_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ok(&reviews(
+        &[
+            "bench",
+            "--reviews",
+            "4000",
+            "--daily-change",
+            "0.05",
+            "--buckets",
+            "8",
+            "--json",
+        ],
+        dir.path(),
+    ));
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["reviews"], 4000);
+    assert_eq!(r["full"]["rows_in"], 4000);
+    let daily = &r["daily"];
+    assert_eq!(daily["rows_in"], 200, "{out}");
+    // 100 edited texts plus 100 new reviews (less any the cleaner rejects) are classified;
+    // every other review keeps its topics.
+    let encoded = daily["encoded"].as_u64().unwrap();
+    let reused = daily["reused"].as_u64().unwrap();
+    assert!(encoded > 0 && encoded <= 200, "{out}");
+    assert!(
+        reused >= r["full"]["encoded"].as_u64().unwrap() - 100,
+        "{out}"
+    );
+    for run in ["full", "daily"] {
+        for stage in ["transform", "merge", "publish"] {
+            let peak = r[run][format!("{stage}_peak_rss_mib")].as_f64().unwrap();
+            assert!(peak > 0.0, "{run} {stage}: {out}");
+        }
+    }
+    let bytes = r["daily_over_full_bytes"].as_f64().unwrap();
+    assert!(bytes > 0.0 && bytes.is_finite(), "{out}");
+}
