@@ -158,8 +158,10 @@ pub struct Cleaner {
     processed_at: DateTime<Utc>,
     earliest: NaiveDate,
     latest: NaiveDate,
-    seen_ids: HashSet<String>,
-    seen_content: HashSet<u64>,
+    // foldhash, not SipHash: one lookup per row of every run, on ids from the company's own
+    // database (no hash flooding to defend against), seeded per process all the same.
+    seen_ids: HashSet<String, foldhash::fast::RandomState>,
+    seen_content: HashSet<u64, foldhash::fast::RandomState>,
     erased_buyers: HashSet<String>,
 }
 
@@ -172,8 +174,8 @@ impl Cleaner {
             processed_at,
             earliest: NaiveDate::from_ymd_opt(1995, 1, 1).expect("valid date"),
             latest: processed_at.date_naive() + chrono::Days::new(1),
-            seen_ids: HashSet::new(),
-            seen_content: HashSet::new(),
+            seen_ids: HashSet::default(),
+            seen_content: HashSet::default(),
             erased_buyers: HashSet::new(),
         }
     }
@@ -214,21 +216,39 @@ impl Cleaner {
     /// The duplicate rules: the first valid occurrence of a review id, and of a text by the same
     /// buyer on the same product, wins. Call in input order.
     pub fn admit(&mut self, review: Review) -> Result<Review, (RejectReason, String)> {
+        let content = Self::content_key(&review);
+        self.admit_keyed(review, content)
+    }
+
+    /// What [`Cleaner::admit`] compares to find the same text by the same buyer on the same
+    /// product: computed apart, so that a caller can hash a batch on all cores.
+    pub fn content_key(review: &Review) -> Option<u64> {
+        review.buyer_id.as_ref().map(|buyer| {
+            let mut h = DefaultHasher::new();
+            (buyer, &review.product_id, &review.text).hash(&mut h);
+            h.finish()
+        })
+    }
+
+    /// [`Cleaner::admit`] with the review's [`Cleaner::content_key`] already computed.
+    pub fn admit_keyed(
+        &mut self,
+        review: Review,
+        content: Option<u64>,
+    ) -> Result<Review, (RejectReason, String)> {
         if self.seen_ids.contains(&review.review_id) {
             return Err((
                 RejectReason::DuplicateReviewId,
                 format!("review id {} seen before", review.review_id),
             ));
         }
-        if let Some(buyer) = &review.buyer_id {
-            let mut h = DefaultHasher::new();
-            (buyer, &review.product_id, &review.text).hash(&mut h);
-            if !self.seen_content.insert(h.finish()) {
-                return Err((
-                    RejectReason::DuplicateContent,
-                    "same text by the same buyer on the same product".into(),
-                ));
-            }
+        if let Some(content) = content
+            && !self.seen_content.insert(content)
+        {
+            return Err((
+                RejectReason::DuplicateContent,
+                "same text by the same buyer on the same product".into(),
+            ));
         }
         self.seen_ids.insert(review.review_id.clone());
         Ok(review)

@@ -186,48 +186,75 @@ impl Default for KeywordClassifier {
     }
 }
 
-/// Stems prepared for matching: single-word stems bucketed by first byte (matched against the
-/// start of each word), the rest (multi-word, symbols) matched as substrings.
+/// Every stem and phrase of [`STEMS`] in one automaton, so that a text is scanned once.
 struct StemIndex {
-    by_first_byte: Vec<Vec<(usize, &'static str)>>,
-    phrases: Vec<(usize, &'static str)>,
+    matcher: aho_corasick::AhoCorasick,
+    /// By pattern id of `matcher`.
+    patterns: Vec<StemPattern>,
+}
+
+struct StemPattern {
+    /// The entries of [`STEMS`] that list it (a stem may be listed under two topics).
+    topics: Vec<usize>,
+    /// A single-word stem counts at the start of a word only (it is a prefix of the word);
+    /// a phrase (several words, symbols) counts anywhere, each occurrence once.
+    word_stem: bool,
 }
 
 static STEM_INDEX: std::sync::LazyLock<StemIndex> = std::sync::LazyLock::new(|| {
-    let mut by_first_byte = vec![Vec::new(); 256];
-    let mut phrases = Vec::new();
+    let mut patterns: Vec<(&'static str, StemPattern)> = Vec::new();
     for (topic, (_, stems)) in STEMS.iter().enumerate() {
         for stem in stems.iter() {
-            if stem.chars().all(char::is_alphanumeric) {
-                by_first_byte[stem.as_bytes()[0] as usize].push((topic, *stem));
-            } else {
-                phrases.push((topic, *stem));
+            match patterns.iter_mut().find(|(p, _)| p == stem) {
+                Some((_, pattern)) => pattern.topics.push(topic),
+                None => patterns.push((
+                    stem,
+                    StemPattern {
+                        topics: vec![topic],
+                        word_stem: stem.chars().all(char::is_alphanumeric),
+                    },
+                )),
             }
         }
     }
+    let matcher = aho_corasick::AhoCorasick::new(patterns.iter().map(|(p, _)| *p))
+        .expect("the stems build an automaton");
     StemIndex {
-        by_first_byte,
-        phrases,
+        matcher,
+        patterns: patterns.into_iter().map(|(_, p)| p).collect(),
     }
 });
 
-/// Hits per entry of [`STEMS`] in a text: one tokenisation pass, a few prefix checks per word.
+/// Hits per entry of [`STEMS`] in a text, in one pass: a word stem counts once per word it
+/// begins (the text split at every non-alphanumeric character), a phrase once per
+/// non-overlapping occurrence (as `str::matches` counts); at most 20 per entry.
 fn stem_hits(text: &str) -> [u32; STEMS.len()] {
     let index = &*STEM_INDEX;
-    let mut hits = [0u32; STEMS.len()];
     let lower = text.to_lowercase();
-    for word in lower
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-    {
-        for (topic, stem) in &index.by_first_byte[word.as_bytes()[0] as usize] {
-            if word.starts_with(stem) {
-                hits[*topic] += 1;
+    let mut hits = [0u32; STEMS.len()];
+    // The overlapping search reports a pattern's occurrences in order: a phrase counts
+    // when it starts after its previous counted occurrence ended.
+    let mut counted_until = vec![0usize; index.patterns.len()];
+    for m in index.matcher.find_overlapping_iter(&lower) {
+        let id = m.pattern().as_usize();
+        let pattern = &index.patterns[id];
+        if pattern.word_stem {
+            let starts_word = lower[..m.start()]
+                .chars()
+                .next_back()
+                .is_none_or(|c| !c.is_alphanumeric());
+            if !starts_word {
+                continue;
             }
+        } else {
+            if m.start() < counted_until[id] {
+                continue;
+            }
+            counted_until[id] = m.end();
         }
-    }
-    for (topic, phrase) in &index.phrases {
-        hits[*topic] += lower.matches(phrase).count() as u32;
+        for &topic in &pattern.topics {
+            hits[topic] += 1;
+        }
     }
     hits.map(|h| h.min(20))
 }
@@ -317,5 +344,50 @@ mod tests {
             .unwrap();
         assert!(s[0].informativeness < 0.01);
         assert!(s[1].informativeness > 0.7);
+    }
+
+    /// The reference count: each word's prefixes checked against every stem, each phrase
+    /// searched on its own with `str::matches`.
+    fn stem_hits_one_by_one(text: &str) -> [u32; STEMS.len()] {
+        let lower = text.to_lowercase();
+        let words: Vec<&str> = lower
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .collect();
+        let mut hits = [0u32; STEMS.len()];
+        for (topic, (_, stems)) in STEMS.iter().enumerate() {
+            for stem in stems.iter() {
+                hits[topic] += if stem.chars().all(char::is_alphanumeric) {
+                    words.iter().filter(|w| w.starts_with(stem)).count() as u32
+                } else {
+                    lower.matches(stem).count() as u32
+                };
+            }
+        }
+        hits.map(|h| h.min(20))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn one_automaton_counts_as_separate_searches_do(
+            picks in proptest::collection::vec((0usize..400, "[ a-zA-ZéÉ'.,!]{0,6}"), 0..16)
+        ) {
+            let stems: Vec<&str> = STEMS
+                .iter()
+                .flat_map(|(_, stems)| stems.iter().copied())
+                .collect();
+            let text: String = picks
+                .iter()
+                .map(|(i, filler)| format!("{filler}{}", stems[i % stems.len()]))
+                .collect();
+            proptest::prop_assert_eq!(stem_hits(&text), stem_hits_one_by_one(&text));
+        }
+    }
+
+    #[test]
+    fn stems_count_at_word_starts_and_phrases_anywhere() {
+        let sample = "Quality is great. The item broke after a week; unqualified praise \
+                      from me, still working? No: broke afterwards too.";
+        assert_eq!(stem_hits(sample), stem_hits_one_by_one(sample));
     }
 }

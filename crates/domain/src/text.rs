@@ -20,6 +20,11 @@ pub fn clean_text(input: &str) -> String {
     if is_already_clean(input) {
         return input.to_owned();
     }
+    clean_text_in_full(input)
+}
+
+/// Every step of [`clean_text`], without the fast path.
+fn clean_text_in_full(input: &str) -> String {
     // Every step is inside the loop, so the result is a fixed point of the whole: tidying the
     // whitespace can shorten a would-be tag below MAX_TAG_LEN, NFC can complete an entity.
     let normalise = |s: &str| -> String {
@@ -43,28 +48,38 @@ pub fn clean_text(input: &str) -> String {
     current
 }
 
-/// Fast path: printable ASCII with nothing to decode and single spaces is already clean
-/// (ASCII is NFC). Most reviews take this path.
+/// Fast path: text that every step would leave as it is (most reviews): no markup or entity
+/// to decode, no control or invisible character, single spaces between words, no space at
+/// either end of a line, at most one blank line between lines, and already NFC.
 fn is_already_clean(s: &str) -> bool {
-    let b = s.as_bytes();
-    if b.is_empty() {
-        return true;
+    let mut prev: Option<char> = None;
+    let mut breaks = 0u32;
+    for c in s.chars() {
+        match c {
+            '&' | '<' | '\u{FEFF}' | '\u{200B}' | '\u{202A}'..='\u{202E}' => return false,
+            '\n' => {
+                breaks += 1;
+                if matches!(prev, None | Some(' ')) || breaks > 2 {
+                    return false;
+                }
+            }
+            ' ' => {
+                if matches!(prev, None | Some(' ' | '\n')) {
+                    return false;
+                }
+                breaks = 0;
+            }
+            c if c.is_whitespace() || c.is_control() => return false,
+            _ => breaks = 0,
+        }
+        prev = Some(c);
     }
-    if b[0] == b' ' || b[b.len() - 1] == b' ' {
+    if matches!(prev, Some(' ' | '\n')) {
         return false;
     }
-    let mut prev_space = false;
-    for &c in b {
-        if !(0x20..0x7f).contains(&c) || c == b'&' || c == b'<' {
-            return false;
-        }
-        let space = c == b' ';
-        if space && prev_space {
-            return false;
-        }
-        prev_space = space;
-    }
-    true
+    s.is_ascii()
+        || unicode_normalization::is_nfc_quick(s.chars())
+            == unicode_normalization::IsNormalized::Yes
 }
 
 /// Drop control characters (keeping line breaks), turn tabs into spaces, CRLF into LF, and
@@ -455,5 +470,41 @@ mod tests {
         }
         // Ordinary double escaping still decodes fully.
         assert_eq!(clean_text("&amp;quot;ok&amp;quot;"), "\"ok\"");
+    }
+
+    proptest::proptest! {
+        /// The fast path only takes text that the full cleaning leaves as it is.
+        #[test]
+        fn fast_path_agrees_with_the_full_cleaning(
+            s in "[ab é\u{0301}\u{00A0}\u{200B}\t\r\n&<>;.]{0,24}"
+        ) {
+            proptest::prop_assert_eq!(clean_text(&s), clean_text_in_full(&s));
+            if is_already_clean(&s) {
+                proptest::prop_assert_eq!(clean_text_in_full(&s), s);
+            }
+        }
+    }
+
+    #[test]
+    fn fast_path_takes_ordinary_text_in_any_script() {
+        for text in [
+            "Great kettle, boils fast",
+            "Très bon produit.\n\nLivré à temps",
+            "Zwei Zeilen\nohne Leerzeichen am Ende",
+        ] {
+            assert!(is_already_clean(text), "{text:?}");
+            assert_eq!(clean_text_in_full(text), text);
+        }
+        for text in [
+            " lead",
+            "trail ",
+            "two  spaces",
+            "a \nb",
+            "a\n\n\nb",
+            "\nx",
+            "e\u{0301}",
+        ] {
+            assert!(!is_already_clean(text), "{text:?}");
+        }
     }
 }
