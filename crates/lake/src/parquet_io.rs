@@ -43,13 +43,17 @@ pub enum Dataset {
     Raw,
     Cleaned,
     Curated,
+    /// A run's cleaned rows routed to one bucket (the cleaned schema), read once, whole, by
+    /// that bucket's merge and then removed: written for speed, with fast zstd and no
+    /// dictionary, bloom filter or page statistics, which no reader of it uses.
+    Change,
 }
 
 impl Dataset {
     pub fn schema(self) -> SchemaRef {
         match self {
             Dataset::Raw => RAW_SCHEMA.clone(),
-            Dataset::Cleaned => CLEANED_SCHEMA.clone(),
+            Dataset::Cleaned | Dataset::Change => CLEANED_SCHEMA.clone(),
             Dataset::Curated => CURATED_SCHEMA.clone(),
         }
     }
@@ -66,6 +70,14 @@ impl Dataset {
             // Raw is read once, whole, by transform and archive: big row groups, chunk stats.
             Dataset::Raw => base
                 .set_statistics_enabled(EnabledStatistics::Chunk)
+                .set_max_row_group_row_count(Some(128 * 1024))
+                .build(),
+            Dataset::Change => base
+                .set_compression(Compression::ZSTD(
+                    ZstdLevel::try_new(1).expect("valid zstd level"),
+                ))
+                .set_dictionary_enabled(false)
+                .set_statistics_enabled(EnabledStatistics::None)
                 .set_max_row_group_row_count(Some(128 * 1024))
                 .build(),
             Dataset::Cleaned | Dataset::Curated => {

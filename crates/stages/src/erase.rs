@@ -385,7 +385,10 @@ pub async fn scrub(lake: &dyn Lake, erased: &BTreeSet<String>) -> Result<ScrubRe
         if key.ends_with(".parquet") {
             match parquet_dataset(&bytes) {
                 Some(Dataset::Raw) => scrub_raw(&mut s, key, bytes).await?,
-                Some(Dataset::Cleaned) => scrub_cleaned(&mut s, key, bytes).await?,
+                // A run's change files share the cleaned schema (and are found as cleaned).
+                Some(Dataset::Cleaned | Dataset::Change) => {
+                    scrub_cleaned(&mut s, key, bytes).await?
+                }
                 Some(Dataset::Curated) => curated.push(key.clone()),
                 None => unhandled.push(key.clone()),
             }

@@ -8,9 +8,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
+use arrow_array::RecordBatch;
 use chrono::Utc;
 use reviews_domain::schema::CURATED_SCHEMA_VERSION;
-use reviews_domain::schema::{batch_to_raw, reviews_to_batch};
+use reviews_domain::schema::{SchemaError, batch_to_raw, reviews_to_batch};
 use reviews_domain::{Cleaner, RawReview, Rejected, Review};
 use reviews_lake::manifest::Manifest;
 use reviews_lake::parquet_io::{Dataset, ParquetBuffer, read_parquet};
@@ -325,12 +326,13 @@ async fn route_part(
         let mut cleaned = Vec::with_capacity(total);
         let mut rejected = Vec::new();
         for batch in &batches {
-            let rows = batch_to_raw(batch).map_err(|e| StageError::Parquet {
-                key: raw_key.to_owned(),
-                source: e.into(),
+            clean_batch(cleaner, batch, &mut cleaned, &mut rejected).map_err(|e| {
+                StageError::Parquet {
+                    key: raw_key.to_owned(),
+                    source: e.into(),
+                }
             })?;
-            clean_batch(cleaner, &rows, &mut cleaned, &mut rejected);
-            progress.advance(rows.len() as u64);
+            progress.advance(batch.num_rows() as u64);
         }
         progress.finish();
         if cleaned.len() + rejected.len() != total {
@@ -347,19 +349,7 @@ async fn route_part(
                 .or_default()
                 .push(review);
         }
-        let mut files = Vec::with_capacity(by_bucket.len());
-        for (bucket, rows) in by_bucket {
-            let key = layout::change_key(run, bucket, part);
-            let bytes = encode_cleaned(run, &key, &rows)?;
-            files.push((
-                ChangeFile {
-                    bucket,
-                    key,
-                    rows: rows.len() as u64,
-                },
-                bytes,
-            ));
-        }
+        let files = encode_changes(run, part, by_bucket.into_iter().collect())?;
         Ok::<_, StageError>((files, rejected, total as u64))
     })?;
     let mut changes = Vec::with_capacity(files.len());
@@ -675,13 +665,74 @@ async fn rebucket(
     Ok(files)
 }
 
-/// Encode cleaned rows as one Parquet file.
+/// Encode each bucket's change file of a part on all cores (the buckets are independent);
+/// each thread frees the rows it encoded. In bucket order.
+fn encode_changes(
+    run: &RunId,
+    part: usize,
+    groups: Vec<(u32, Vec<Review>)>,
+) -> Result<Vec<(ChangeFile, bytes::Bytes)>, StageError> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8)
+        .min(groups.len())
+        .max(1);
+    // Dealt in turn, so that every thread gets buckets of about the same total size.
+    let mut shares: Vec<Vec<(u32, Vec<Review>)>> = (0..workers).map(|_| Vec::new()).collect();
+    for (i, group) in groups.into_iter().enumerate() {
+        shares[i % workers].push(group);
+    }
+    let encoded: Vec<Result<Vec<_>, StageError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = shares
+            .into_iter()
+            .map(|share| {
+                s.spawn(move || {
+                    share
+                        .into_iter()
+                        .map(|(bucket, rows)| {
+                            let key = layout::change_key(run, bucket, part);
+                            let bytes = encode_rows(Dataset::Change, run, &key, &rows)?;
+                            let file = ChangeFile {
+                                bucket,
+                                key,
+                                rows: rows.len() as u64,
+                            };
+                            Ok((file, bytes))
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("encoding thread panicked"))
+            .collect()
+    });
+    let mut files = Vec::new();
+    for share in encoded {
+        files.extend(share?);
+    }
+    files.sort_by_key(|(file, _)| file.bucket);
+    Ok(files)
+}
+
+/// Encode cleaned rows as one Parquet file of the cleaned dataset.
 pub(crate) fn encode_cleaned(
     run: &RunId,
     key: &str,
     rows: &[Review],
 ) -> Result<bytes::Bytes, StageError> {
-    let mut buf = ParquetBuffer::new(Dataset::Cleaned).map_err(StageError::parquet(key))?;
+    encode_rows(Dataset::Cleaned, run, key, rows)
+}
+
+/// Encode cleaned rows as one Parquet file of `dataset` (cleaned, or a run's change file).
+fn encode_rows(
+    dataset: Dataset,
+    run: &RunId,
+    key: &str,
+    rows: &[Review],
+) -> Result<bytes::Bytes, StageError> {
+    let mut buf = ParquetBuffer::new(dataset).map_err(StageError::parquet(key))?;
     for chunk in rows.chunks(ENCODE_ROWS) {
         let batch = reviews_to_batch(chunk).map_err(|e| StageError::Internal(e.to_string()))?;
         buf.write(&batch).map_err(StageError::parquet(key))?;
@@ -690,37 +741,59 @@ pub(crate) fn encode_cleaned(
         .map_err(StageError::parquet(key))
 }
 
-/// Check a batch on all cores, then admit in input order (duplicates: first valid wins).
+/// Read and check a raw batch on all cores, then admit in input order (duplicates: first
+/// valid wins).
 fn clean_batch(
     cleaner: &mut Cleaner,
-    rows: &[RawReview],
+    batch: &RecordBatch,
     cleaned: &mut Vec<Review>,
     rejected: &mut Vec<Rejected>,
-) {
+) -> Result<(), SchemaError> {
+    type Checked = Result<(Review, Option<u64>), Box<Rejected>>;
+    /// One thread's share: its raw rows and what checking each gave.
+    type Share = Result<(Vec<RawReview>, Vec<Checked>), SchemaError>;
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(8);
-    let chunk = rows.len().div_ceil(workers).max(1);
-    let checked: Vec<Result<Review, Box<Rejected>>> = std::thread::scope(|s| {
+    let chunk = batch.num_rows().div_ceil(workers).max(1);
+    let parts: Vec<Share> = std::thread::scope(|s| {
         let shared: &Cleaner = cleaner;
-        let handles: Vec<_> = rows
-            .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().map(|r| shared.check(r)).collect::<Vec<_>>()))
+        let handles: Vec<_> = (0..batch.num_rows())
+            .step_by(chunk)
+            .map(|start| {
+                let slice = batch.slice(start, chunk.min(batch.num_rows() - start));
+                s.spawn(move || {
+                    let rows = batch_to_raw(&slice)?;
+                    let checked = rows
+                        .iter()
+                        .map(|r| -> Checked {
+                            let review = shared.check(r)?;
+                            let content = Cleaner::content_key(&review);
+                            Ok((review, content))
+                        })
+                        .collect();
+                    Ok((rows, checked))
+                })
+            })
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().expect("cleaning thread panicked"))
+            .map(|h| h.join().expect("cleaning thread panicked"))
             .collect()
     });
-    for (raw, result) in rows.iter().zip(checked) {
-        match result.map(|review| cleaner.admit(review)) {
-            Ok(Ok(review)) => cleaned.push(review),
-            Ok(Err((reason, detail))) => rejected.push(Rejected {
-                raw: raw.clone(),
-                reason,
-                detail,
-            }),
-            Err(rej) => rejected.push(*rej),
+    for part in parts {
+        let (rows, checked) = part?;
+        for (raw, result) in rows.into_iter().zip(checked) {
+            match result.map(|(review, content)| cleaner.admit_keyed(review, content)) {
+                Ok(Ok(review)) => cleaned.push(review),
+                Ok(Err((reason, detail))) => rejected.push(Rejected {
+                    raw,
+                    reason,
+                    detail,
+                }),
+                Err(rej) => rejected.push(*rej),
+            }
         }
     }
+    Ok(())
 }
