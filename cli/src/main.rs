@@ -1,6 +1,7 @@
 //! `reviews`: run the reviews pipeline on the embedded default (a local folder as the lake),
 //! list and roll back published runs, generate synthetic data, and benchmark.
 
+mod alloc;
 mod bench;
 mod config;
 mod db;
@@ -170,6 +171,9 @@ fn init_logging(format: &str) {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log_format);
+    if !matches!(cli.command, Command::Serve(_) | Command::Demo(_)) {
+        alloc::keep_freed_memory();
+    }
     match dispatch(cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
