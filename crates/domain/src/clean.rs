@@ -1,7 +1,7 @@
 //! Cleaning: turn a [`RawReview`] into a valid [`Review`] or a [`Rejected`] row with a
 //! machine-readable reason. Every input row ends up in exactly one of the two.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -160,9 +160,64 @@ pub struct Cleaner {
     latest: NaiveDate,
     // foldhash, not SipHash: one lookup per row of every run, on ids from the company's own
     // database (no hash flooding to defend against), seeded per process all the same.
-    seen_ids: HashSet<String, foldhash::fast::RandomState>,
+    seen_ids: HashSet<IdKey, std::hash::BuildHasherDefault<PrehashedHasher>>,
     seen_content: HashSet<u64, foldhash::fast::RandomState>,
     erased_buyers: HashSet<String>,
+}
+
+/// A review id and its hash, computed apart from the (serial) duplicate check. Equal keys
+/// are equal ids: the hash only places the key in the set.
+#[derive(Debug, Clone)]
+pub struct IdKey {
+    hash: u64,
+    id: Box<str>,
+}
+
+impl IdKey {
+    pub fn new(review_id: &str) -> Self {
+        use std::hash::BuildHasher;
+        // Fixed seed: keys hashed on different threads must agree.
+        let hash = foldhash::fast::FixedState::with_seed(0x05ee_d1d5).hash_one(review_id);
+        Self {
+            hash,
+            id: review_id.into(),
+        }
+    }
+}
+
+impl PartialEq for IdKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl Eq for IdKey {}
+
+impl Hash for IdKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+/// The hasher of the id set: an [`IdKey`] brings its hash along.
+#[derive(Default)]
+pub struct PrehashedHasher(u64);
+
+impl Hasher for PrehashedHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `IdKey` is hashed with it, through `write_u64`; anything else still hashes.
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 impl Cleaner {
@@ -236,10 +291,21 @@ impl Cleaner {
         review: Review,
         content: Option<u64>,
     ) -> Result<Review, (RejectReason, String)> {
-        if self.seen_ids.contains(&review.review_id) {
+        self.admit_id(IdKey::new(&review.review_id), content)
+            .map(|()| review)
+    }
+
+    /// [`Cleaner::admit`] of the review with this id and content key, both computed apart
+    /// (on any thread): the review itself can stay where it is.
+    pub fn admit_id(
+        &mut self,
+        id: IdKey,
+        content: Option<u64>,
+    ) -> Result<(), (RejectReason, String)> {
+        if self.seen_ids.contains(&id) {
             return Err((
                 RejectReason::DuplicateReviewId,
-                format!("review id {} seen before", review.review_id),
+                format!("review id {} seen before", id.id),
             ));
         }
         if let Some(content) = content
@@ -250,8 +316,8 @@ impl Cleaner {
                 "same text by the same buyer on the same product".into(),
             ));
         }
-        self.seen_ids.insert(review.review_id.clone());
-        Ok(review)
+        self.seen_ids.insert(id);
+        Ok(())
     }
 
     fn validate(&self, raw: &RawReview) -> Result<Review, (RejectReason, String)> {
@@ -354,15 +420,23 @@ impl Cleaner {
 
 /// Fill each review's product mean rating and review count from the reviews given (one run).
 pub fn fill_product_stats(reviews: &mut [Review]) {
-    let mut stats: std::collections::HashMap<String, (u64, u32)> = Default::default();
+    let mut stats: HashMap<&str, (u64, u32), foldhash::fast::RandomState> = HashMap::default();
     for r in reviews.iter() {
-        let e = stats.entry(r.product_id.clone()).or_default();
+        let e = stats.entry(r.product_id.as_str()).or_default();
         e.0 += u64::from(r.rating);
         e.1 += 1;
     }
-    for r in reviews.iter_mut() {
-        let (sum, n) = stats[&r.product_id];
-        r.product_mean_rating = sum as f32 / n as f32;
+    // Per row first: the map borrows the product ids the second pass writes beside.
+    let per_row: Vec<(f32, u32)> = reviews
+        .iter()
+        .map(|r| {
+            let (sum, n) = stats[r.product_id.as_str()];
+            (sum as f32 / n as f32, n)
+        })
+        .collect();
+    drop(stats);
+    for (r, (mean, n)) in reviews.iter_mut().zip(per_row) {
+        r.product_mean_rating = mean;
         r.product_review_count = n;
     }
 }

@@ -16,5 +16,5 @@ pub mod text;
 pub mod topics;
 
 pub use classify::{ClassifyError, TextSignals, Topic, TopicClassifier};
-pub use clean::{CleanOutcome, Cleaner, RejectReason, Rejected};
+pub use clean::{CleanOutcome, Cleaner, IdKey, RejectReason, Rejected};
 pub use record::{RawReview, Review};

@@ -326,7 +326,12 @@ pub fn batch_to_raw(batch: &RecordBatch) -> Result<Vec<RawReview>, SchemaError> 
 // cleaned
 
 /// Cleaned reviews as a record batch of [`CLEANED_SCHEMA`].
-pub fn reviews_to_batch(rows: &[Review]) -> Result<RecordBatch, SchemaError> {
+pub fn reviews_to_batch<R: std::borrow::Borrow<Review>>(
+    rows: &[R],
+) -> Result<RecordBatch, SchemaError> {
+    // Rows or references to rows: a router encodes each bucket's rows where they lie.
+    let rows: Vec<&Review> = rows.iter().map(R::borrow).collect();
+    let rows = rows.as_slice();
     let n = rows.len();
     let text_bytes: usize = rows.iter().map(|r| r.text.len()).sum();
     let strings = |f: &dyn Fn(&Review) -> &str, cap: usize| {
@@ -337,7 +342,7 @@ pub fn reviews_to_batch(rows: &[Review]) -> Result<RecordBatch, SchemaError> {
         Arc::new(b.finish()) as ArrayRef
     };
     let u32s = |f: &dyn Fn(&Review) -> u32| {
-        Arc::new(rows.iter().map(f).collect::<UInt32Array>()) as ArrayRef
+        Arc::new(rows.iter().map(|r| f(r)).collect::<UInt32Array>()) as ArrayRef
     };
     let arrays: Vec<ArrayRef> = vec![
         strings(&|r| &r.review_id, n * 16),
@@ -500,8 +505,14 @@ impl CuratedReview {
 /// Curated reviews as a record batch of [`CURATED_SCHEMA`].
 pub fn curated_to_batch(rows: &[CuratedReview]) -> Result<RecordBatch, SchemaError> {
     let n = rows.len();
+    // Sized up front: growing the value buffer of a column of texts copies it again and again.
     let strings = |f: &dyn Fn(&CuratedReview) -> &str| {
-        Arc::new(rows.iter().map(|r| Some(f(r))).collect::<StringArray>()) as ArrayRef
+        let bytes = rows.iter().map(|r| f(r).len()).sum();
+        let mut b = StringBuilder::with_capacity(n, bytes);
+        for r in rows {
+            b.append_value(f(r));
+        }
+        Arc::new(b.finish()) as ArrayRef
     };
     // Signed, as analytics engines read them; counts beyond i32 (none exist) saturate.
     let i32s = |f: &dyn Fn(&CuratedReview) -> u32| {

@@ -23,7 +23,9 @@ use sha2::{Digest, Sha256};
 use crate::carry::{self, read_cleaned_file};
 use crate::error::StageError;
 use crate::progress::Progress;
-use crate::score::{CLASSIFIER_METADATA_KEY, EarlierTopics, Scorer, TOPICS_METADATA_KEY};
+use crate::score::{
+    CLASSIFIER_METADATA_KEY, EarlierTopics, Scorer, TOPICS_METADATA_KEY, sorted_by,
+};
 use crate::transform::{BucketItem, ENCODE_ROWS, encode_cleaned};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -113,10 +115,10 @@ pub async fn merge_bucket(
         }
         (None, 0, 0)
     } else {
-        let (cleaned_bytes, curated_bytes, directory, encoded, reused) =
+        let (cleaned_bytes, curated_bytes, directory, encoded, reused, rows) =
             tokio::task::block_in_place(|| {
                 fill_product_stats(&mut rows);
-                rows.sort_unstable_by(|a, b| {
+                let rows = sorted_by(std::mem::take(&mut rows), |a, b| {
                     a.product_id
                         .cmp(&b.product_id)
                         .then_with(|| a.review_id.cmp(&b.review_id))
@@ -127,7 +129,7 @@ pub async fn merge_bucket(
                     Some(rows.len() as u64),
                 );
                 let scored = scorer.score_reusing(
-                    &rows,
+                    rows,
                     &earlier_topics,
                     started_at.date_naive(),
                     started_at,
@@ -152,7 +154,14 @@ pub async fn merge_bucket(
                         ("reviews.bucket", task.bucket.to_string()),
                     ])
                     .map_err(StageError::parquet(&curated_key))?;
-                Ok::<_, StageError>((cleaned, curated, directory, scored.encoded, scored.reused))
+                Ok::<_, StageError>((
+                    cleaned,
+                    curated,
+                    directory,
+                    scored.encoded,
+                    scored.reused,
+                    scored.rows.len() as u64,
+                ))
             })?;
         let checksum = hex::encode(Sha256::digest(&curated_bytes));
         let products = directory.products.len() as u64;
@@ -165,7 +174,7 @@ pub async fn merge_bucket(
             bucket: task.bucket,
             cleaned_key,
             curated_key,
-            rows: rows.len() as u64,
+            rows,
             products,
             checksum,
             run_id: run.clone(),

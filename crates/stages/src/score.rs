@@ -90,16 +90,23 @@ impl Scorer {
         progress: &dyn Progress,
     ) -> Result<Vec<CuratedReview>, ClassifyError> {
         Ok(self
-            .score_reusing(reviews, &HashMap::new(), reference, scored_at, progress)?
+            .score_reusing(
+                reviews.to_vec(),
+                &HashMap::new(),
+                reference,
+                scored_at,
+                progress,
+            )?
             .rows)
     }
 
     /// Score reviews, classifying only those whose text is not in `earlier` (by review id,
     /// with the same text): the model is the expensive part, and an unchanged text has the
     /// same topics. Every signal that depends on the day or the product is computed again.
+    /// Takes the rows by value: their strings move into the curated rows, not copied.
     pub fn score_reusing(
         &self,
-        reviews: &[Review],
+        reviews: Vec<Review>,
         earlier: &HashMap<String, EarlierTopics>,
         reference: NaiveDate,
         scored_at: DateTime<Utc>,
@@ -107,11 +114,15 @@ impl Scorer {
     ) -> Result<Scored, ClassifyError> {
         let topics = self.classifier.topics();
         let known = |r: &Review| earlier.get(&r.review_id).filter(|e| e.text == r.text);
-        let to_encode: Vec<&Review> = reviews.iter().filter(|r| known(r).is_none()).collect();
-        let mut fresh: HashMap<&str, (Vec<TopicScore>, Option<f32>)> =
-            HashMap::with_capacity(to_encode.len());
+        let to_encode: Vec<usize> = (0..reviews.len())
+            .filter(|&i| known(&reviews[i]).is_none())
+            .collect();
+        let encoded = to_encode.len() as u64;
+        // What the classifier said, by row position.
+        let mut fresh: Vec<Option<(Vec<TopicScore>, Option<f32>)>> = Vec::new();
+        fresh.resize_with(reviews.len(), || None);
         for chunk in to_encode.chunks(self.batch_size.max(1)) {
-            let texts: Vec<&str> = chunk.iter().map(|r| r.text.as_str()).collect();
+            let texts: Vec<&str> = chunk.iter().map(|&i| reviews[i].text.as_str()).collect();
             let nlp = self.classifier.classify(&texts)?;
             if nlp.len() != chunk.len() {
                 return Err(ClassifyError::Inference(format!(
@@ -120,32 +131,31 @@ impl Scorer {
                     chunk.len()
                 )));
             }
-            for (review, text_signals) in chunk.iter().zip(nlp) {
-                fresh.insert(
-                    review.review_id.as_str(),
-                    (
-                        top_topics(topics, &text_signals.topic_scores),
-                        Some(text_signals.informativeness),
-                    ),
-                );
+            for (&i, text_signals) in chunk.iter().zip(nlp) {
+                fresh[i] = Some((
+                    top_topics(topics, &text_signals.topic_scores),
+                    Some(text_signals.informativeness),
+                ));
             }
             progress.advance(chunk.len() as u64);
         }
+        drop(to_encode);
+        let total = reviews.len() as u64;
         let mut out = Vec::with_capacity(reviews.len());
-        for review in reviews {
-            let (review_topics, informativeness) = match known(review) {
-                Some(e) => (e.topics.clone(), e.informativeness),
-                None => fresh
-                    .get(review.review_id.as_str())
-                    .cloned()
-                    .expect("every unknown text was classified"),
+        for (review, fresh) in reviews.into_iter().zip(fresh) {
+            let (review_topics, informativeness) = match fresh {
+                Some(classified) => classified,
+                None => {
+                    let e = known(&review).expect("a text not classified is known");
+                    (e.topics.clone(), e.informativeness)
+                }
             };
             let text_signals = informativeness.map(|informativeness| TextSignals {
                 topic_scores: Vec::new(),
                 informativeness,
             });
             let mut s = signals(
-                review,
+                &review,
                 text_signals.as_ref(),
                 &self.weights,
                 reference,
@@ -153,41 +163,57 @@ impl Scorer {
                 self.use_age,
             );
             let contributions = self.ranker.as_ref().map(|model| {
-                let parts = model.contributions(&features(review, informativeness));
+                let parts = model.contributions(&features(&review, informativeness));
                 s.learned = Some(learned_signal(parts.iter().sum()));
                 parts
             });
             let reasons = reasons(contributions.as_deref(), &s, &self.weights, &review_topics);
+            let language = match review.language {
+                Some(declared) => declared,
+                None => review.language_guess,
+            };
             out.push(CuratedReview {
-                product_id: review.product_id.clone(),
+                product_id: review.product_id,
                 relevance: relevance(&s, &self.weights),
-                review_id: review.review_id.clone(),
-                product_title: review.product_title.clone(),
-                product_category: review.product_category.clone(),
+                review_id: review.review_id,
+                product_title: review.product_title,
+                product_category: review.product_category,
                 rating: review.rating,
-                title: review.title.clone(),
-                text: review.text.clone(),
+                title: review.title,
+                text: review.text,
                 helpful_votes: review.helpful_votes,
                 total_votes: review.total_votes,
                 verified_purchase: review.verified_purchase,
                 review_date: review.review_date,
-                language: review.effective_language().to_owned(),
+                language,
                 word_count: review.word_count,
                 topics: review_topics,
                 reasons,
                 signals: s,
-                run_id: review.run_id.clone(),
+                run_id: review.run_id,
                 scored_at,
             });
         }
-        progress.advance((reviews.len() - to_encode.len()) as u64);
-        out.sort_by(CuratedReview::sort_key_cmp);
+        progress.advance(total - encoded);
         Ok(Scored {
-            encoded: to_encode.len() as u64,
-            reused: (reviews.len() - to_encode.len()) as u64,
-            rows: out,
+            encoded,
+            reused: total - encoded,
+            rows: sorted_by(out, CuratedReview::sort_key_cmp),
         })
     }
+}
+
+/// `rows` in the order of `cmp`, each row moved once: the comparisons sort positions, not the
+/// (large) rows themselves.
+pub(crate) fn sorted_by<T>(rows: Vec<T>, cmp: impl Fn(&T, &T) -> std::cmp::Ordering) -> Vec<T> {
+    let mut order: Vec<u32> =
+        (0..u32::try_from(rows.len()).expect("fewer than 2^32 rows")).collect();
+    order.sort_by(|&a, &b| cmp(&rows[a as usize], &rows[b as usize]));
+    let mut slots: Vec<Option<T>> = rows.into_iter().map(Some).collect();
+    order
+        .into_iter()
+        .map(|i| slots[i as usize].take().expect("each position once"))
+        .collect()
 }
 
 /// Curated rows, and how many texts the classifier saw.

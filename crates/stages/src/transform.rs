@@ -12,7 +12,7 @@ use arrow_array::RecordBatch;
 use chrono::Utc;
 use reviews_domain::schema::CURATED_SCHEMA_VERSION;
 use reviews_domain::schema::{SchemaError, batch_to_raw, reviews_to_batch};
-use reviews_domain::{Cleaner, RawReview, Rejected, Review};
+use reviews_domain::{Cleaner, IdKey, Rejected, Review};
 use reviews_lake::manifest::Manifest;
 use reviews_lake::parquet_io::{Dataset, ParquetBuffer, read_parquet};
 use reviews_lake::state::{self, BaseFile, BucketTask, ChangeFile, Plan, RouteRecord, RunBase};
@@ -323,33 +323,41 @@ async fn route_part(
         let batches = read_parquet(Dataset::Raw, bytes).map_err(StageError::parquet(raw_key))?;
         let total: usize = batches.iter().map(|b| b.num_rows()).sum();
         progress.start(&format!("transform part {part}"), Some(total as u64));
-        let mut cleaned = Vec::with_capacity(total);
+        let mut checked: Vec<CheckedChunk> = Vec::new();
         let mut rejected = Vec::new();
         for batch in &batches {
-            clean_batch(cleaner, batch, &mut cleaned, &mut rejected).map_err(|e| {
-                StageError::Parquet {
+            let mut chunks = check_batch(cleaner, batch, buckets)
+                .and_then(|mut chunks| {
+                    admit_batch(cleaner, batch, &mut chunks, &mut rejected).map(|()| chunks)
+                })
+                .map_err(|e| StageError::Parquet {
                     key: raw_key.to_owned(),
                     source: e.into(),
-                }
-            })?;
+                })?;
+            checked.append(&mut chunks);
             progress.advance(batch.num_rows() as u64);
         }
         progress.finish();
-        if cleaned.len() + rejected.len() != total {
+        drop(batches);
+        // The admitted rows stay where their worker put them; each bucket's file is encoded
+        // from references, in input order.
+        let mut by_bucket: BTreeMap<u32, Vec<&Review>> = BTreeMap::new();
+        for row in checked.iter().flat_map(|c| &c.valid).filter(|r| r.admitted) {
+            by_bucket.entry(row.bucket).or_default().push(&row.review);
+        }
+        let cleaned: usize = by_bucket.values().map(Vec::len).sum();
+        if cleaned + rejected.len() != total {
             return Err(StageError::Internal(format!(
-                "row accounting broken in {raw_key}: {total} in, {} cleaned + {} rejected",
-                cleaned.len(),
+                "row accounting broken in {raw_key}: {total} in, {cleaned} cleaned + {} rejected",
                 rejected.len()
             )));
         }
-        let mut by_bucket: BTreeMap<u32, Vec<Review>> = BTreeMap::new();
-        for review in cleaned {
-            by_bucket
-                .entry(layout::bucket_of(&review.product_id, buckets))
-                .or_default()
-                .push(review);
-        }
         let files = encode_changes(run, part, by_bucket.into_iter().collect())?;
+        {
+            use rayon::prelude::*;
+            // Freed on all cores, as they were allocated.
+            checked.into_par_iter().for_each(drop);
+        }
         Ok::<_, StageError>((files, rejected, total as u64))
     })?;
     let mut changes = Vec::with_capacity(files.len());
@@ -666,52 +674,30 @@ async fn rebucket(
 }
 
 /// Encode each bucket's change file of a part on all cores (the buckets are independent);
-/// each thread frees the rows it encoded. In bucket order.
+/// in bucket order.
 fn encode_changes(
     run: &RunId,
     part: usize,
-    groups: Vec<(u32, Vec<Review>)>,
+    groups: Vec<(u32, Vec<&Review>)>,
 ) -> Result<Vec<(ChangeFile, bytes::Bytes)>, StageError> {
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8)
-        .min(groups.len())
-        .max(1);
-    // Dealt in turn, so that every thread gets buckets of about the same total size.
-    let mut shares: Vec<Vec<(u32, Vec<Review>)>> = (0..workers).map(|_| Vec::new()).collect();
-    for (i, group) in groups.into_iter().enumerate() {
-        shares[i % workers].push(group);
-    }
-    let encoded: Vec<Result<Vec<_>, StageError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = shares
-            .into_iter()
-            .map(|share| {
-                s.spawn(move || {
-                    share
-                        .into_iter()
-                        .map(|(bucket, rows)| {
-                            let key = layout::change_key(run, bucket, part);
-                            let bytes = encode_rows(Dataset::Change, run, &key, &rows)?;
-                            let file = ChangeFile {
-                                bucket,
-                                key,
-                                rows: rows.len() as u64,
-                            };
-                            Ok((file, bytes))
-                        })
-                        .collect()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("encoding thread panicked"))
-            .collect()
-    });
-    let mut files = Vec::new();
-    for share in encoded {
-        files.extend(share?);
-    }
+    use rayon::prelude::*;
+    // Largest first, so that the last task to start is a small one.
+    let mut groups = groups;
+    groups.sort_by_key(|(_, rows)| std::cmp::Reverse(rows.len()));
+    let mut files = groups
+        .into_par_iter()
+        .with_max_len(1)
+        .map(|(bucket, rows)| {
+            let key = layout::change_key(run, bucket, part);
+            let bytes = encode_rows(Dataset::Change, run, &key, &rows)?;
+            let file = ChangeFile {
+                bucket,
+                key,
+                rows: rows.len() as u64,
+            };
+            Ok((file, bytes))
+        })
+        .collect::<Result<Vec<_>, StageError>>()?;
     files.sort_by_key(|(file, _)| file.bucket);
     Ok(files)
 }
@@ -726,11 +712,11 @@ pub(crate) fn encode_cleaned(
 }
 
 /// Encode cleaned rows as one Parquet file of `dataset` (cleaned, or a run's change file).
-fn encode_rows(
+fn encode_rows<R: std::borrow::Borrow<Review>>(
     dataset: Dataset,
     run: &RunId,
     key: &str,
-    rows: &[Review],
+    rows: &[R],
 ) -> Result<bytes::Bytes, StageError> {
     let mut buf = ParquetBuffer::new(dataset).map_err(StageError::parquet(key))?;
     for chunk in rows.chunks(ENCODE_ROWS) {
@@ -741,59 +727,158 @@ fn encode_rows(
         .map_err(StageError::parquet(key))
 }
 
-/// Read and check a raw batch on all cores, then admit in input order (duplicates: first
-/// valid wins).
-fn clean_batch(
+/// One checked slice of a raw batch: its valid rows, with what admission and routing need
+/// computed on the worker, and its invalid rows.
+struct CheckedChunk {
+    valid: Vec<CheckedRow>,
+    /// (row in the batch, rejection)
+    invalid: Vec<(usize, Rejected)>,
+}
+
+struct CheckedRow {
+    review: Review,
+    /// Taken by admission.
+    id: Option<IdKey>,
+    content: Option<u64>,
+    bucket: u32,
+    /// The row in its batch.
+    row: usize,
+    admitted: bool,
+}
+
+/// Rows per worker task: small enough to spread a batch over the cores, large enough that
+/// a task outweighs its scheduling.
+const CHECK_CHUNK: usize = 4096;
+
+/// Read and check a raw batch on all cores: each raw row is decoded, checked, keyed and
+/// dropped by one thread; only a rejected row keeps its raw fields.
+fn check_batch(
+    cleaner: &Cleaner,
+    batch: &RecordBatch,
+    buckets: u32,
+) -> Result<Vec<CheckedChunk>, SchemaError> {
+    use rayon::prelude::*;
+    (0..batch.num_rows())
+        .step_by(CHECK_CHUNK)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|start| {
+            let slice = batch.slice(start, CHECK_CHUNK.min(batch.num_rows() - start));
+            let mut chunk = CheckedChunk {
+                valid: Vec::with_capacity(slice.num_rows()),
+                invalid: Vec::new(),
+            };
+            for (i, raw) in batch_to_raw(&slice)?.iter().enumerate() {
+                match cleaner.check(raw) {
+                    Ok(review) => chunk.valid.push(CheckedRow {
+                        id: Some(IdKey::new(&review.review_id)),
+                        content: Cleaner::content_key(&review),
+                        bucket: layout::bucket_of(&review.product_id, buckets),
+                        review,
+                        row: start + i,
+                        admitted: false,
+                    }),
+                    Err(rejected) => chunk.invalid.push((start + i, *rejected)),
+                }
+            }
+            Ok(chunk)
+        })
+        .collect()
+}
+
+/// Admit a checked batch in input order (duplicates: the first valid row wins); the
+/// batch's rejections go to `rejected` in input order.
+fn admit_batch(
     cleaner: &mut Cleaner,
     batch: &RecordBatch,
-    cleaned: &mut Vec<Review>,
+    chunks: &mut [CheckedChunk],
     rejected: &mut Vec<Rejected>,
 ) -> Result<(), SchemaError> {
-    type Checked = Result<(Review, Option<u64>), Box<Rejected>>;
-    /// One thread's share: its raw rows and what checking each gave.
-    type Share = Result<(Vec<RawReview>, Vec<Checked>), SchemaError>;
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
-    let chunk = batch.num_rows().div_ceil(workers).max(1);
-    let parts: Vec<Share> = std::thread::scope(|s| {
-        let shared: &Cleaner = cleaner;
-        let handles: Vec<_> = (0..batch.num_rows())
-            .step_by(chunk)
-            .map(|start| {
-                let slice = batch.slice(start, chunk.min(batch.num_rows() - start));
-                s.spawn(move || {
-                    let rows = batch_to_raw(&slice)?;
-                    let checked = rows
-                        .iter()
-                        .map(|r| -> Checked {
-                            let review = shared.check(r)?;
-                            let content = Cleaner::content_key(&review);
-                            Ok((review, content))
-                        })
-                        .collect();
-                    Ok((rows, checked))
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("cleaning thread panicked"))
-            .collect()
-    });
-    for part in parts {
-        let (rows, checked) = part?;
-        for (raw, result) in rows.into_iter().zip(checked) {
-            match result.map(|(review, content)| cleaner.admit_keyed(review, content)) {
-                Ok(Ok(review)) => cleaned.push(review),
-                Ok(Err((reason, detail))) => rejected.push(Rejected {
-                    raw,
-                    reason,
-                    detail,
-                }),
-                Err(rej) => rejected.push(*rej),
+    let mut batch_rejects = Vec::new();
+    for chunk in chunks.iter_mut() {
+        batch_rejects.append(&mut chunk.invalid);
+        for row in &mut chunk.valid {
+            let id = row.id.take().expect("each row is admitted once");
+            match cleaner.admit_id(id, row.content) {
+                Ok(()) => row.admitted = true,
+                Err((reason, detail)) => {
+                    // A duplicate: rare, so its raw row is decoded again rather than kept.
+                    let raw = batch_to_raw(&batch.slice(row.row, 1))?
+                        .pop()
+                        .expect("a one-row slice decodes to one row");
+                    batch_rejects.push((
+                        row.row,
+                        Rejected {
+                            raw,
+                            reason,
+                            detail,
+                        },
+                    ));
+                }
             }
         }
     }
+    batch_rejects.sort_by_key(|(row, _)| *row);
+    rejected.extend(batch_rejects.into_iter().map(|(_, r)| r));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reviews_domain::CleanOutcome;
+    use reviews_domain::schema::raw_to_batch;
+
+    /// Checking on all cores and admitting in order gives what the one-row-at-a-time cleaner
+    /// gives: the same rows kept, the same rejections with the same reasons, in input order,
+    /// with duplicates (of ids and of content) across worker chunks.
+    #[test]
+    fn checked_in_parallel_as_cleaned_one_by_one() {
+        let mut rows = reviews_testkit::synthetic(10_000, 7, "T");
+        // Duplicates of rows from other chunks, and one before its first occurrence's chunk.
+        for i in [3usize, 4_100, 9_000, 123] {
+            let mut copy = rows[i].clone();
+            if i == 123 {
+                copy.text = Some("a different text under an id seen before".into());
+            }
+            rows.insert(8_200 + i % 7, copy);
+        }
+        let batch = raw_to_batch(&rows).expect("batch");
+        let at = chrono::DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z")
+            .expect("time")
+            .with_timezone(&chrono::Utc);
+
+        let mut one_by_one = Cleaner::new("r", at);
+        let (mut want_kept, mut want_rejected) = (Vec::new(), Vec::new());
+        for raw in &rows {
+            match one_by_one.clean(raw) {
+                CleanOutcome::Clean(r) => want_kept.push(r.review_id.clone()),
+                CleanOutcome::Rejected(r) => {
+                    want_rejected.push((r.raw.review_id.clone(), r.reason))
+                }
+            }
+        }
+
+        let mut cleaner = Cleaner::new("r", at);
+        let mut chunks = check_batch(&cleaner, &batch, 8).expect("checked");
+        let mut rejected = Vec::new();
+        admit_batch(&mut cleaner, &batch, &mut chunks, &mut rejected).expect("admitted");
+        let kept: Vec<String> = chunks
+            .iter()
+            .flat_map(|c| &c.valid)
+            .filter(|r| r.admitted)
+            .map(|r| r.review.review_id.clone())
+            .collect();
+        let rejected: Vec<_> = rejected
+            .into_iter()
+            .map(|r| (r.raw.review_id, r.reason))
+            .collect();
+
+        assert!(
+            want_rejected.len() > 400,
+            "the sample has invalid rows and duplicates"
+        );
+        assert_eq!(kept, want_kept);
+        assert_eq!(rejected, want_rejected);
+    }
 }
