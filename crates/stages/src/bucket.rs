@@ -26,7 +26,7 @@ use crate::progress::Progress;
 use crate::score::{
     CLASSIFIER_METADATA_KEY, EarlierTopics, Scorer, TOPICS_METADATA_KEY, sorted_by,
 };
-use crate::transform::{BucketItem, ENCODE_ROWS, encode_cleaned};
+use crate::transform::{BucketItem, ENCODE_ROWS, encode_cleaned, put_all};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BucketOutput {
@@ -167,9 +167,16 @@ pub async fn merge_bucket(
         let products = directory.products.len() as u64;
         let directory_bytes = serde_json::to_vec(&directory).expect("serialises");
         let directory_checksum = hex::encode(Sha256::digest(&directory_bytes));
-        lake.put(&cleaned_key, cleaned_bytes).await?;
-        lake.put(&curated_key, curated_bytes).await?;
-        lake.put(&directory_key, directory_bytes.into()).await?;
+        // At once: the bucket's record, written after all three, is what makes them count.
+        put_all(
+            lake,
+            [
+                (cleaned_key.clone(), cleaned_bytes, ()),
+                (curated_key.clone(), curated_bytes, ()),
+                (directory_key.clone(), directory_bytes.into(), ()),
+            ],
+        )
+        .await?;
         let file = BucketFile {
             bucket: task.bucket,
             cleaned_key,

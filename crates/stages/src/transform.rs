@@ -360,11 +360,15 @@ async fn route_part(
         }
         Ok::<_, StageError>((files, rejected, total as u64))
     })?;
-    let mut changes = Vec::with_capacity(files.len());
-    for (file, bytes) in files {
-        lake.put(&file.key, bytes).await?;
-        changes.push(file);
-    }
+    // Several writes in flight: each waits on the store (a durable write locally, a round
+    // trip on S3), not on the CPU. The part's record, written last, makes them count.
+    let changes = put_all(
+        lake,
+        files
+            .into_iter()
+            .map(|(file, bytes)| (file.key.clone(), bytes, file)),
+    )
+    .await?;
     let rejects_key = layout::part_rejects_key(run, part);
     let csv = rejects::to_csv(&rejected).map_err(|e| StageError::Internal(e.to_string()))?;
     lake.put(&rejects_key, csv.into()).await?;
@@ -404,6 +408,26 @@ async fn route_part(
     };
     state::write_record(lake, &state::route_record_key(run, part), &record).await?;
     Ok(record)
+}
+
+/// Files written to the lake at once by [`put_all`].
+const PUTS_IN_FLIGHT: usize = 8;
+
+/// Write every `(key, bytes, tag)` with up to [`PUTS_IN_FLIGHT`] writes at once; the tags in
+/// input order once all are written (the first failure ends it).
+pub(crate) async fn put_all<T>(
+    lake: &dyn Lake,
+    files: impl IntoIterator<Item = (String, bytes::Bytes, T)>,
+) -> Result<Vec<T>, StageError> {
+    use futures::stream::{StreamExt, TryStreamExt};
+    futures::stream::iter(files)
+        .map(|(key, bytes, tag)| async move {
+            lake.put(&key, bytes).await?;
+            Ok::<_, StageError>(tag)
+        })
+        .buffered(PUTS_IN_FLIGHT)
+        .try_collect()
+        .await
 }
 
 /// Decide which buckets the run rewrites and write one [`BucketTask`] for each, the item
