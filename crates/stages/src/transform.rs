@@ -761,8 +761,7 @@ struct CheckedChunk {
 
 struct CheckedRow {
     review: Review,
-    /// Taken by admission.
-    id: Option<IdKey>,
+    id: IdKey,
     content: Option<u64>,
     bucket: u32,
     /// The row in its batch.
@@ -795,7 +794,7 @@ fn check_batch(
             for (i, raw) in batch_to_raw(&slice)?.iter().enumerate() {
                 match cleaner.check(raw) {
                     Ok(review) => chunk.valid.push(CheckedRow {
-                        id: Some(IdKey::new(&review.review_id)),
+                        id: IdKey::new(&review.review_id),
                         content: Cleaner::content_key(&review),
                         bucket: layout::bucket_of(&review.product_id, buckets),
                         review,
@@ -822,8 +821,7 @@ fn admit_batch(
     for chunk in chunks.iter_mut() {
         batch_rejects.append(&mut chunk.invalid);
         for row in &mut chunk.valid {
-            let id = row.id.take().expect("each row is admitted once");
-            match cleaner.admit_id(id, row.content) {
+            match cleaner.admit_id(row.id, &row.review.review_id, row.content) {
                 Ok(()) => row.admitted = true,
                 Err((reason, detail)) => {
                     // A duplicate: rare, so its raw row is decoded again rather than kept.
