@@ -233,6 +233,14 @@ impl Cleaner {
         self
     }
 
+    /// Make room for `rows` more admitted rows at once. A set grown one doubling at a time
+    /// holds its old table beside the new one at each step, and a batch process that keeps
+    /// freed memory keeps them all: at 10M rows that is hundreds of MB.
+    pub fn reserve(&mut self, rows: usize) {
+        self.seen_ids.reserve(rows);
+        self.seen_content.reserve(rows);
+    }
+
     /// Clean one row: [`Cleaner::check`] then [`Cleaner::admit`].
     pub fn clean(&mut self, raw: &RawReview) -> CleanOutcome {
         match self.check(raw) {

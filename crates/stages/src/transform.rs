@@ -147,6 +147,7 @@ pub async fn transform(
                 key,
                 buckets,
                 &mut cleaner,
+                input.raw_keys.len() - part,
                 erased.len() as u64,
                 progress,
             )
@@ -213,6 +214,7 @@ pub async fn route(
         &input.raw_key,
         buckets,
         &mut cleaner,
+        1,
         erased.len() as u64,
         progress,
     )
@@ -306,7 +308,9 @@ async fn read_route_record(
 }
 
 /// Clean one raw part and route it: valid rows to their bucket's change file, rejected rows
-/// to the part's rejects file, then the part's [`RouteRecord`] (last).
+/// to the part's rejects file, then the part's [`RouteRecord`] (last). `parts_left` counts
+/// this part and the ones the same cleaner admits after it: its id sets are sized once, for
+/// that many parts of this one's size.
 #[allow(clippy::too_many_arguments)]
 async fn route_part(
     lake: &dyn Lake,
@@ -315,6 +319,7 @@ async fn route_part(
     raw_key: &str,
     buckets: u32,
     cleaner: &mut Cleaner,
+    parts_left: usize,
     erased_buyers: u64,
     progress: &dyn Progress,
 ) -> Result<RouteRecord, StageError> {
@@ -322,6 +327,7 @@ async fn route_part(
     let (files, rejected, rows_in) = tokio::task::block_in_place(|| {
         let batches = read_parquet(Dataset::Raw, bytes).map_err(StageError::parquet(raw_key))?;
         let total: usize = batches.iter().map(|b| b.num_rows()).sum();
+        cleaner.reserve(total.saturating_mul(parts_left));
         progress.start(&format!("transform part {part}"), Some(total as u64));
         let mut checked: Vec<CheckedChunk> = Vec::new();
         let mut rejected = Vec::new();
