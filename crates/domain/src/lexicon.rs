@@ -217,7 +217,12 @@ static STEM_INDEX: std::sync::LazyLock<StemIndex> = std::sync::LazyLock::new(|| 
             }
         }
     }
-    let matcher = aho_corasick::AhoCorasick::new(patterns.iter().map(|(p, _)| *p))
+    // A full DFA: a few hundred short patterns make a small table, and it searches each
+    // byte with one lookup, where the default (a contiguous NFA here) may follow failure
+    // links.
+    let matcher = aho_corasick::AhoCorasick::builder()
+        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+        .build(patterns.iter().map(|(p, _)| *p))
         .expect("the stems build an automaton");
     StemIndex {
         matcher,
